@@ -1,0 +1,17 @@
+//! healthdns: an authoritative DNS server whose failover, multivalue and
+//! weighted record sets follow the health of their servers.
+//!
+//! Data flows one way:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`name`] | domain names in wire format, text parsing, canonical order |
+//! | [`zone`] | RFC 1035 zone files with line numbers and annotations; the `Zone` model |
+//! | [`config`] | the TOML file format and the validated `Config` |
+//! | [`wire`] | query parsing and response writing (name compression, EDNS) |
+//! | [`answer`] | the immutable answer table, its builder and the pure lookup |
+//! | [`server`] | UDP and TCP sockets, framing, limits, shutdown |
+#![warn(missing_docs)]
+
+pub mod name;
+pub mod zone;

@@ -1,0 +1,461 @@
+//! Domain names in uncompressed wire format.
+//!
+//! A [`Name`] is always absolute and keeps the case it was written with, because
+//! answers echo owner names as the zone file spells them. Equality, hashing and
+//! ordering ignore ASCII case and follow the DNSSEC canonical order (RFC 4034
+//! §6.1), so a `Name` can key maps directly. The hot path never builds a `Name`:
+//! it compares lower-cased wire bytes (see [`Name::lowercase_wire`]).
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+/// Longest name on the wire, root label included (RFC 1035 §2.3.4).
+pub const MAX_NAME_LEN: usize = 255;
+/// Longest single label (RFC 1035 §2.3.4).
+pub const MAX_LABEL_LEN: usize = 63;
+
+/// Why a name could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// A label is longer than 63 octets.
+    #[error("label longer than 63 octets")]
+    LabelTooLong,
+    /// The whole name is longer than 255 octets.
+    #[error("name longer than 255 octets")]
+    NameTooLong,
+    /// Two dots in a row, or a leading dot.
+    #[error("empty label in name")]
+    EmptyLabel,
+    /// A `\` escape that is cut short or out of range.
+    #[error("bad escape in name: {0}")]
+    BadEscape(String),
+    /// A relative name where no origin is known.
+    #[error("relative name {0:?} but no origin is known")]
+    NoOrigin(String),
+    /// Wire bytes that are not one uncompressed name.
+    #[error("malformed wire-format name")]
+    BadWire,
+}
+
+/// An absolute domain name, uncompressed wire format, original case.
+#[derive(Clone)]
+pub struct Name {
+    wire: Box<[u8]>,
+}
+
+impl Name {
+    /// The root name `.`.
+    pub fn root() -> Name {
+        Name {
+            wire: Box::new([0]),
+        }
+    }
+
+    /// Builds a name from uncompressed wire bytes, checking them.
+    pub fn from_wire(bytes: &[u8]) -> Result<Name, NameError> {
+        let len = wire_name_len(bytes).ok_or(NameError::BadWire)?;
+        if len != bytes.len() {
+            return Err(NameError::BadWire);
+        }
+        Ok(Name { wire: bytes.into() })
+    }
+
+    /// Builds a name from labels (without the root label).
+    pub fn from_labels<'a>(labels: impl IntoIterator<Item = &'a [u8]>) -> Result<Name, NameError> {
+        let mut wire = Vec::with_capacity(32);
+        for label in labels {
+            push_label(&mut wire, label)?;
+        }
+        wire.push(0);
+        if wire.len() > MAX_NAME_LEN {
+            return Err(NameError::NameTooLong);
+        }
+        Ok(Name { wire: wire.into() })
+    }
+
+    /// Parses presentation format (`www.example.com.`, `www`, `@`, `\046`, `\.`).
+    ///
+    /// A name without a trailing dot is relative and gets `origin` appended;
+    /// `@` alone is the origin.
+    pub fn from_text(text: &str, origin: Option<&Name>) -> Result<Name, NameError> {
+        if text == "@" {
+            return origin
+                .cloned()
+                .ok_or_else(|| NameError::NoOrigin(text.to_owned()));
+        }
+        if text == "." {
+            return Ok(Name::root());
+        }
+        let bytes = text.as_bytes();
+        let mut wire = Vec::with_capacity(bytes.len() + 2);
+        let mut label = Vec::with_capacity(MAX_LABEL_LEN);
+        let mut absolute = false;
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'.' => {
+                    if label.is_empty() {
+                        return Err(NameError::EmptyLabel);
+                    }
+                    push_label(&mut wire, &label)?;
+                    label.clear();
+                    if i + 1 == bytes.len() {
+                        absolute = true;
+                    }
+                    i += 1;
+                }
+                b'\\' => {
+                    let (byte, used) = unescape(&bytes[i + 1..])
+                        .ok_or_else(|| NameError::BadEscape(text.to_owned()))?;
+                    label.push(byte);
+                    i += 1 + used;
+                }
+                b => {
+                    label.push(b);
+                    i += 1;
+                }
+            }
+        }
+        if !label.is_empty() {
+            push_label(&mut wire, &label)?;
+        }
+        if absolute {
+            wire.push(0);
+        } else {
+            let origin = origin.ok_or_else(|| NameError::NoOrigin(text.to_owned()))?;
+            wire.extend_from_slice(&origin.wire);
+        }
+        if wire.len() > MAX_NAME_LEN {
+            return Err(NameError::NameTooLong);
+        }
+        Ok(Name { wire: wire.into() })
+    }
+
+    /// The uncompressed wire bytes, root label included.
+    pub fn as_wire(&self) -> &[u8] {
+        &self.wire
+    }
+
+    /// The wire bytes with ASCII letters lower-cased: the lookup key.
+    pub fn lowercase_wire(&self) -> Box<[u8]> {
+        self.wire.to_ascii_lowercase().into()
+    }
+
+    /// Length on the wire.
+    pub fn wire_len(&self) -> usize {
+        self.wire.len()
+    }
+
+    /// True for `.`.
+    pub fn is_root(&self) -> bool {
+        self.wire.len() == 1
+    }
+
+    /// The labels, leftmost first, root label excluded.
+    pub fn labels(&self) -> Labels<'_> {
+        Labels { rest: &self.wire }
+    }
+
+    /// Number of labels, root label excluded.
+    pub fn label_count(&self) -> usize {
+        self.labels().count()
+    }
+
+    /// The ancestor made of the last `n` labels (`n` ≤ [`Name::label_count`]).
+    pub fn suffix(&self, n: usize) -> Name {
+        let skip = self.label_count().saturating_sub(n);
+        let offset = label_offset(&self.wire, skip);
+        Name {
+            wire: self.wire[offset..].into(),
+        }
+    }
+
+    /// The name one label up; `None` for the root.
+    pub fn parent(&self) -> Option<Name> {
+        if self.is_root() {
+            return None;
+        }
+        let offset = 1 + self.wire[0] as usize;
+        Some(Name {
+            wire: self.wire[offset..].into(),
+        })
+    }
+
+    /// True when `self` equals `ancestor` or lies below it.
+    pub fn is_subdomain_of(&self, ancestor: &Name) -> bool {
+        let (mine, theirs) = (self.label_count(), ancestor.label_count());
+        if mine < theirs {
+            return false;
+        }
+        let offset = label_offset(&self.wire, mine - theirs);
+        self.wire[offset..].eq_ignore_ascii_case(&ancestor.wire)
+    }
+
+    /// `label.self`.
+    pub fn prepend(&self, label: &[u8]) -> Result<Name, NameError> {
+        let mut wire = Vec::with_capacity(self.wire.len() + label.len() + 1);
+        push_label(&mut wire, label)?;
+        wire.extend_from_slice(&self.wire);
+        if wire.len() > MAX_NAME_LEN {
+            return Err(NameError::NameTooLong);
+        }
+        Ok(Name { wire: wire.into() })
+    }
+
+    /// Replaces the ancestor `old` (which `self` must lie under) with `new`:
+    /// the DNAME substitution of RFC 6672 §2.2.
+    pub fn replace_suffix(&self, old: &Name, new: &Name) -> Result<Name, NameError> {
+        debug_assert!(self.is_subdomain_of(old));
+        let keep = self.wire.len() - old.wire.len();
+        let mut wire = Vec::with_capacity(keep + new.wire.len());
+        wire.extend_from_slice(&self.wire[..keep]);
+        wire.extend_from_slice(&new.wire);
+        if wire.len() > MAX_NAME_LEN {
+            return Err(NameError::NameTooLong);
+        }
+        Ok(Name { wire: wire.into() })
+    }
+
+    /// True when the leftmost label is `*`.
+    pub fn is_wildcard(&self) -> bool {
+        self.wire.starts_with(&[1, b'*'])
+    }
+}
+
+/// Iterator over a name's labels; see [`Name::labels`].
+pub struct Labels<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Labels<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let len = *self.rest.first()? as usize;
+        if len == 0 {
+            return None;
+        }
+        let label = &self.rest[1..1 + len];
+        self.rest = &self.rest[1 + len..];
+        Some(label)
+    }
+}
+
+/// Length of the uncompressed name at the start of `bytes`, if it is one.
+pub fn wire_name_len(bytes: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    loop {
+        let len = *bytes.get(i)? as usize;
+        if len == 0 {
+            let total = i + 1;
+            return (total <= MAX_NAME_LEN).then_some(total);
+        }
+        if len > MAX_LABEL_LEN {
+            return None;
+        }
+        i += 1 + len;
+        if i >= MAX_NAME_LEN {
+            return None;
+        }
+    }
+}
+
+fn label_offset(wire: &[u8], skip: usize) -> usize {
+    let mut offset = 0;
+    for _ in 0..skip {
+        offset += 1 + wire[offset] as usize;
+    }
+    offset
+}
+
+fn push_label(wire: &mut Vec<u8>, label: &[u8]) -> Result<(), NameError> {
+    if label.is_empty() {
+        return Err(NameError::EmptyLabel);
+    }
+    if label.len() > MAX_LABEL_LEN {
+        return Err(NameError::LabelTooLong);
+    }
+    wire.push(label.len() as u8);
+    wire.extend_from_slice(label);
+    Ok(())
+}
+
+/// Decodes the escape after a `\`: `\DDD` or `\X`. Returns the byte and how
+/// many input bytes it used (after the backslash).
+pub fn unescape(rest: &[u8]) -> Option<(u8, usize)> {
+    match rest {
+        [a, b, c, ..] if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() => {
+            let value = (a - b'0') as u32 * 100 + (b - b'0') as u32 * 10 + (c - b'0') as u32;
+            u8::try_from(value).ok().map(|v| (v, 3))
+        }
+        [d, ..] if d.is_ascii_digit() => None,
+        [x, ..] => Some((*x, 1)),
+        [] => None,
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Name) -> bool {
+        self.wire.eq_ignore_ascii_case(&other.wire)
+    }
+}
+
+impl Eq for Name {}
+
+impl Hash for Name {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for b in self.wire.iter() {
+            state.write_u8(b.to_ascii_lowercase());
+        }
+    }
+}
+
+impl Ord for Name {
+    /// Canonical DNS order (RFC 4034 §6.1): compare labels right to left,
+    /// each as lower-cased octets.
+    fn cmp(&self, other: &Name) -> Ordering {
+        let mine: Vec<&[u8]> = self.labels().collect();
+        let theirs: Vec<&[u8]> = other.labels().collect();
+        for (a, b) in mine.iter().rev().zip(theirs.iter().rev()) {
+            let ordering = a
+                .iter()
+                .map(u8::to_ascii_lowercase)
+                .cmp(b.iter().map(u8::to_ascii_lowercase));
+            if ordering != Ordering::Equal {
+                return ordering;
+            }
+        }
+        mine.len().cmp(&theirs.len())
+    }
+}
+
+impl PartialOrd for Name {
+    fn partial_cmp(&self, other: &Name) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_root() {
+            return f.write_str(".");
+        }
+        for label in self.labels() {
+            for &b in label {
+                match b {
+                    b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'@' | b'$' => {
+                        write!(f, "\\{}", b as char)?
+                    }
+                    0x21..=0x7e => write!(f, "{}", b as char)?,
+                    _ => write!(f, "\\{b:03}")?,
+                }
+            }
+            f.write_str(".")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Name({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(text: &str) -> Name {
+        Name::from_text(text, None).unwrap()
+    }
+
+    #[test]
+    fn parses_absolute_relative_and_origin() {
+        let origin = n("example.com.");
+        assert_eq!(
+            n("www.example.com.").as_wire(),
+            b"\x03www\x07example\x03com\x00"
+        );
+        assert_eq!(
+            Name::from_text("www", Some(&origin)).unwrap(),
+            n("www.example.com.")
+        );
+        assert_eq!(Name::from_text("@", Some(&origin)).unwrap(), origin);
+        assert_eq!(n(".").as_wire(), b"\x00");
+        assert!(matches!(
+            Name::from_text("www", None),
+            Err(NameError::NoOrigin(_))
+        ));
+    }
+
+    #[test]
+    fn escapes_round_trip() {
+        let name = n("a\\.b\\032c.example.");
+        assert_eq!(name.as_wire(), b"\x05a.b c\x07example\x00");
+        assert_eq!(name.to_string(), "a\\.b\\032c.example.");
+        assert!(Name::from_text("a\\256.", None).is_err());
+        assert!(Name::from_text("a\\", None).is_err());
+    }
+
+    #[test]
+    fn rejects_bad_shapes() {
+        assert_eq!(Name::from_text("a..b.", None), Err(NameError::EmptyLabel));
+        let long_label = "a".repeat(64) + ".";
+        assert_eq!(
+            Name::from_text(&long_label, None),
+            Err(NameError::LabelTooLong)
+        );
+        let long_name = "abcdefghi.".repeat(26);
+        assert_eq!(
+            Name::from_text(&long_name, None),
+            Err(NameError::NameTooLong)
+        );
+    }
+
+    #[test]
+    fn case_insensitive_identity_but_case_kept() {
+        let a = n("WWW.Example.COM.");
+        let b = n("www.example.com.");
+        assert_eq!(a, b);
+        assert_eq!(a.to_string(), "WWW.Example.COM.");
+        assert_eq!(&*a.lowercase_wire(), b.as_wire());
+    }
+
+    #[test]
+    fn hierarchy() {
+        let name = n("a.b.example.com.");
+        assert_eq!(name.label_count(), 4);
+        assert_eq!(name.suffix(2), n("example.com."));
+        assert_eq!(name.parent().unwrap(), n("b.example.com."));
+        assert!(name.is_subdomain_of(&n("EXAMPLE.com.")));
+        assert!(!n("example.com.").is_subdomain_of(&name));
+        assert!(!n("xexample.com.").is_subdomain_of(&n("example.com.")));
+        let moved = name
+            .replace_suffix(&n("example.com."), &n("example.net."))
+            .unwrap();
+        assert_eq!(moved, n("a.b.example.net."));
+        assert!(n("*.example.").is_wildcard());
+    }
+
+    #[test]
+    fn canonical_order() {
+        // RFC 4034 §6.1 example order.
+        let ordered = [
+            "example.",
+            "a.example.",
+            "yljkjljk.a.example.",
+            "Z.a.example.",
+            "zABC.a.EXAMPLE.",
+            "z.example.",
+            "\\001.z.example.",
+            "*.z.example.",
+            "\\200.z.example.",
+        ];
+        let names: Vec<Name> = ordered.iter().map(|t| n(t)).collect();
+        for pair in names.windows(2) {
+            assert!(pair[0] < pair[1], "{} < {}", pair[0], pair[1]);
+        }
+    }
+}
