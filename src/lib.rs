@@ -14,4 +14,5 @@
 #![warn(missing_docs)]
 
 pub mod name;
+pub mod wire;
 pub mod zone;
