@@ -17,3 +17,6 @@ mod table;
 pub use build::build;
 pub use respond::{Transport, respond};
 pub use table::{Node, RRset, Table, ZoneData};
+
+#[cfg(test)]
+mod tests;
