@@ -12,6 +12,9 @@ use std::sync::Arc;
 
 use crate::name::Name;
 
+pub mod lexer;
+pub mod ttl;
+
 /// Where a record or an error came from: `file:line`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
