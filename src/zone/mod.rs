@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::name::Name;
 
 pub mod lexer;
+pub mod rdata;
 pub mod ttl;
 
 /// Where a record or an error came from: `file:line`.
