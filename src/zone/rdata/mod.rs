@@ -15,7 +15,8 @@ mod tests;
 
 use hickory_proto::rr::RecordType;
 
-use self::fields::{Fields, parse_number};
+use self::fields::Fields;
+pub use self::fields::parse_number;
 use crate::name::Name;
 use crate::zone::lexer::Token;
 
