@@ -10,10 +10,51 @@ use std::sync::Arc;
 use hickory_proto::rr::RecordType;
 
 use super::lexer::{Entry, Token, lex};
-use super::rdata::{self, type_name};
-use super::ttl::{self, MAX_TTL};
+use super::rdata::{self, RdataError, type_name};
+use super::ttl::{self, MAX_TTL, TtlError};
 use super::{Location, Record, ZoneError};
-use crate::name::Name;
+use crate::name::{Name, NameError};
+
+/// Why one line (a record or a directive) could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    /// A directive with the wrong number of arguments.
+    #[error("{0}")]
+    Usage(&'static str),
+    /// `$GENERATE`.
+    #[error("$GENERATE is not supported; write the records out")]
+    Generate,
+    /// `$SOMETHING` else.
+    #[error("unknown directive {0}")]
+    UnknownDirective(String),
+    /// A TTL that does not parse.
+    #[error("TTL {0:?} {1}")]
+    Ttl(String, TtlError),
+    /// A bad owner, `$ORIGIN` or `$INCLUDE` origin.
+    #[error("{0} {1:?} is not a valid name: {2}")]
+    Name(&'static str, String, NameError),
+    /// A leading blank on the first record.
+    #[error("line starts with a blank but no owner came before it")]
+    NoPreviousOwner,
+    /// Owner (and TTL/class) but no type.
+    #[error("record type is missing")]
+    MissingType,
+    /// A class other than IN.
+    #[error("class {0} is not supported (only IN)")]
+    Class(String),
+    /// A type mnemonic nobody knows.
+    #[error("unknown record type {0:?}")]
+    UnknownType(String),
+    /// OPT, AXFR, ANY and other meta types.
+    #[error("type {0} cannot appear in a zone file")]
+    MetaType(String),
+    /// No TTL could be settled.
+    #[error("no TTL and no $TTL")]
+    NoTtl,
+    /// The RDATA did not parse.
+    #[error(transparent)]
+    Rdata(#[from] RdataError),
+}
 
 /// How deep `$INCLUDE` may nest.
 pub const MAX_INCLUDE_DEPTH: usize = 16;
@@ -124,26 +165,29 @@ impl Reader {
             if let Err(message) = result {
                 self.parsed
                     .errors
-                    .push(error(state.at(entry.line), message));
+                    .push(error(state.at(entry.line), message.to_string()));
             }
         }
         self.stack.pop();
         state
     }
 
-    fn directive(&mut self, state: &mut FileState, entry: &Entry) -> Result<(), String> {
-        let (keyword, args) = entry.tokens.split_first().ok_or("empty directive")?;
+    fn directive(&mut self, state: &mut FileState, entry: &Entry) -> Result<(), LineError> {
+        let (keyword, args) = entry
+            .tokens
+            .split_first()
+            .ok_or(LineError::Usage("empty directive"))?;
         let name = keyword.text().to_ascii_uppercase();
         match name.as_str() {
             "$ORIGIN" => {
                 let [arg] = args else {
-                    return Err("$ORIGIN takes one name".into());
+                    return Err(LineError::Usage("$ORIGIN takes one name"));
                 };
                 state.origin = Some(parse_name("$ORIGIN", arg, state.origin.as_ref())?);
             }
             "$TTL" => {
                 let [arg] = args else {
-                    return Err("$TTL takes one TTL".into());
+                    return Err(LineError::Usage("$TTL takes one TTL"));
                 };
                 let value = self.ttl_value(state, entry.line, arg)?;
                 self.default_ttl = Some(value);
@@ -159,7 +203,11 @@ impl Reader {
                             state.origin.as_ref(),
                         )?),
                     ),
-                    _ => return Err("$INCLUDE takes a file name and an optional origin".into()),
+                    _ => {
+                        return Err(LineError::Usage(
+                            "$INCLUDE takes a file name and an optional origin",
+                        ));
+                    }
                 };
                 let dir = state.file.parent().unwrap_or(Path::new(""));
                 let path: Arc<Path> = dir.join(Path::new(&file.text())).into();
@@ -171,16 +219,16 @@ impl Reader {
                 self.read_file(inner, Some(state.at(entry.line)));
             }
             "$GENERATE" => {
-                return Err("$GENERATE is not supported; write the records out".into());
+                return Err(LineError::Generate);
             }
-            _ => return Err(format!("unknown directive {}", keyword.text())),
+            _ => return Err(LineError::UnknownDirective(keyword.text())),
         }
         Ok(())
     }
 
     /// A TTL value; above 2^31-1 it becomes 0 with a warning (RFC 2181 §8, as BIND).
-    fn ttl_value(&mut self, state: &FileState, line: u32, token: &Token) -> Result<u32, String> {
-        let value = ttl::parse(&token.text()).map_err(|e| format!("TTL {:?} {e}", token.text()))?;
+    fn ttl_value(&mut self, state: &FileState, line: u32, token: &Token) -> Result<u32, LineError> {
+        let value = ttl::parse(&token.text()).map_err(|e| LineError::Ttl(token.text(), e))?;
         if value > MAX_TTL {
             let message = format!("TTL {value} is above {MAX_TTL}; using 0 (RFC 2181 §8)");
             self.parsed.warnings.push(error(state.at(line), message));
@@ -189,15 +237,12 @@ impl Reader {
         Ok(value)
     }
 
-    fn record(&mut self, state: &mut FileState, entry: &Entry) -> Result<(), String> {
+    fn record(&mut self, state: &mut FileState, entry: &Entry) -> Result<(), LineError> {
         let mut tokens = &entry.tokens[..];
         let owner = if entry.continues_owner {
-            state
-                .last_owner
-                .clone()
-                .ok_or("line starts with a blank but no owner came before it")?
+            state.last_owner.clone().ok_or(LineError::NoPreviousOwner)?
         } else {
-            let (first, rest) = tokens.split_first().ok_or("empty record")?;
+            let (first, rest) = tokens.split_first().ok_or(LineError::MissingType)?;
             tokens = rest;
             let owner = parse_name("owner", first, state.origin.as_ref())?;
             state.last_owner = Some(owner.clone());
@@ -206,22 +251,21 @@ impl Reader {
         let mut explicit_ttl = None;
         let mut class_seen = false;
         let rtype = loop {
-            let (token, rest) = tokens.split_first().ok_or("record type is missing")?;
+            let (token, rest) = tokens.split_first().ok_or(LineError::MissingType)?;
             tokens = rest;
             let text = token.text();
             if !token.quoted && ttl::looks_like_ttl(&text) && explicit_ttl.is_none() {
                 explicit_ttl = Some(self.ttl_value(state, entry.line, token)?);
             } else if let Some(class) = class_of(token).filter(|_| !class_seen) {
                 if class != 1 {
-                    return Err(format!("class {text} is not supported (only IN)"));
+                    return Err(LineError::Class(text));
                 }
                 class_seen = true;
             } else {
                 break parse_type(token)?;
             }
         };
-        let rdata =
-            rdata::encode(rtype, tokens, state.origin.as_ref()).map_err(|e| e.to_string())?;
+        let rdata = rdata::encode(rtype, tokens, state.origin.as_ref())?;
         let ttl = match (explicit_ttl, self.default_ttl, self.last_ttl) {
             (Some(ttl), _, _) | (None, Some(ttl), _) | (None, None, Some(ttl)) => ttl,
             (None, None, None) if rtype == SOA => {
@@ -229,10 +273,10 @@ impl Reader {
                 let message = format!("no TTL and no $TTL; using the SOA minimum {minimum}");
                 self.parsed
                     .warnings
-                    .push(error(state.at(entry.line), message));
+                    .push(error(state.at(entry.line), message.to_string()));
                 minimum
             }
-            (None, None, None) => return Err("no TTL and no $TTL".into()),
+            (None, None, None) => return Err(LineError::NoTtl),
         };
         self.last_ttl = Some(ttl);
         self.parsed.records.push(Record {
@@ -247,9 +291,8 @@ impl Reader {
     }
 }
 
-fn parse_name(what: &str, token: &Token, origin: Option<&Name>) -> Result<Name, String> {
-    Name::from_text(&token.name_text(), origin)
-        .map_err(|e| format!("{what} {:?} is not a valid name: {e}", token.text()))
+fn parse_name(what: &'static str, token: &Token, origin: Option<&Name>) -> Result<Name, LineError> {
+    Name::from_text(&token.name_text(), origin).map_err(|e| LineError::Name(what, token.text(), e))
 }
 
 /// The class code of a class mnemonic, or `None` when the token is no class.
@@ -275,7 +318,7 @@ fn class_of(token: &Token) -> Option<u16> {
 }
 
 /// A type mnemonic (any case) or `TYPEnnn`.
-fn parse_type(token: &Token) -> Result<u16, String> {
+fn parse_type(token: &Token) -> Result<u16, LineError> {
     let text = token.text();
     let upper = text.to_ascii_uppercase();
     let code = match upper.strip_prefix("TYPE") {
@@ -287,12 +330,9 @@ fn parse_type(token: &Token) -> Result<u16, String> {
         _ if token.quoted => None,
         _ => RecordType::from_str(&upper).ok().map(u16::from),
     };
-    let code = code.ok_or_else(|| format!("unknown record type {text:?}"))?;
+    let code = code.ok_or(LineError::UnknownType(text))?;
     if code == 0 || code == 41 || (128..=255).contains(&code) {
-        return Err(format!(
-            "type {} cannot appear in a zone file",
-            type_name(code)
-        ));
+        return Err(LineError::MetaType(type_name(code)));
     }
     Ok(code)
 }
