@@ -24,7 +24,7 @@ fn record(owner: &str, rr_type: u16, ttl: u32, rdata: Vec<u8>) -> Record {
             file: Path::new("test.zone").into(),
             line: 1,
         },
-        annotation: None,
+        health: None,
     }
 }
 

@@ -11,7 +11,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::name::Name;
+pub use annotation::{AllDown, Annotation, Policy};
 
+pub mod annotation;
+pub mod health_sets;
 pub mod lexer;
 pub mod rdata;
 pub mod reader;
@@ -49,9 +52,9 @@ pub struct Record {
     pub rdata: Box<[u8]>,
     /// Where the record was written.
     pub location: Location,
-    /// Text of a trailing comment on the record's first line that starts with
-    /// `healthdns`, without the `;` and the `healthdns` word, trimmed.
-    pub annotation: Option<String>,
+    /// The health annotation: a comment on the record's first line that
+    /// starts with `healthdns` (see [`annotation`]).
+    pub health: Option<Annotation>,
 }
 
 /// A problem found in a zone file, with its place.

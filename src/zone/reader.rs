@@ -12,7 +12,7 @@ use hickory_proto::rr::RecordType;
 use super::lexer::{Entry, Token, lex};
 use super::rdata::{self, RdataError, type_name};
 use super::ttl::{self, MAX_TTL, TtlError};
-use super::{Location, Record, ZoneError};
+use super::{Location, Record, ZoneError, annotation};
 use crate::name::{Name, NameError};
 
 /// Why one line (a record or a directive) could not be read.
@@ -51,6 +51,9 @@ pub enum LineError {
     /// No TTL could be settled.
     #[error("no TTL and no $TTL")]
     NoTtl,
+    /// A `; healthdns …` comment that does not parse.
+    #[error("health annotation: {0}")]
+    Annotation(String),
     /// The RDATA did not parse.
     #[error(transparent)]
     Rdata(#[from] RdataError),
@@ -278,6 +281,10 @@ impl Reader {
             }
             (None, None, None) => return Err(LineError::NoTtl),
         };
+        let health = match &entry.annotation {
+            Some(text) => Some(annotation::parse(text).map_err(LineError::Annotation)?),
+            None => None,
+        };
         self.last_ttl = Some(ttl);
         self.parsed.records.push(Record {
             owner,
@@ -285,7 +292,7 @@ impl Reader {
             ttl,
             rdata: rdata.into(),
             location: state.at(entry.line),
-            annotation: entry.annotation.clone(),
+            health,
         });
         Ok(())
     }

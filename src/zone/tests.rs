@@ -63,7 +63,7 @@ fn find<'a>(zone: &'a Zone, owner: &str, rtype: u16) -> Vec<&'a Record> {
 #[test]
 fn loads_a_plain_zone_with_locations_and_annotations() {
     let text = format!(
-        "{HEAD}www 300 IN A 192.0.2.1 ; healthdns failover=primary check=web\n    300 A 192.0.2.2 ; healthdns\nWWW2 in 60 a 192.0.2.3\n"
+        "{HEAD}www 300 IN A 192.0.2.1 ; healthdns failover=primary check=web\n    300 A 192.0.2.2 ; healthdns failover=secondary check=web all-down=first\nWWW2 in 60 a 192.0.2.3\n"
     );
     let loaded = load_ok(&text);
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
@@ -73,11 +73,12 @@ fn loads_a_plain_zone_with_locations_and_annotations() {
     assert_eq!(www.len(), 2);
     assert_eq!(www[0].ttl, 300);
     assert_eq!(www[0].location.line, 6);
-    assert_eq!(
-        www[0].annotation.as_deref(),
-        Some("failover=primary check=web")
-    );
-    assert_eq!(www[1].annotation.as_deref(), Some(""));
+    let primary = www[0].health.as_ref().unwrap();
+    assert_eq!(primary.policy, crate::zone::Policy::Failover(1));
+    assert_eq!(primary.check.as_deref(), Some("web"));
+    let secondary = www[1].health.as_ref().unwrap();
+    assert_eq!(secondary.policy, crate::zone::Policy::Failover(2));
+    assert_eq!(secondary.all_down, Some(crate::zone::AllDown::First));
     assert_eq!(www[1].location.line, 7);
     let www2 = find(zone, "www2.example.com.", 1);
     assert_eq!(www2[0].owner.to_string(), "WWW2.example.com.");
@@ -462,4 +463,59 @@ fn never_panics_on_garbage_or_truncated_input() {
             assert!(errors.iter().all(|e| e.location.line >= 1), "{errors:?}");
         }
     }
+}
+
+#[test]
+fn health_sets_load_with_their_annotations() {
+    let text = format!(
+        "{HEAD}api 30 A 192.0.2.10 ; healthdns failover=primary check=web\n\
+         api 30 A 198.51.100.10 ; healthdns failover=secondary check=web ttl=10\n\
+         cdn 60 CNAME a.example.net. ; healthdns weighted=70 check=web target=192.0.2.31:443\n\
+         cdn 60 CNAME b.example.net. ; healthdns weighted=30 check=web target=192.0.2.32:443\n"
+    );
+    let loaded = load_ok(&text);
+    assert_eq!(find(&loaded.zone, "api.example.com.", 1).len(), 2);
+    assert_eq!(
+        find(&loaded.zone, "cdn.example.com.", 5).len(),
+        2,
+        "a weighted CNAME set is no CNAME clash"
+    );
+}
+
+#[test]
+fn health_set_rules_are_reported_at_each_offending_line() {
+    let text = format!(
+        "{HEAD}a A 192.0.2.1 ; healthdns failover=primary check=web\n\
+         a A 192.0.2.2 ; healthdns multivalue check=web\n\
+         b A 192.0.2.3 ; healthdns multivalue ttl=5\n\
+         b A 192.0.2.4 ; healthdns multivalue ttl=6\n\
+         c A 192.0.2.5 ; healthdns weighted=1\n\
+         c A 192.0.2.6\n\
+         d MX 10 mail ; healthdns failover=1 check=smtp\n\
+         e CNAME x.example.net. ; healthdns multivalue\n\
+         e CNAME y.example.net. ; healthdns multivalue\n\
+         f A 192.0.2.7 ; healthdns failover=primary chek=web\n"
+    );
+    let found = errors(&text);
+    let expect = [
+        "7: a.example.com. A is multivalue here but failover at",
+        "9: b.example.com. A: ttl=6 here but ttl=5 at",
+        "11: c.example.com. A mixes plain records with health-annotated ones",
+        "12: d.example.com. MX: a checked MX member has no address to probe",
+        "13: e.example.com. CNAME: multivalue would answer several CNAMEs",
+        "14: e.example.com. CNAME: multivalue would answer several CNAMEs",
+        "15: health annotation: unknown annotation key \"chek\"",
+    ];
+    for want in expect {
+        assert!(
+            found.iter().any(|e| e.starts_with(want)),
+            "missing {want:?} in {found:#?}"
+        );
+    }
+    assert!(
+        found
+            .iter()
+            .any(|e| e.starts_with("14: more than one CNAME")),
+        "{found:#?}"
+    );
 }

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use super::rdata::type_name;
-use super::{Location, Record, Zone, ZoneError};
+use super::{Location, Record, Zone, ZoneError, health_sets};
 use crate::name::Name;
 
 const NS: u16 = 2;
@@ -54,6 +54,7 @@ pub fn validate(
     let records = drop_occluded(records, &origin, warnings);
     check_apex(&records, &origin, file_location, errors);
     check_cname_dname(&records, &origin, errors);
+    health_sets::check(&records, errors);
     Some(Zone { origin, records })
 }
 
@@ -204,6 +205,7 @@ fn check_cname_dname(records: &[Record], origin: &Name, errors: &mut Vec<ZoneErr
                 let message = format!("CNAME at the zone apex {origin} is not allowed");
                 errors.push(problem(r.location.clone(), message));
             }
+            CNAME if health_sets::is_cname_set(group) => {}
             CNAME | DNAME if earlier.clone().any(|o| o.rtype == r.rtype) => {
                 let message = format!(
                     "more than one {} at {}; only one is allowed",
