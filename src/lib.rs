@@ -13,5 +13,10 @@
 //! | [`server`] | UDP and TCP sockets, framing, limits, shutdown |
 #![warn(missing_docs)]
 
+pub mod answer;
+pub mod config;
+pub mod load;
 pub mod name;
+pub mod server;
+pub mod wire;
 pub mod zone;

@@ -1,0 +1,105 @@
+//! Finding the data for a name inside a zone (RFC 1034 §4.3.2, RFC 4592,
+//! RFC 6672), on lower-cased wire names, without allocating.
+
+use super::table::{Node, RRset, Table, ZoneData};
+use crate::name::MAX_NAME_LEN;
+use crate::wire::rtype;
+
+/// What a name resolves to inside its zone.
+#[derive(Debug)]
+pub(super) enum Found<'t> {
+    /// The name exists (possibly as an empty non-terminal).
+    Exact(&'t Node),
+    /// The name does not exist; this wildcard node synthesises it.
+    Wildcard(&'t Node),
+    /// The name is at or below this delegation point.
+    Referral(&'t Node),
+    /// The name is below this node's DNAME.
+    Dname(&'t Node, &'t RRset),
+    /// The name does not exist.
+    NxDomain,
+}
+
+/// Offsets of each label start in a wire name; the last entry is the root.
+pub(super) struct Labels {
+    offsets: [u8; 128],
+    count: usize,
+}
+
+impl Labels {
+    /// Splits a valid uncompressed wire name.
+    pub(super) fn new(name: &[u8]) -> Labels {
+        let mut offsets = [0u8; 128];
+        let mut count = 0;
+        let mut at = 0;
+        while at < name.len() && count < offsets.len() {
+            offsets[count] = at as u8;
+            count += 1;
+            if name[at] == 0 {
+                break;
+            }
+            at += 1 + name[at] as usize;
+        }
+        Labels { offsets, count }
+    }
+
+    /// Number of labels, root excluded.
+    pub(super) fn len(&self) -> usize {
+        self.count - 1
+    }
+
+    /// The suffix of `name` made of its last `labels` labels.
+    pub(super) fn suffix<'n>(&self, name: &'n [u8], labels: usize) -> &'n [u8] {
+        &name[self.offsets[self.count - 1 - labels] as usize..]
+    }
+}
+
+/// The served zone closest to `lower` (longest matching apex), if any.
+pub(super) fn find_zone<'t>(
+    table: &'t Table,
+    lower: &[u8],
+    labels: &Labels,
+) -> Option<&'t ZoneData> {
+    (0..=labels.len())
+        .rev()
+        .find_map(|n| table.zones.get(labels.suffix(lower, n)))
+}
+
+/// Resolves `lower` (a lower-cased name at or below `zone`'s apex).
+pub(super) fn find<'t>(zone: &'t ZoneData, lower: &[u8], labels: &Labels, qtype: u16) -> Found<'t> {
+    let total = labels.len();
+    let mut encloser: &[u8] = labels.suffix(lower, zone.apex_labels);
+    for depth in zone.apex_labels..=total {
+        let key = labels.suffix(lower, depth);
+        let Some(node) = zone.nodes.get(key) else {
+            return wildcard(zone, encloser);
+        };
+        let at_query = depth == total;
+        if node.cut && !(at_query && qtype == rtype::DS) {
+            return Found::Referral(node);
+        }
+        if !at_query && let Some(dname) = node.rrset(rtype::DNAME) {
+            return Found::Dname(node, dname);
+        }
+        if at_query {
+            return Found::Exact(node);
+        }
+        encloser = key;
+    }
+    Found::NxDomain
+}
+
+/// The source of synthesis `*.<closest encloser>`, if it exists.
+fn wildcard<'t>(zone: &'t ZoneData, encloser: &[u8]) -> Found<'t> {
+    let mut key = [0u8; MAX_NAME_LEN + 2];
+    let len = encloser.len() + 2;
+    if len > MAX_NAME_LEN {
+        return Found::NxDomain;
+    }
+    key[..2].copy_from_slice(&[1, b'*']);
+    key[2..len].copy_from_slice(encloser);
+    match zone.nodes.get(&key[..len]) {
+        Some(node) => Found::Wildcard(node),
+        None => Found::NxDomain,
+    }
+}

@@ -1,0 +1,22 @@
+//! The answer table and the answer path.
+//!
+//! # Design
+//! Everything a query needs is precomputed into one immutable [`Table`]:
+//! nodes keyed by lower-cased wire-format names (so lookup needs no
+//! allocation and no `Name`), empty non-terminals present as nodes (so
+//! walking down from the apex finds every cut, DNAME and closest encloser),
+//! and RDATA kept in wire format ready to copy. A new table is built on the
+//! side and published whole; [`respond`] takes `&Table` and never waits,
+//! never locks, never allocates.
+
+mod build;
+mod lookup;
+mod respond;
+mod table;
+
+pub use build::build;
+pub use respond::{Transport, respond};
+pub use table::{Node, RRset, Table, ZoneData};
+
+#[cfg(test)]
+mod tests;

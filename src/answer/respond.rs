@@ -1,0 +1,324 @@
+//! Turning one query packet into one response, as NSD and Knot answer for
+//! static data.
+
+use super::lookup::{Found, Labels, find, find_zone};
+use super::table::{Node, RRset, Table, ZoneData};
+use crate::name::MAX_NAME_LEN;
+use crate::wire::{
+    Full, MAX_UDP_PAYLOAD, OPT_LEN, ParseError, Query, RdataLayout, Section, Writer, flag,
+    parse_query, rcode, rtype,
+};
+
+/// How the query arrived, which decides the size limit and ANY handling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP: at most 512 bytes, or the EDNS payload size capped at
+    /// [`MAX_UDP_PAYLOAD`]; TC when the answer does not fit.
+    Udp,
+    /// TCP: up to 65535 bytes.
+    Tcp,
+}
+
+/// CNAME and DNAME hops followed inside a zone before giving up.
+const MAX_CHAIN: usize = 8;
+/// RRsets whose NS/MX/SRV targets get addresses in the additional section.
+const MAX_ADDITIONAL_SOURCES: usize = 4;
+
+/// Answers `packet` into `out` (at least 65535 bytes). Returns the response
+/// length, or `None` when the packet deserves no answer at all.
+pub fn respond(
+    table: &Table,
+    packet: &[u8],
+    transport: Transport,
+    out: &mut [u8],
+) -> Option<usize> {
+    let query = match parse_query(packet) {
+        Ok(query) => query,
+        Err(ParseError::Drop) => return None,
+        Err(ParseError::FormErr { id, flags }) => {
+            return Some(header_only(out, id, flags, rcode::FORMERR));
+        }
+        Err(ParseError::NotImp { id, flags }) => {
+            return Some(header_only(out, id, flags, rcode::NOTIMP));
+        }
+    };
+    let size = match (transport, query.edns) {
+        (Transport::Tcp, _) => u16::MAX as usize,
+        (Transport::Udp, Some(edns)) => edns.payload.min(MAX_UDP_PAYLOAD) as usize,
+        (Transport::Udp, None) => 512,
+    };
+    let limit = if query.edns.is_some() {
+        size - OPT_LEN
+    } else {
+        size
+    };
+    let mut w = Writer::new(out, limit);
+    w.header(
+        query.id,
+        flag::QR | (query.flags & (flag::OPCODE_MASK | flag::RD | flag::CD)),
+    );
+    if w.question(query.qname, query.qtype, query.qclass).is_err() {
+        return Some(header_only(out, query.id, query.flags, rcode::FORMERR));
+    }
+    let code = match query.edns {
+        Some(edns) if edns.version > 0 => rcode::BADVERS,
+        _ => answer(table, &query, transport, &mut w),
+    };
+    w.set_rcode(code);
+    if let Some(edns) = query.edns {
+        w.opt(MAX_UDP_PAYLOAD, code, 0, edns.dnssec_ok);
+    }
+    Some(w.finish())
+}
+
+fn header_only(out: &mut [u8], id: u16, query_flags: u16, code: u16) -> usize {
+    let mut w = Writer::new(out, 12);
+    w.header(
+        id,
+        flag::QR | (query_flags & (flag::OPCODE_MASK | flag::RD | flag::CD)) | code,
+    );
+    w.finish()
+}
+
+/// Fills the sections after the question; returns the RCODE.
+fn answer(table: &Table, query: &Query<'_>, transport: Transport, w: &mut Writer<'_>) -> u16 {
+    if !query.is_class_in() {
+        return rcode::REFUSED;
+    }
+    match query.qtype {
+        rtype::OPT => return rcode::FORMERR,
+        rtype::AXFR | rtype::IXFR => return rcode::REFUSED,
+        rtype::TKEY | rtype::TSIG | rtype::MAILA | rtype::MAILB => return rcode::NOTIMP,
+        _ => {}
+    }
+    let mut lower = [0u8; MAX_NAME_LEN];
+    let qname = &mut lower[..query.qname.len()];
+    qname.copy_from_slice(query.qname);
+    qname.make_ascii_lowercase();
+    let labels = Labels::new(qname);
+    let Some(zone) = find_zone(table, qname, &labels) else {
+        return rcode::REFUSED;
+    };
+    w.set_flags(w.flags() | flag::AA);
+    let mut answer = Answer {
+        zone,
+        qtype: query.qtype,
+        transport,
+        additional: [None; MAX_ADDITIONAL_SOURCES],
+        additional_count: 0,
+    };
+    match answer.resolve(query.qname, w) {
+        Ok(code) => {
+            answer.add_additional(w);
+            code
+        }
+        Err(Truncated(code)) => {
+            w.set_flags(w.flags() | flag::TC);
+            code
+        }
+    }
+}
+
+/// The answer or authority section did not fit; carries the RCODE.
+struct Truncated(u16);
+
+impl From<Full> for Truncated {
+    fn from(_: Full) -> Truncated {
+        Truncated(rcode::NOERROR)
+    }
+}
+
+struct Answer<'t> {
+    zone: &'t ZoneData,
+    qtype: u16,
+    transport: Transport,
+    additional: [Option<&'t RRset>; MAX_ADDITIONAL_SOURCES],
+    additional_count: usize,
+}
+
+impl<'t> Answer<'t> {
+    /// Follows the query name through CNAMEs and DNAMEs inside the zone and
+    /// writes the answer and authority sections.
+    fn resolve(&mut self, qname: &[u8], w: &mut Writer<'_>) -> Result<u16, Truncated> {
+        // The name being resolved, as written (for owners), and lower-cased.
+        let mut owner = [0u8; MAX_NAME_LEN];
+        let mut lower = [0u8; MAX_NAME_LEN];
+        let mut len = qname.len();
+        owner[..len].copy_from_slice(qname);
+        // Names already answered in this chain, to stop loops.
+        let mut seen = [[0u8; MAX_NAME_LEN]; MAX_CHAIN];
+        let mut seen_len = [0usize; MAX_CHAIN];
+        let mut hops = 0;
+        loop {
+            lower[..len].copy_from_slice(&owner[..len]);
+            lower[..len].make_ascii_lowercase();
+            let name = &lower[..len];
+            let labels = Labels::new(name);
+            let mut next = [0u8; MAX_NAME_LEN];
+            let next_len = match find(self.zone, name, &labels, self.qtype) {
+                Found::Exact(node) | Found::Wildcard(node) => {
+                    match self.at_node(node, &owner[..len], w)? {
+                        Some(target) => {
+                            next[..target.len()].copy_from_slice(target);
+                            target.len()
+                        }
+                        None => return Ok(rcode::NOERROR),
+                    }
+                }
+                Found::Referral(cut) => {
+                    if hops == 0 {
+                        w.set_flags(w.flags() & !flag::AA);
+                    }
+                    let ns = cut.rrset(rtype::NS).expect("a cut has NS");
+                    self.write_set(w, Section::Authority, cut.name.as_wire(), ns)?;
+                    self.want_additional(ns);
+                    return Ok(rcode::NOERROR);
+                }
+                Found::Dname(node, dname) => {
+                    self.write_set(w, Section::Answer, node.name.as_wire(), dname)?;
+                    // RFC 6672 §2.2: replace the DNAME owner by its target.
+                    let keep = len - node.name.wire_len();
+                    let target = &dname.rdatas[0];
+                    if keep + target.len() > MAX_NAME_LEN {
+                        return Ok(rcode::YXDOMAIN);
+                    }
+                    next[..keep].copy_from_slice(&owner[..keep]);
+                    next[keep..keep + target.len()].copy_from_slice(target);
+                    let cname = &next[..keep + target.len()];
+                    w.record(
+                        Section::Answer,
+                        &owner[..len],
+                        rtype::CNAME,
+                        dname.ttl,
+                        cname,
+                        RdataLayout::NameAt(0),
+                    )?;
+                    cname.len()
+                }
+                Found::NxDomain => {
+                    self.write_set(
+                        w,
+                        Section::Authority,
+                        self.zone.apex.as_wire(),
+                        &self.zone.negative_soa,
+                    )
+                    .map_err(|_| Truncated(rcode::NXDOMAIN))?;
+                    return Ok(rcode::NXDOMAIN);
+                }
+            };
+            // Follow the target if it stays in the zone, has not been
+            // answered already, and the chain is not too long.
+            seen[hops][..len].copy_from_slice(&lower[..len]);
+            seen_len[hops] = len;
+            hops += 1;
+            let target = &next[..next_len];
+            let looped = (0..hops).any(|i| seen[i][..seen_len[i]].eq_ignore_ascii_case(target));
+            if looped || hops == MAX_CHAIN || !self.in_zone(target) {
+                return Ok(rcode::NOERROR);
+            }
+            owner[..next_len].copy_from_slice(target);
+            len = next_len;
+        }
+    }
+
+    /// True when `name` is at or below the apex.
+    fn in_zone(&self, name: &[u8]) -> bool {
+        let apex = self.zone.apex.as_wire();
+        name.len() >= apex.len()
+            && name[name.len() - apex.len()..].eq_ignore_ascii_case(apex)
+            && Labels::new(name).len() >= self.zone.apex_labels
+            && Labels::new(name)
+                .suffix(name, self.zone.apex_labels)
+                .eq_ignore_ascii_case(apex)
+    }
+
+    /// Answers at an existing (or wildcard-synthesised) node. Returns the
+    /// CNAME target to follow, if any.
+    fn at_node(
+        &mut self,
+        node: &'t Node,
+        owner: &[u8],
+        w: &mut Writer<'_>,
+    ) -> Result<Option<&'t [u8]>, Truncated> {
+        if self.qtype == rtype::ANY && !node.rrsets.is_empty() {
+            match self.transport {
+                Transport::Tcp => {
+                    for set in node.rrsets.iter() {
+                        self.write_set(w, Section::Answer, owner, set)?;
+                    }
+                }
+                Transport::Udp => {
+                    // RFC 8482 §4.2: one RRset stands for the lot.
+                    let set = node.rrset(rtype::CNAME).unwrap_or(&node.rrsets[0]);
+                    self.write_set(w, Section::Answer, owner, set)?;
+                }
+            }
+            return Ok(None);
+        }
+        if let Some(set) = node.rrset(self.qtype) {
+            self.write_set(w, Section::Answer, owner, set)?;
+            self.want_additional(set);
+            return Ok(None);
+        }
+        if let Some(cname) = node.rrset(rtype::CNAME) {
+            self.write_set(w, Section::Answer, owner, cname)?;
+            return Ok(Some(&cname.rdatas[0]));
+        }
+        self.write_set(
+            w,
+            Section::Authority,
+            self.zone.apex.as_wire(),
+            &self.zone.negative_soa,
+        )?;
+        Ok(None)
+    }
+
+    /// Writes a whole RRset or nothing of it.
+    fn write_set(
+        &self,
+        w: &mut Writer<'_>,
+        section: Section,
+        owner: &[u8],
+        set: &RRset,
+    ) -> Result<(), Full> {
+        let mark = w.mark();
+        for rdata in set.rdatas.iter() {
+            if let Err(full) = w.record(section, owner, set.rr_type, set.ttl, rdata, set.layout) {
+                w.rollback(mark);
+                return Err(full);
+            }
+        }
+        Ok(())
+    }
+
+    fn want_additional(&mut self, set: &'t RRset) {
+        if !set.targets.is_empty() && self.additional_count < MAX_ADDITIONAL_SOURCES {
+            self.additional[self.additional_count] = Some(set);
+            self.additional_count += 1;
+        }
+    }
+
+    /// Addresses of NS/MX/SRV targets that the zone holds (glue included).
+    /// What does not fit is left out without TC (RFC 2181 §9).
+    fn add_additional(&self, w: &mut Writer<'_>) {
+        for set in self.additional[..self.additional_count].iter().flatten() {
+            for (i, target) in set.targets.iter().enumerate() {
+                if set.targets[..i].contains(target) {
+                    continue;
+                }
+                let Some(node) = self.zone.node(target) else {
+                    continue;
+                };
+                for rr_type in [rtype::A, rtype::AAAA] {
+                    if let Some(addresses) = node.rrset(rr_type)
+                        && self
+                            .write_set(w, Section::Additional, node.name.as_wire(), addresses)
+                            .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! The immutable answer table.
+
+use std::collections::HashMap;
+
+use crate::name::Name;
+use crate::wire::RdataLayout;
+
+/// All served zones, keyed by the lower-cased wire form of their apex.
+#[derive(Debug, Default)]
+pub struct Table {
+    pub(super) zones: HashMap<Box<[u8]>, ZoneData>,
+}
+
+impl Table {
+    /// Number of zones served.
+    pub fn zone_count(&self) -> usize {
+        self.zones.len()
+    }
+
+    /// The zone with this apex, if served.
+    pub fn zone(&self, apex: &Name) -> Option<&ZoneData> {
+        self.zones.get(&*apex.lowercase_wire())
+    }
+}
+
+/// One zone's nodes.
+#[derive(Debug)]
+pub struct ZoneData {
+    /// The apex name.
+    pub apex: Name,
+    /// Labels in the apex name.
+    pub(super) apex_labels: usize,
+    /// Every owner name and every empty non-terminal, by lower-cased wire name.
+    pub(super) nodes: HashMap<Box<[u8]>, Node>,
+    /// The SOA as it goes into negative answers: TTL = min(SOA TTL, MINIMUM)
+    /// (RFC 2308 §3).
+    pub(super) negative_soa: RRset,
+}
+
+impl ZoneData {
+    /// The node for a lower-cased wire name.
+    pub fn node(&self, key: &[u8]) -> Option<&Node> {
+        self.nodes.get(key)
+    }
+
+    /// Number of nodes, empty non-terminals included.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+}
+
+/// One name in a zone.
+#[derive(Debug)]
+pub struct Node {
+    /// The owner name as written in the zone (case kept).
+    pub name: Name,
+    /// RRsets at this name; empty for an empty non-terminal.
+    pub rrsets: Box<[RRset]>,
+    /// True when this is a delegation point (NS below the apex).
+    pub cut: bool,
+}
+
+impl Node {
+    /// The RRset of one type.
+    pub fn rrset(&self, rr_type: u16) -> Option<&RRset> {
+        self.rrsets.iter().find(|set| set.rr_type == rr_type)
+    }
+}
+
+/// Records of one owner and type.
+#[derive(Debug, Clone)]
+pub struct RRset {
+    /// The type.
+    pub rr_type: u16,
+    /// The TTL every member is sent with.
+    pub ttl: u32,
+    /// Where RDATA names may be compressed.
+    pub layout: RdataLayout,
+    /// Member RDATA, wire format.
+    pub rdatas: Box<[Box<[u8]>]>,
+    /// For NS, MX and SRV: the lower-cased target names whose addresses go
+    /// into the additional section (RFC 1035 §3.3.9, RFC 2782).
+    pub targets: Box<[Box<[u8]>]>,
+}

@@ -1,0 +1,43 @@
+//! The TOML file as written: serde structs that mirror it, unknown keys refused.
+//!
+//! Values checked after parsing keep their byte span ([`Spanned`]) so that
+//! errors found later still point at `file:line:col`.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct File {
+    /// `[server]`
+    #[serde(default)]
+    pub server: ServerSection,
+    /// `[[zone]]`
+    #[serde(default, rename = "zone")]
+    pub zones: Vec<ZoneSection>,
+}
+
+/// `[server]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServerSection {
+    /// Addresses to serve UDP and TCP on.
+    pub listen: Option<Vec<Spanned<String>>>,
+    /// How long an idle TCP connection stays open.
+    pub tcp_idle_timeout: Option<Spanned<String>>,
+    /// Most TCP connections open at once.
+    pub tcp_max_connections: Option<Spanned<u32>>,
+    /// UDP worker sockets (SO_REUSEPORT), default one per core.
+    pub udp_workers: Option<Spanned<u32>>,
+}
+
+/// `[[zone]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ZoneSection {
+    /// The zone file, relative to the config file's directory.
+    pub file: Spanned<String>,
+    /// The origin, when the SOA owner should not decide it.
+    pub origin: Option<Spanned<String>>,
+}

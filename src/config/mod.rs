@@ -1,0 +1,247 @@
+//! Configuration: the file format ([`file`]) and the validated [`Config`].
+//!
+//! Loading reports every problem it finds, each as `file:line:col: message`.
+
+pub mod file;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::name::Name;
+
+/// Where the server listens when neither the config nor the command line says.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
+/// Idle TCP connections are closed after this long (Knot's default).
+pub const DEFAULT_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most TCP connections served at once.
+pub const DEFAULT_TCP_MAX_CONNECTIONS: u32 = 1000;
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Addresses to serve UDP and TCP on (the default when empty).
+    pub listen: Vec<SocketAddr>,
+    /// The zones to serve.
+    pub zones: Vec<ZoneConfig>,
+    /// Idle TCP timeout.
+    pub tcp_idle_timeout: Duration,
+    /// TCP connection limit.
+    pub tcp_max_connections: u32,
+    /// UDP sockets per listen address; `None` = one per core.
+    pub udp_workers: Option<u32>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: Vec::new(),
+            zones: Vec::new(),
+            tcp_idle_timeout: DEFAULT_TCP_IDLE_TIMEOUT,
+            tcp_max_connections: DEFAULT_TCP_MAX_CONNECTIONS,
+            udp_workers: None,
+        }
+    }
+}
+
+/// One zone to load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneConfig {
+    /// Path of the zone file (resolved against the config file's directory).
+    pub file: PathBuf,
+    /// Configured origin, if any.
+    pub origin: Option<Name>,
+}
+
+/// A problem in a config file, with its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The config file.
+    pub file: PathBuf,
+    /// 1-based line and column; 0 when the problem has no place in the file.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.line,
+                self.column,
+                self.message
+            )
+        }
+    }
+}
+
+/// Reads and validates a config file.
+pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        vec![ConfigError {
+            file: path.to_owned(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read config: {err}"),
+        }]
+    })?;
+    parse(path, &text)
+}
+
+/// Validates config text; `path` names it in errors and anchors relative paths.
+pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
+    let located = |span: Option<Range<usize>>, message: String| {
+        let (line, column) = span.map_or((0, 0), |span| line_column(text, span.start));
+        ConfigError {
+            file: path.to_owned(),
+            line,
+            column,
+            message,
+        }
+    };
+    let raw: file::File = toml::from_str(text)
+        .map_err(|err| vec![located(err.span(), err.message().trim_end().to_owned())])?;
+
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut errors = Vec::new();
+    let mut config = Config::default();
+    for listen in raw.server.listen.iter().flatten() {
+        match listen.get_ref().parse::<SocketAddr>() {
+            Ok(addr) => config.listen.push(addr),
+            Err(_) => errors.push(located(
+                Some(listen.span()),
+                format!(
+                    "listen address {:?} is not ADDR:PORT (use [::1]:53 for IPv6)",
+                    listen.get_ref()
+                ),
+            )),
+        }
+    }
+    if let Some(timeout) = &raw.server.tcp_idle_timeout {
+        match parse_duration(timeout.get_ref()) {
+            Ok(duration) => config.tcp_idle_timeout = duration,
+            Err(message) => errors.push(located(Some(timeout.span()), message)),
+        }
+    }
+    if let Some(max) = &raw.server.tcp_max_connections {
+        match *max.get_ref() {
+            0 => errors.push(located(
+                Some(max.span()),
+                "tcp-max-connections must be at least 1".into(),
+            )),
+            n => config.tcp_max_connections = n,
+        }
+    }
+    if let Some(workers) = &raw.server.udp_workers {
+        match *workers.get_ref() {
+            0 => errors.push(located(
+                Some(workers.span()),
+                "udp-workers must be at least 1".into(),
+            )),
+            n => config.udp_workers = Some(n),
+        }
+    }
+    for zone in &raw.zones {
+        let origin = match &zone.origin {
+            None => None,
+            Some(origin) => match Name::from_text(origin.get_ref(), Some(&Name::root())) {
+                Ok(name) => Some(name),
+                Err(err) => {
+                    errors.push(located(
+                        Some(origin.span()),
+                        format!("origin {:?}: {err}", origin.get_ref()),
+                    ));
+                    continue;
+                }
+            },
+        };
+        let file = base.join(zone.file.get_ref());
+        if !file.is_file() {
+            errors.push(located(
+                Some(zone.file.span()),
+                format!("zone file {} does not exist", file.display()),
+            ));
+            continue;
+        }
+        config.zones.push(ZoneConfig { file, origin });
+    }
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Parses `10s`, `500ms`, `2m`, `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|err| format!("duration {text:?}: {err} (write e.g. \"2s\" or \"500ms\")"))
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<String> {
+        parse(Path::new("t.toml"), text)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn reads_listen_and_timeouts() {
+        let config = parse(
+            Path::new("t.toml"),
+            "[server]\nlisten = [\"127.0.0.1:53\", \"[::1]:53\"]\ntcp-idle-timeout = \"3s\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.listen.len(), 2);
+        assert_eq!(config.tcp_idle_timeout, Duration::from_secs(3));
+        assert!(config.zones.is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_place() {
+        assert_eq!(errors("[server]\nlisten = []\nlisen = 1\n").len(), 1);
+        assert!(
+            errors("[server]\nlisen = 1\n")[0].starts_with("t.toml:2:1: unknown field `lisen`")
+        );
+        assert!(
+            errors("[[zone]]\nfile = \"x\"\nbogus = 1\n")[0]
+                .starts_with("t.toml:3:1: unknown field `bogus`")
+        );
+        assert!(errors("[sever]\n")[0].starts_with("t.toml:1:2: unknown field `sever`"));
+    }
+
+    #[test]
+    fn every_bad_value_is_reported() {
+        let found = errors(
+            "[server]\nlisten = [\"nonsense\", \"127.0.0.1:53\"]\ntcp-idle-timeout = \"soon\"\n\
+             [[zone]]\nfile = \"missing.zone\"\n[[zone]]\nfile = \"x\"\norigin = \"a..b\"\n",
+        );
+        assert_eq!(found.len(), 4, "{found:#?}");
+        assert!(found[0].starts_with("t.toml:2:11: listen address \"nonsense\""));
+        assert!(found[1].starts_with("t.toml:3:20: duration \"soon\""));
+        assert!(found[2].starts_with("t.toml:5:8: zone file missing.zone does not exist"));
+        assert!(found[3].starts_with("t.toml:8:10: origin \"a..b\""));
+    }
+}

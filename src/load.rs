@@ -1,0 +1,51 @@
+//! Loading every configured zone, collecting every error, so that `check`,
+//! start-up and reload all judge a configuration the same way.
+
+use std::collections::HashMap;
+
+use crate::config::Config;
+use crate::name::Name;
+use crate::zone::{self, Zone, ZoneError};
+
+/// Every zone of a config, loaded, or every problem found.
+#[derive(Debug)]
+pub struct Zones {
+    /// The zones, in config order.
+    pub zones: Vec<Zone>,
+    /// Warnings (dropped out-of-zone data, occluded names, …).
+    pub warnings: Vec<ZoneError>,
+}
+
+/// Loads all zones of `config`. A zone served twice is an error.
+pub fn zones(config: &Config) -> Result<Zones, Vec<String>> {
+    let mut loaded = Zones {
+        zones: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let mut errors = Vec::new();
+    let mut seen: HashMap<Name, std::path::PathBuf> = HashMap::new();
+    for zone_config in &config.zones {
+        match zone::load(&zone_config.file, zone_config.origin.as_ref()) {
+            Ok(zone) => {
+                if let Some(first) = seen.get(&zone.zone.origin) {
+                    errors.push(format!(
+                        "{}: zone {} is already served from {}",
+                        zone_config.file.display(),
+                        zone.zone.origin,
+                        first.display()
+                    ));
+                    continue;
+                }
+                seen.insert(zone.zone.origin.clone(), zone_config.file.clone());
+                loaded.warnings.extend(zone.warnings);
+                loaded.zones.push(zone.zone);
+            }
+            Err(zone_errors) => errors.extend(zone_errors.iter().map(ToString::to_string)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(errors)
+    }
+}

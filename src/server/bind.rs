@@ -1,0 +1,89 @@
+//! Binding UDP and TCP on one address, port 0 included.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// One listen address: its UDP worker sockets and its TCP listener, all on
+/// the same port.
+#[derive(Debug)]
+pub struct Listener {
+    /// The bound address (the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    /// UDP sockets sharing the port through SO_REUSEPORT, one per worker.
+    pub udp: Vec<UdpSocket>,
+    /// The TCP listener.
+    pub tcp: TcpListener,
+}
+
+/// Tries this many ports when asked for port 0 and TCP finds the UDP port taken.
+const PORT_ZERO_ATTEMPTS: usize = 20;
+
+/// Binds `workers` UDP sockets and one TCP listener on `addr`. With port 0,
+/// picks a port free for both.
+pub fn bind(addr: SocketAddr, workers: usize) -> io::Result<Listener> {
+    let attempts = if addr.port() == 0 {
+        PORT_ZERO_ATTEMPTS
+    } else {
+        1
+    };
+    let mut last_error = None;
+    for _ in 0..attempts {
+        match bind_once(addr, workers.max(1)) {
+            Ok(listener) => return Ok(listener),
+            Err(err) => last_error = Some(err),
+        }
+    }
+    Err(last_error.expect("at least one attempt"))
+}
+
+fn bind_once(addr: SocketAddr, workers: usize) -> io::Result<Listener> {
+    let first = udp_socket(addr)?;
+    let addr = first.local_addr()?;
+    let mut udp = vec![first];
+    for _ in 1..workers {
+        udp.push(udp_socket(addr)?);
+    }
+    let tcp = tcp_listener(addr)?;
+    Ok(Listener { addr, udp, tcp })
+}
+
+fn udp_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+fn tcp_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_zero_gives_one_port_for_udp_and_tcp() {
+        let listener = bind("127.0.0.1:0".parse().unwrap(), 2).unwrap();
+        assert_ne!(listener.addr.port(), 0);
+        assert_eq!(listener.udp.len(), 2);
+        for socket in &listener.udp {
+            assert_eq!(socket.local_addr().unwrap(), listener.addr);
+        }
+        assert_eq!(listener.tcp.local_addr().unwrap(), listener.addr);
+    }
+}

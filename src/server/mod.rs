@@ -1,0 +1,68 @@
+//! Sockets: UDP workers and TCP connections, feeding [`crate::answer::respond`].
+//!
+//! hickory-server is not used: its `ServerFuture` spawns a task and allocates
+//! per datagram. Here each UDP worker owns one SO_REUSEPORT socket and two
+//! buffers for its whole life, and loads the published table once per query.
+
+mod bind;
+mod tcp;
+mod udp;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::answer::Table;
+pub use bind::{Listener, bind};
+
+/// The published answer table: replaced whole, read without a lock.
+pub type SharedTable = Arc<ArcSwap<Table>>;
+
+/// Socket settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Idle TCP connections are closed after this long.
+    pub tcp_idle_timeout: Duration,
+    /// Most TCP connections open at once; more are closed on accept.
+    pub tcp_max_connections: u32,
+}
+
+/// Serves every listener until `shutdown` is cancelled, then lets open TCP
+/// connections finish the query they are on (bounded by the idle timeout).
+pub async fn serve(
+    listeners: Vec<Listener>,
+    table: SharedTable,
+    settings: Settings,
+    shutdown: CancellationToken,
+) {
+    let mut tasks = JoinSet::new();
+    let connections = Arc::new(tokio::sync::Semaphore::new(
+        settings.tcp_max_connections as usize,
+    ));
+    for listener in listeners {
+        for socket in listener.udp {
+            tasks.spawn(udp::run(socket, table.clone(), shutdown.clone()));
+        }
+        tasks.spawn(tcp::run(
+            listener.tcp,
+            table.clone(),
+            settings.clone(),
+            connections.clone(),
+            shutdown.clone(),
+        ));
+    }
+    while let Some(result) = tasks.join_next().await {
+        if let Err(err) = result {
+            tracing::error!(%err, "server task failed");
+        }
+    }
+}
+
+/// Bound addresses, for logging and the `listening on` lines.
+pub fn addresses(listeners: &[Listener]) -> Vec<SocketAddr> {
+    listeners.iter().map(|listener| listener.addr).collect()
+}

@@ -1,0 +1,418 @@
+//! Writing one response into a fixed buffer, with name compression.
+//!
+//! Compression (RFC 1035 §4.1.4) points owner names, and the names inside
+//! RDATA of the types RFC 3597 §4 lists as compressible, at earlier copies.
+//! Targets are remembered as offsets in a small array, so writing allocates
+//! nothing; past that array's size names are still written, only uncompressed.
+
+use super::{OPT_LEN, rtype};
+
+/// The sections records go into, in message order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Section {
+    /// Answer section.
+    Answer = 1,
+    /// Authority section.
+    Authority = 2,
+    /// Additional section.
+    Additional = 3,
+}
+
+/// Where RDATA holds names that may be compressed (RFC 3597 §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RdataLayout {
+    /// Copied as is.
+    Opaque,
+    /// One name starting at this offset (NS, CNAME, PTR at 0; MX at 2),
+    /// followed by nothing.
+    NameAt(u8),
+    /// SOA: two names, then 20 bytes of counters.
+    Soa,
+}
+
+impl RdataLayout {
+    /// The layout for a record type.
+    pub fn for_type(rr_type: u16) -> RdataLayout {
+        match rr_type {
+            rtype::NS | rtype::CNAME | rtype::PTR => RdataLayout::NameAt(0),
+            rtype::MX => RdataLayout::NameAt(2),
+            rtype::SOA => RdataLayout::Soa,
+            _ => RdataLayout::Opaque,
+        }
+    }
+}
+
+/// The record did not fit within the size limit; nothing of it was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Full;
+
+const MAX_TARGETS: usize = 64;
+
+/// A point to roll a [`Writer`] back to.
+#[derive(Debug, Clone, Copy)]
+pub struct Mark {
+    len: usize,
+    counts: [u16; 4],
+    targets: usize,
+}
+
+/// Builds one response message in a caller-provided buffer.
+pub struct Writer<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+    limit: usize,
+    counts: [u16; 4],
+    targets: [u16; MAX_TARGETS],
+    target_count: usize,
+}
+
+impl<'a> Writer<'a> {
+    /// A writer whose records must end within `limit` bytes. The OPT record
+    /// written by [`Writer::opt`] may go past `limit` by [`OPT_LEN`]; `buf`
+    /// must have room for that.
+    pub fn new(buf: &'a mut [u8], limit: usize) -> Writer<'a> {
+        let limit = limit.min(buf.len()).min(u16::MAX as usize);
+        Writer {
+            buf,
+            len: 0,
+            limit,
+            counts: [0; 4],
+            targets: [0; MAX_TARGETS],
+            target_count: 0,
+        }
+    }
+
+    /// Writes the 12-byte header; counts are filled in by [`Writer::finish`].
+    pub fn header(&mut self, id: u16, flags: u16) {
+        self.buf[..2].copy_from_slice(&id.to_be_bytes());
+        self.buf[2..4].copy_from_slice(&flags.to_be_bytes());
+        self.buf[4..12].fill(0);
+        self.len = 12;
+    }
+
+    /// The flags word written so far.
+    pub fn flags(&self) -> u16 {
+        u16::from_be_bytes([self.buf[2], self.buf[3]])
+    }
+
+    /// Replaces the flags word.
+    pub fn set_flags(&mut self, flags: u16) {
+        self.buf[2..4].copy_from_slice(&flags.to_be_bytes());
+    }
+
+    /// Sets the 4-bit header RCODE.
+    pub fn set_rcode(&mut self, rcode: u16) {
+        let flags = (self.flags() & !0xf) | (rcode & 0xf);
+        self.set_flags(flags);
+    }
+
+    /// Writes the question; the name is copied as received so its case is kept.
+    pub fn question(&mut self, qname: &[u8], qtype: u16, qclass: u16) -> Result<(), Full> {
+        let start = self.len;
+        self.name(qname, true)?;
+        self.put(&qtype.to_be_bytes())?;
+        self.put(&qclass.to_be_bytes())
+            .inspect_err(|_| self.len = start)?;
+        self.counts[0] = 1;
+        Ok(())
+    }
+
+    /// A point to come back to with [`Writer::rollback`].
+    pub fn mark(&self) -> Mark {
+        Mark {
+            len: self.len,
+            counts: self.counts,
+            targets: self.target_count,
+        }
+    }
+
+    /// Forgets everything written after `mark`.
+    pub fn rollback(&mut self, mark: Mark) {
+        self.len = mark.len;
+        self.counts = mark.counts;
+        self.target_count = mark.targets;
+    }
+
+    /// Number of records written to a section so far.
+    pub fn count(&self, section: Section) -> u16 {
+        self.counts[section as usize]
+    }
+
+    /// Appends one resource record to `section`; sections must be written in
+    /// order. On [`Full`] nothing is left of the record.
+    pub fn record(
+        &mut self,
+        section: Section,
+        owner: &[u8],
+        rr_type: u16,
+        ttl: u32,
+        rdata: &[u8],
+        layout: RdataLayout,
+    ) -> Result<(), Full> {
+        let mark = self.mark();
+        let result = self.record_inner(owner, rr_type, ttl, rdata, layout);
+        match result {
+            Ok(()) => self.counts[section as usize] += 1,
+            Err(Full) => self.rollback(mark),
+        }
+        result
+    }
+
+    fn record_inner(
+        &mut self,
+        owner: &[u8],
+        rr_type: u16,
+        ttl: u32,
+        rdata: &[u8],
+        layout: RdataLayout,
+    ) -> Result<(), Full> {
+        self.name(owner, true)?;
+        self.put(&rr_type.to_be_bytes())?;
+        self.put(&super::CLASS_IN.to_be_bytes())?;
+        self.put(&ttl.to_be_bytes())?;
+        let rdlen_at = self.len;
+        self.put(&[0, 0])?;
+        match layout {
+            RdataLayout::Opaque => self.put(rdata)?,
+            RdataLayout::NameAt(offset) => {
+                let offset = offset as usize;
+                self.put(&rdata[..offset])?;
+                self.name(&rdata[offset..], true)?;
+            }
+            RdataLayout::Soa => {
+                let mname_len = crate::name::wire_name_len(rdata).unwrap_or(rdata.len());
+                self.name(&rdata[..mname_len], true)?;
+                let rest = &rdata[mname_len..];
+                let rname_len = crate::name::wire_name_len(rest).unwrap_or(rest.len());
+                self.name(&rest[..rname_len], true)?;
+                self.put(&rest[rname_len..])?;
+            }
+        }
+        let rdlen = (self.len - rdlen_at - 2) as u16;
+        self.buf[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());
+        Ok(())
+    }
+
+    /// Appends the OPT record (RFC 6891): it may use the room reserved past
+    /// the limit, so it always fits a buffer sized as [`Writer::new`] asks.
+    pub fn opt(&mut self, payload: u16, rcode: u16, version: u8, dnssec_ok: bool) {
+        let end = self.len + OPT_LEN;
+        assert!(end <= self.buf.len(), "buffer has no room reserved for OPT");
+        let b = &mut self.buf[self.len..end];
+        b[0] = 0;
+        b[1..3].copy_from_slice(&rtype::OPT.to_be_bytes());
+        b[3..5].copy_from_slice(&payload.to_be_bytes());
+        b[5] = (rcode >> 4) as u8;
+        b[6] = version;
+        b[7] = if dnssec_ok { 0x80 } else { 0 };
+        b[8..11].fill(0);
+        self.len = end;
+        self.counts[Section::Additional as usize] += 1;
+    }
+
+    /// Fills in the section counts; returns the message length.
+    pub fn finish(self) -> usize {
+        for (i, count) in self.counts.iter().enumerate() {
+            self.buf[4 + 2 * i..6 + 2 * i].copy_from_slice(&count.to_be_bytes());
+        }
+        self.len
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<(), Full> {
+        let end = self.len + bytes.len();
+        if end > self.limit {
+            return Err(Full);
+        }
+        self.buf[self.len..end].copy_from_slice(bytes);
+        self.len = end;
+        Ok(())
+    }
+
+    /// Writes an uncompressed wire name, pointing its longest already-written
+    /// suffix at the earlier copy.
+    fn name(&mut self, name: &[u8], compress: bool) -> Result<(), Full> {
+        let mut at = 0;
+        while name.get(at).is_some_and(|&len| len != 0) {
+            if compress && let Some(target) = self.find(&name[at..]) {
+                self.literal_labels(&name[..at])?;
+                return self.put(&(0xc000 | target).to_be_bytes());
+            }
+            at += 1 + name[at] as usize;
+        }
+        self.literal_labels(&name[..at])?;
+        self.put(&[0])
+    }
+
+    fn literal_labels(&mut self, labels: &[u8]) -> Result<(), Full> {
+        let start = self.len;
+        self.put(labels)?;
+        let mut at = 0;
+        while at < labels.len() {
+            let offset = start + at;
+            if offset < 0x4000 && self.target_count < MAX_TARGETS {
+                self.targets[self.target_count] = offset as u16;
+                self.target_count += 1;
+            }
+            at += 1 + labels[at] as usize;
+        }
+        Ok(())
+    }
+
+    fn find(&self, suffix: &[u8]) -> Option<u16> {
+        self.targets[..self.target_count]
+            .iter()
+            .copied()
+            .find(|&target| self.matches(target as usize, suffix))
+    }
+
+    /// True when the (possibly compressed) name at `pos` in the buffer equals
+    /// `suffix`, ignoring ASCII case.
+    fn matches(&self, mut pos: usize, suffix: &[u8]) -> bool {
+        let mut at = 0;
+        let mut hops = 0;
+        loop {
+            let len = self.buf[pos];
+            if len >= 0xc0 {
+                hops += 1;
+                if hops > 64 {
+                    return false;
+                }
+                pos = (u16::from_be_bytes([len, self.buf[pos + 1]]) & 0x3fff) as usize;
+                continue;
+            }
+            let label = len as usize;
+            if suffix.get(at) != Some(&len) {
+                return false;
+            }
+            if label == 0 {
+                return true;
+            }
+            if !self.buf[pos + 1..pos + 1 + label]
+                .eq_ignore_ascii_case(&suffix[at + 1..at + 1 + label])
+            {
+                return false;
+            }
+            pos += 1 + label;
+            at += 1 + label;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::Message;
+    use hickory_proto::serialize::binary::BinDecodable;
+
+    fn wire(text: &str) -> Vec<u8> {
+        crate::name::Name::from_text(text, None)
+            .unwrap()
+            .as_wire()
+            .to_vec()
+    }
+
+    #[test]
+    fn writes_a_message_hickory_can_read() {
+        let mut buf = [0u8; 512];
+        let mut w = Writer::new(&mut buf, 512 - OPT_LEN);
+        w.header(7, 0x8400);
+        w.question(&wire("WWW.example.com."), 1, 1).unwrap();
+        w.record(
+            Section::Answer,
+            &wire("www.example.com."),
+            1,
+            300,
+            &[192, 0, 2, 1],
+            RdataLayout::Opaque,
+        )
+        .unwrap();
+        let ns = wire("ns1.example.com.");
+        w.record(
+            Section::Authority,
+            &wire("example.com."),
+            2,
+            60,
+            &ns,
+            RdataLayout::NameAt(0),
+        )
+        .unwrap();
+        let mut mx = vec![0, 10];
+        mx.extend(wire("mail.example.com."));
+        w.record(
+            Section::Additional,
+            &wire("example.com."),
+            15,
+            60,
+            &mx,
+            RdataLayout::NameAt(2),
+        )
+        .unwrap();
+        w.opt(1232, 0, 0, true);
+        let len = w.finish();
+        let message = Message::from_bytes(&buf[..len]).unwrap();
+        assert_eq!(message.answers.len(), 1);
+        assert_eq!(message.answers[0].name.to_string(), "WWW.example.com.");
+        assert_eq!(message.authorities[0].data.to_string(), "ns1.example.com.");
+        assert_eq!(
+            message.additionals[0].data.to_string(),
+            "10 mail.example.com."
+        );
+        assert_eq!(message.edns.as_ref().unwrap().max_payload(), 1232);
+        // Owner of the answer is a single pointer to the question name.
+        assert_eq!(&buf[12 + 17 + 4..12 + 17 + 6], &[0xc0, 12]);
+    }
+
+    #[test]
+    fn full_records_leave_nothing_behind() {
+        let mut buf = [0u8; 64];
+        let mut w = Writer::new(&mut buf, 53);
+        w.header(1, 0);
+        w.question(&wire("a.example."), 16, 1).unwrap();
+        let before = w.mark();
+        assert_eq!(
+            w.record(
+                Section::Answer,
+                &wire("a.example."),
+                16,
+                1,
+                &[20; 21],
+                RdataLayout::Opaque
+            ),
+            Err(Full)
+        );
+        assert_eq!(w.count(Section::Answer), 0);
+        assert_eq!(w.mark().len, before.len);
+        let len = w.finish();
+        assert_eq!(Message::from_bytes(&buf[..len]).unwrap().answers.len(), 0);
+    }
+
+    #[test]
+    fn soa_names_are_compressed() {
+        let mut buf = [0u8; 512];
+        let mut w = Writer::new(&mut buf, 500);
+        w.header(1, 0x8400);
+        w.question(&wire("x.example.com."), 1, 1).unwrap();
+        let mut soa = wire("ns1.example.com.");
+        soa.extend(wire("hostmaster.example.com."));
+        soa.extend([0u8; 20]);
+        w.record(
+            Section::Authority,
+            &wire("example.com."),
+            6,
+            300,
+            &soa,
+            RdataLayout::Soa,
+        )
+        .unwrap();
+        let len = w.finish();
+        // owner 2 + fixed 10 + "ns1" 4 + ptr 2 + "hostmaster" 11 + ptr 2 + 20
+        assert_eq!(len, 12 + 19 + 2 + 10 + 4 + 2 + 11 + 2 + 20);
+        let message = Message::from_bytes(&buf[..len]).unwrap();
+        assert!(
+            message.authorities[0]
+                .data
+                .to_string()
+                .starts_with("ns1.example.com. hostmaster.example.com.")
+        );
+    }
+}
