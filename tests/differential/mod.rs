@@ -493,3 +493,36 @@ fn knot_serves_the_fixture_as_the_battery_expects() {
     assert_eq!(r.rcode, "REFUSED", "{r}");
     assert!(r.edns.as_ref().is_some_and(|e| !e.ede.is_empty()), "{r}");
 }
+
+/// The comparison can fail: Knot on the fixture against Knot on a copy with
+/// www's TTLs (A and AAAA) changed differs exactly on the responses that
+/// carry www's records, and nowhere else.
+#[test]
+fn comparison_reports_a_changed_ttl() {
+    let text = std::fs::read_to_string(fixture_zone()).unwrap();
+    let changed = text.replace("www              300 IN", "www              301 IN");
+    assert_ne!(text, changed, "fixture line for www A not found");
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("example.com.zone");
+    std::fs::write(&copy, changed).unwrap();
+    let a = knot_fixture();
+    let b = Knot::start(&[("example.com", &copy)]);
+    let (diffs, _) = differences(a.port, b.port);
+    assert!(!diffs.is_empty(), "a changed TTL went unnoticed");
+    for d in &diffs {
+        assert!(
+            d.healthdns.contains("+ www.example.com. 301 IN ")
+                && (d.knot.contains("+ www.example.com. 300 IN ") || d.query.ends_with(" ANY")),
+            "unexpected difference:\n{}",
+            table(std::slice::from_ref(d))
+        );
+    }
+    let queries: BTreeSet<&str> = diffs.iter().map(|d| d.query.as_str()).collect();
+    for q in [
+        "www.example.com. A",
+        "chain1.example.com. A",
+        "chain3.example.com. A",
+    ] {
+        assert!(queries.contains(q), "{q} not reported; got {queries:?}");
+    }
+}
