@@ -191,17 +191,29 @@ fn collect_lines(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
 }
 
 /// A loopback port that is free for both TCP and UDP right now, for servers
-/// (Knot) that cannot be told to pick one. Another process may take it
-/// before the server binds; [`Knot::start`] retries on a bind failure.
+/// (Knot) that cannot be told to pick one. It is taken below the kernel's
+/// ephemeral range (32768 and up by default), where dig's random source
+/// ports are: Knot binds UDP with SO_REUSEPORT, and dig on the same port
+/// would receive its own queries. Another process may take the port before
+/// the server binds; [`Knot::start`] retries on a bind failure.
 pub fn free_port() -> u16 {
-    for _ in 0..100 {
-        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind tcp 127.0.0.1:0");
-        let port = tcp.local_addr().expect("local addr").port();
+    let seed = std::process::id() as u64
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+    for i in 0..1000u64 {
+        // 20000..32000, stepping by a prime from a per-process start.
+        let port = 20000 + ((seed.wrapping_add(i * 7919)) % 12000) as u16;
+        let Ok(tcp) = TcpListener::bind(("127.0.0.1", port)) else {
+            continue;
+        };
         if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            drop(tcp);
             return port;
         }
     }
-    panic!("no loopback port free for both TCP and UDP after 100 tries");
+    panic!("no loopback port in 20000..32000 free for both TCP and UDP");
 }
 
 /// Knot DNS serving zone files on a free loopback port, killed on drop.
