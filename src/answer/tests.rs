@@ -324,3 +324,48 @@ fn any_is_minimal_over_udp_and_full_over_tcp() {
     });
     assert_eq!(m.answers.len(), 3, "SOA, NS and MX");
 }
+
+#[test]
+fn mutated_packets_never_panic_and_answers_decode() {
+    let table = build(&[zone()]);
+    let mut out = vec![0u8; 65535];
+    let seeds: Vec<Vec<u8>> = [
+        q("www.example.com.", rtype::A),
+        q("alias.example.com.", rtype::A),
+        q("host.old.example.com.", rtype::A),
+        Q {
+            edns: Some((1232, 0)),
+            ..q("big.example.com.", rtype::TXT)
+        },
+    ]
+    .iter()
+    .map(packet)
+    .collect();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..20_000 {
+        let mut input = seeds[round % seeds.len()].clone();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() as usize) % input.len();
+            match next() % 3 {
+                0 => input[at] = next() as u8,
+                1 => input.truncate(at.max(1)),
+                _ => input.insert(at, next() as u8),
+            }
+        }
+        for transport in [Transport::Udp, Transport::Tcp] {
+            if let Some(len) = respond(&table, &input, transport, &mut out) {
+                assert!(len >= 12 && out[..2] == input[..2]);
+                if transport == Transport::Udp {
+                    assert!(len <= 1232);
+                }
+                Message::from_bytes(&out[..len]).unwrap_or_else(|err| panic!("{err}: {input:?}"));
+            }
+        }
+    }
+}
