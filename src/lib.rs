@@ -10,11 +10,14 @@
 //! | [`config`] | the TOML file format and the validated `Config` |
 //! | [`wire`] | query parsing and response writing (name compression, EDNS) |
 //! | [`answer`] | the immutable answer table, its builder and the pure lookup |
+//! | [`health`] | check kinds, probe loops, rise/fall hysteresis |
+//! | [`load`] | loading every zone of a config, collecting every error |
 //! | [`server`] | UDP and TCP sockets, framing, limits, shutdown |
 #![warn(missing_docs)]
 
 pub mod answer;
 pub mod config;
+pub mod health;
 pub mod load;
 pub mod name;
 pub mod server;

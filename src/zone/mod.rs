@@ -12,6 +12,15 @@ use std::sync::Arc;
 
 use crate::name::Name;
 
+pub mod lexer;
+pub mod rdata;
+pub mod reader;
+pub mod ttl;
+pub mod validate;
+
+#[cfg(test)]
+mod tests;
+
 /// Where a record or an error came from: `file:line`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
@@ -85,12 +94,12 @@ pub struct Loaded {
 /// `origin`: the configured origin; when `None`, the origin is the owner of the
 /// SOA record. Returns every error found, not only the first.
 pub fn load(path: &Path, origin: Option<&Name>) -> Result<Loaded, Vec<ZoneError>> {
-    let _ = origin;
-    Err(vec![ZoneError {
-        location: Location {
-            file: path.into(),
-            line: 0,
-        },
-        message: "zone reader not written yet".into(),
-    }])
+    let parsed = reader::read(path, origin);
+    let mut errors = parsed.errors;
+    let mut warnings = parsed.warnings;
+    let zone = validate::validate(path, parsed.records, origin, &mut errors, &mut warnings);
+    match zone {
+        Some(zone) if errors.is_empty() => Ok(Loaded { zone, warnings }),
+        _ => Err(errors),
+    }
 }
