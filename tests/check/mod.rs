@@ -1,0 +1,229 @@
+//! `healthdns check`: every error printed as `file:line: message` on
+//! stderr, all of them (not only the first), exit status 1 on any error and
+//! 0 when clean. Fixtures are in `tests/data/check/` (BIND's
+//! `named-checkzone` rejects the broken ones for the same reasons).
+
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::process::Output;
+
+use crate::util::{data, fixture_zone, run_healthdns};
+
+fn fixture(name: &str) -> PathBuf {
+    data("check").join(name)
+}
+
+fn check(args: &[PathBuf], config: Option<PathBuf>) -> (i32, Vec<String>, Output) {
+    let mut argv: Vec<&OsStr> = vec![OsStr::new("check")];
+    if let Some(c) = &config {
+        argv.push(OsStr::new("--config"));
+        argv.push(c.as_os_str());
+    }
+    argv.extend(args.iter().map(|a| a.as_os_str()));
+    let out = run_healthdns(&argv);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let code = out
+        .status
+        .code()
+        .unwrap_or_else(|| panic!("check killed by a signal: {:?}", out.status));
+    (code, stderr.lines().map(str::to_string).collect(), out)
+}
+
+/// The error lines that name `file:line:` (the file by its last component).
+fn lines_at<'a>(lines: &'a [String], file: &str, line: u32) -> Vec<&'a String> {
+    let tag = format!("{file}:{line}:");
+    lines.iter().filter(|l| l.contains(&tag)).collect()
+}
+
+/// Asserts one error line names `file:line:` and mentions one of `words`
+/// (case-insensitive).
+fn assert_error(lines: &[String], file: &str, line: u32, words: &[&str]) {
+    let found = lines_at(lines, file, line);
+    assert!(
+        !found.is_empty(),
+        "no error line names {file}:{line}: in stderr:\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        found.iter().any(|l| {
+            let l = l.to_ascii_lowercase();
+            words.iter().any(|w| l.contains(&w.to_ascii_lowercase()))
+        }),
+        "the error at {file}:{line} should mention one of {words:?}: {found:?}"
+    );
+}
+
+#[test]
+fn clean_zone_exits_0() {
+    let (code, lines, _) = check(&[fixture("clean.zone")], None);
+    assert_eq!(code, 0, "stderr:\n{}", lines.join("\n"));
+}
+
+#[test]
+fn fixture_zone_is_clean() {
+    let (code, lines, _) = check(&[fixture_zone(), data("min.test.zone")], None);
+    assert_eq!(code, 0, "stderr:\n{}", lines.join("\n"));
+}
+
+#[test]
+fn clean_config_exits_0() {
+    let (code, lines, _) = check(&[], Some(fixture("clean.toml")));
+    assert_eq!(code, 0, "stderr:\n{}", lines.join("\n"));
+}
+
+#[test]
+fn broken_zone_lists_every_error_with_its_line() {
+    let (code, lines, _) = check(&[fixture("broken.zone")], None);
+    assert_eq!(code, 1, "stderr:\n{}", lines.join("\n"));
+    assert_error(
+        &lines,
+        "broken.zone",
+        6,
+        &["MX", "preference", "range", "70000"],
+    );
+    assert_error(&lines, "broken.zone", 7, &["BOGUSTYPE", "type"]);
+    assert_error(&lines, "broken.zone", 8, &["zone", "www.example.net"]);
+    for ok_line in [1, 2, 3, 4, 5, 9] {
+        assert!(
+            lines_at(&lines, "broken.zone", ok_line).is_empty(),
+            "line {ok_line} is fine but got: {:?}",
+            lines_at(&lines, "broken.zone", ok_line)
+        );
+    }
+}
+
+#[test]
+fn zone_without_soa_is_an_error_naming_the_file() {
+    let (code, lines, _) = check(&[fixture("nosoa.zone")], None);
+    assert_eq!(code, 1, "stderr:\n{}", lines.join("\n"));
+    // The message after `nosoa.zone:LINE:` mentions SOA (the file name
+    // itself contains "soa", so only the message is searched).
+    let tagged: Vec<&String> = lines
+        .iter()
+        .filter(|l| message_after(l, "nosoa.zone").is_some_and(|m| m.contains("SOA")))
+        .collect();
+    assert!(
+        !tagged.is_empty(),
+        "expected a `nosoa.zone:LINE: ... SOA ...` line in:\n{}",
+        lines.join("\n")
+    );
+}
+
+#[test]
+fn errors_from_several_zones_are_all_listed() {
+    let (code, lines, _) = check(
+        &[
+            fixture("broken.zone"),
+            fixture("clean.zone"),
+            fixture("nosoa.zone"),
+        ],
+        None,
+    );
+    assert_eq!(code, 1, "stderr:\n{}", lines.join("\n"));
+    for l in [6, 7, 8] {
+        assert!(
+            !lines_at(&lines, "broken.zone", l).is_empty(),
+            "broken.zone:{l} missing once other zones follow:\n{}",
+            lines.join("\n")
+        );
+    }
+    assert!(
+        lines.iter().any(|l| has_file_line(l, "nosoa.zone")),
+        "nosoa.zone's error missing:\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("clean.zone:")),
+        "clean.zone has no error:\n{}",
+        lines.join("\n")
+    );
+}
+
+/// `FILE:DIGITS:` somewhere in the line.
+fn has_file_line(line: &str, file: &str) -> bool {
+    message_after(line, file).is_some()
+}
+
+/// The text after `FILE:DIGITS:` (and `COL:` if present), when the line
+/// has that prefix.
+fn message_after<'a>(line: &'a str, file: &str) -> Option<&'a str> {
+    let tag = format!("{file}:");
+    line.match_indices(&tag).find_map(|(i, _)| {
+        let rest = &line[i + tag.len()..];
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        let rest = rest[digits..].strip_prefix(':').filter(|_| digits > 0)?;
+        let col = rest.chars().take_while(char::is_ascii_digit).count();
+        Some(match rest[col..].strip_prefix(':') {
+            Some(after) if col > 0 => after,
+            _ => rest,
+        })
+    })
+}
+
+#[test]
+fn config_unknown_key_is_refused_with_its_line() {
+    let (code, lines, _) = check(&[], Some(fixture("unknown-key.toml")));
+    assert_eq!(code, 1, "stderr:\n{}", lines.join("\n"));
+    assert_error(&lines, "unknown-key.toml", 3, &["colour"]);
+}
+
+#[test]
+fn config_missing_zone_files_are_all_listed() {
+    let (code, lines, _) = check(&[], Some(fixture("missing-zones.toml")));
+    assert_eq!(code, 1, "stderr:\n{}", lines.join("\n"));
+    assert_error(&lines, "missing-zones.toml", 5, &["does-not-exist.zone"]);
+    assert_error(&lines, "missing-zones.toml", 11, &["also-missing.zone"]);
+    assert!(
+        !lines.iter().any(|l| l.contains("clean.zone:")),
+        "clean.zone loads fine:\n{}",
+        lines.join("\n")
+    );
+}
+
+#[test]
+fn config_zone_errors_name_the_zone_file_and_line() {
+    let (code, lines, _) = check(&[], Some(fixture("broken-zone.toml")));
+    assert_eq!(code, 1, "stderr:\n{}", lines.join("\n"));
+    assert_error(
+        &lines,
+        "broken.zone",
+        6,
+        &["MX", "preference", "range", "70000"],
+    );
+    assert_error(&lines, "broken.zone", 7, &["BOGUSTYPE", "type"]);
+    assert_error(&lines, "broken.zone", 8, &["zone", "www.example.net"]);
+}
+
+#[test]
+fn serve_refuses_a_broken_zone() {
+    let zone = fixture("broken.zone");
+    let mut child = std::process::Command::new(crate::util::bin())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg(&zone)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn healthdns serve");
+    // A deadline against a hang only: a server that starts on a broken zone
+    // would run until killed.
+    let deadline = std::time::Instant::now() + crate::util::STARTUP_DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve kept running on a broken zone");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_ne!(status.code(), Some(0), "serve must fail on a broken zone");
+    assert!(
+        stderr.contains("broken.zone:6:"),
+        "serve prints the zone errors too:\n{stderr}"
+    );
+}

@@ -1,0 +1,17 @@
+//! End-to-end tests of `healthdns`: one integration test binary, one module
+//! per area, one shared harness (`util`).
+//!
+//! | module | covers |
+//! |---|---|
+//! | `util` | the server on port 0, Knot DNS, the `dig` runner and parser |
+//! | `battery` | the query battery against the fixture zone (RFC 1034/2308/6672/4592/8482/6891) |
+//! | `differential` | healthdns vs Knot DNS on the same zone, section by section |
+//! | `check` | `healthdns check` on broken and clean zones and configs |
+//!
+//! Area modules live in directories (`tests/NAME/mod.rs`) so Cargo does not
+//! build each of them as a test binary of its own.
+
+mod battery;
+mod check;
+mod differential;
+mod util;
