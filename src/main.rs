@@ -112,8 +112,8 @@ fn check(config: Option<PathBuf>, zones: Vec<PathBuf>) -> ExitCode {
         Err(errors) => errors,
         Ok(config) => match load::zones(&config) {
             Ok(loaded) => {
-                for warning in &loaded.warnings {
-                    eprintln!("{warning} (warning)");
+                for warning in loaded.warnings {
+                    eprintln!("{}", warning.into_warning());
                 }
                 println!("{} zone(s) OK", loaded.zones.len());
                 return ExitCode::SUCCESS;

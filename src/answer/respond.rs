@@ -5,8 +5,8 @@ use super::lookup::{Found, Labels, find, find_zone};
 use super::table::{Node, RRset, Table, ZoneData};
 use crate::name::MAX_NAME_LEN;
 use crate::wire::{
-    Full, MAX_UDP_PAYLOAD, OPT_LEN, ParseError, Query, RdataLayout, Section, Writer, flag,
-    parse_query, rcode, rtype,
+    CLASS_ANY, Full, MAX_UDP_PAYLOAD, OPT_LEN, ParseError, Query, RdataLayout, Section, Writer,
+    flag, parse_query, rcode, rtype,
 };
 
 /// How the query arrived, which decides the size limit and ANY handling.
@@ -82,14 +82,14 @@ fn header_only(out: &mut [u8], id: u16, query_flags: u16, code: u16) -> usize {
 
 /// Fills the sections after the question; returns the RCODE.
 fn answer(table: &Table, query: &Query<'_>, transport: Transport, w: &mut Writer<'_>) -> u16 {
-    if !query.is_class_in() {
+    // Class ANY is read as IN (as Knot does); other classes have no zones.
+    if !query.is_class_in() && query.qclass != CLASS_ANY {
         return rcode::REFUSED;
     }
-    match query.qtype {
-        rtype::OPT => return rcode::FORMERR,
-        rtype::AXFR | rtype::IXFR => return rcode::REFUSED,
-        rtype::TKEY | rtype::TSIG | rtype::MAILA | rtype::MAILB => return rcode::NOTIMP,
-        _ => {}
+    // No zone transfers (yet): refused, as NSD does without an ACL. Other
+    // meta types (OPT, TSIG, MAILA, …) find no data, as in Knot.
+    if matches!(query.qtype, rtype::AXFR | rtype::IXFR) {
+        return rcode::REFUSED;
     }
     let mut lower = [0u8; MAX_NAME_LEN];
     let qname = &mut lower[..query.qname.len()];
@@ -100,6 +100,7 @@ fn answer(table: &Table, query: &Query<'_>, transport: Transport, w: &mut Writer
         return rcode::REFUSED;
     };
     w.set_flags(w.flags() | flag::AA);
+    let after_question = w.mark();
     let mut answer = Answer {
         zone,
         qtype: query.qtype,
@@ -113,6 +114,8 @@ fn answer(table: &Table, query: &Query<'_>, transport: Transport, w: &mut Writer
             code
         }
         Err(Truncated(code)) => {
+            // As Knot: a truncated answer carries the question only.
+            w.rollback(after_question);
             w.set_flags(w.flags() | flag::TC);
             code
         }
@@ -193,6 +196,10 @@ impl<'t> Answer<'t> {
                         cname,
                         RdataLayout::NameAt(0),
                     )?;
+                    if self.qtype == rtype::CNAME {
+                        // The synthesised CNAME is the answer.
+                        return Ok(rcode::NOERROR);
+                    }
                     cname.len()
                 }
                 Found::NxDomain => {
@@ -245,12 +252,15 @@ impl<'t> Answer<'t> {
                 Transport::Tcp => {
                     for set in node.rrsets.iter() {
                         self.write_set(w, Section::Answer, owner, set)?;
+                        self.want_additional(set);
                     }
                 }
                 Transport::Udp => {
-                    // RFC 8482 §4.2: one RRset stands for the lot.
+                    // RFC 8482 §4.2: one RRset stands for the lot; like Knot,
+                    // the one of lowest type (the CNAME at an alias).
                     let set = node.rrset(rtype::CNAME).unwrap_or(&node.rrsets[0]);
                     self.write_set(w, Section::Answer, owner, set)?;
+                    self.want_additional(set);
                 }
             }
             return Ok(None);

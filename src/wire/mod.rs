@@ -28,12 +28,8 @@ pub mod rtype {
     pub const DS: u16 = 43;
     pub const SVCB: u16 = 64;
     pub const HTTPS: u16 = 65;
-    pub const TKEY: u16 = 249;
-    pub const TSIG: u16 = 250;
     pub const IXFR: u16 = 251;
     pub const AXFR: u16 = 252;
-    pub const MAILB: u16 = 253;
-    pub const MAILA: u16 = 254;
     pub const ANY: u16 = 255;
 }
 
@@ -64,6 +60,8 @@ pub mod flag {
 
 /// Class IN.
 pub const CLASS_IN: u16 = 1;
+/// QCLASS ANY (RFC 1035 §3.2.5).
+pub const CLASS_ANY: u16 = 255;
 /// The UDP payload size we advertise and cap answers at (DNS flag day 2020,
 /// also Knot's and NSD's default).
 pub const MAX_UDP_PAYLOAD: u16 = 1232;

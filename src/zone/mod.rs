@@ -66,6 +66,16 @@ pub struct ZoneError {
     pub message: String,
 }
 
+impl ZoneError {
+    /// The same problem, its message marked as a warning.
+    pub fn into_warning(self) -> ZoneError {
+        ZoneError {
+            message: format!("warning: {}", self.message),
+            ..self
+        }
+    }
+}
+
 impl fmt::Display for ZoneError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.location, self.message)
@@ -103,6 +113,13 @@ pub fn load(path: &Path, origin: Option<&Name>) -> Result<Loaded, Vec<ZoneError>
     let zone = validate::validate(path, parsed.records, origin, &mut errors, &mut warnings);
     match zone {
         Some(zone) if errors.is_empty() => Ok(Loaded { zone, warnings }),
-        _ => Err(errors),
+        _ => {
+            // A zone that fails still shows what it would have dropped.
+            errors.extend(warnings.into_iter().map(ZoneError::into_warning));
+            errors.sort_by(|a, b| {
+                (&a.location.file, a.location.line).cmp(&(&b.location.file, b.location.line))
+            });
+            Err(errors)
+        }
     }
 }

@@ -1,0 +1,180 @@
+//! Transport rules seen from outside: the TCP idle timeout and connection
+//! limit, malformed datagrams, and serving from a config file.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::util::{Server, data};
+
+/// Generous: these wait on the server, never measure it.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn config(dir: &Path, server: &str) -> std::path::PathBuf {
+    let zone = std::fs::canonicalize(data("example.com.zone")).unwrap();
+    let path = dir.join("healthdns.toml");
+    let text = format!(
+        "[server]\n{server}\n[[zone]]\nfile = {:?}\n",
+        zone.display().to_string()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn serve_config(dir: &Path, server: &str) -> Server {
+    let path = config(dir, server);
+    Server::start_args(&["serve".as_ref(), "--config".as_ref(), path.as_os_str()])
+}
+
+fn query(id: u16, name: &str, qtype: u16, questions: u16) -> Vec<u8> {
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend([0, 0, 0, questions as u8, 0, 0, 0, 0, 0, 0]);
+    for _ in 0..questions.max(1) {
+        for label in name.split('.').filter(|l| !l.is_empty()) {
+            m.push(label.len() as u8);
+            m.extend(label.as_bytes());
+        }
+        m.push(0);
+        m.extend(qtype.to_be_bytes());
+        m.extend(1u16.to_be_bytes());
+    }
+    m
+}
+
+/// True when the peer closes (EOF or reset) within the deadline; false when
+/// our own read timeout fires first.
+fn closed_by_peer(conn: &mut TcpStream) -> bool {
+    conn.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut buf = [0u8; 64];
+    match conn.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(err) => !matches!(
+            err.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+fn tcp_exchange(conn: &mut TcpStream, id: u16) -> Vec<u8> {
+    let q = query(id, "www.example.com", 1, 1);
+    conn.write_all(&(q.len() as u16).to_be_bytes()).unwrap();
+    conn.write_all(&q).unwrap();
+    conn.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut len = [0u8; 2];
+    conn.read_exact(&mut len).unwrap();
+    let mut answer = vec![0u8; u16::from_be_bytes(len) as usize];
+    conn.read_exact(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn idle_tcp_connections_are_closed_after_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve_config(dir.path(), "tcp-idle-timeout = \"1s\"");
+    let mut conn = TcpStream::connect(s.addr).unwrap();
+    assert_eq!(tcp_exchange(&mut conn, 7)[..2], [0, 7], "answers first");
+    let started = Instant::now();
+    assert!(closed_by_peer(&mut conn));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < DEADLINE,
+        "closed after {waited:?}, expected about 1 s of idleness"
+    );
+}
+
+#[test]
+fn connections_over_the_limit_are_closed_and_the_others_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve_config(dir.path(), "tcp-max-connections = 1");
+    let mut first = TcpStream::connect(s.addr).unwrap();
+    assert_eq!(tcp_exchange(&mut first, 1)[..2], [0, 1]);
+    let mut second = TcpStream::connect(s.addr).unwrap();
+    assert!(
+        closed_by_peer(&mut second),
+        "the second connection is refused service"
+    );
+    assert_eq!(
+        tcp_exchange(&mut first, 2)[..2],
+        [0, 2],
+        "the first still works"
+    );
+    drop(first);
+    // The slot frees up once the first connection is gone.
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let mut third = TcpStream::connect(s.addr).unwrap();
+        third
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let q = query(3, "www.example.com", 1, 1);
+        let sent = third
+            .write_all(&(q.len() as u16).to_be_bytes())
+            .and_then(|_| third.write_all(&q));
+        let mut len = [0u8; 2];
+        if sent.is_ok() && third.read_exact(&mut len).is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slot never freed up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn malformed_datagrams_get_formerr_or_nothing() {
+    let s = Server::fixture();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(DEADLINE)).unwrap();
+    socket.connect(s.addr).unwrap();
+    // Too short for a header: dropped. Two questions: FORMERR.
+    socket.send(&[1, 2, 3, 4, 5]).unwrap();
+    socket
+        .send(&query(0x4242, "www.example.com", 1, 2))
+        .unwrap();
+    socket
+        .send(&query(0x4343, "www.example.com", 1, 1))
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    let len = socket.recv(&mut buf).unwrap();
+    assert_eq!(
+        buf[..2],
+        [0x42, 0x42],
+        "the first answer is to the two-question query"
+    );
+    assert_eq!(buf[3] & 0x0f, 1, "FORMERR");
+    assert_eq!(buf[2] & 0x80, 0x80, "QR set");
+    assert_eq!(len, 12, "header only");
+    let len = socket.recv(&mut buf).unwrap();
+    assert_eq!(
+        buf[..2],
+        [0x43, 0x43],
+        "then the good query; the 5-byte packet got nothing"
+    );
+    assert_eq!(buf[3] & 0x0f, 0);
+    assert!(len > 12);
+}
+
+#[test]
+fn serves_the_zones_of_a_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve_config(dir.path(), "");
+    let r = s.dig(&["www.example.com", "A"]);
+    assert_eq!(r.rcode, "NOERROR");
+    assert!(!r.answer.is_empty(), "{r}");
+}
+
+#[test]
+fn shipped_config_and_zone_pass_check() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = crate::util::run_healthdns(&[
+        "check".as_ref(),
+        "--config".as_ref(),
+        root.join("healthdns.toml").as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
