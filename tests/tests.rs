@@ -7,6 +7,7 @@
 //! | `battery` | the query battery against the fixture zone (RFC 1034/2308/6672/4592/8482/6891) |
 //! | `differential` | healthdns vs Knot DNS on the same zone, section by section |
 //! | `check` | `healthdns check` on broken and clean zones and configs |
+//! | `health` | health-aware record sets: failover, multivalue, weighted, checks, all-down, TTLs |
 //! | `transport` | TCP idle timeout and connection limit, malformed datagrams, config files |
 //!
 //! Area modules live in directories (`tests/NAME/mod.rs`) so Cargo does not
@@ -15,5 +16,6 @@
 mod battery;
 mod check;
 mod differential;
+mod health;
 mod transport;
 mod util;

@@ -8,6 +8,7 @@
 //! server to come up) are generous and only turn a hang into a clear failure;
 //! no test asserts on how long something took.
 
+pub mod backend;
 pub mod dig;
 
 use std::io::{BufRead, BufReader, Read};
