@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Board;
-use super::probe::{Clients, probe};
+use super::probe::{Clients, Outcome, probe};
 use super::state::{Health, State};
 use crate::answer::Target;
 use crate::config::Failback;
@@ -37,27 +37,49 @@ pub fn spawn(
                 }
             },
         };
+        let prober = Network {
+            target: target.clone(),
+            http,
+        };
         let run = Loop {
             index: index as u32,
             target: target.clone(),
             board: board.clone(),
-            http,
-            jitter: Jitter::new(&target.key),
+            prober,
+            jitter: Some(Jitter::new(&target.key)),
         };
         tasks.spawn(run.run(shutdown.clone()));
     }
     Ok(tasks)
 }
 
-struct Loop {
+/// Something that probes one target.
+trait Prober {
+    fn probe(&mut self) -> impl Future<Output = Outcome> + Send;
+}
+
+/// The real thing: TCP or HTTP(S) over the network.
+struct Network {
+    target: Target,
+    http: Option<(reqwest::Client, String)>,
+}
+
+impl Prober for Network {
+    fn probe(&mut self) -> impl Future<Output = Outcome> + Send {
+        probe(&self.target.check, &self.target.key, self.http.as_ref())
+    }
+}
+
+struct Loop<P> {
     index: u32,
     target: Target,
     board: Arc<Board>,
-    http: Option<(reqwest::Client, String)>,
-    jitter: Jitter,
+    prober: P,
+    /// `None` in tests: start at once, probe exactly every interval.
+    jitter: Option<Jitter>,
 }
 
-impl Loop {
+impl<P: Prober> Loop<P> {
     async fn run(mut self, shutdown: CancellationToken) {
         let check = self.target.check.clone();
         let initial = if self.board.serving(self.index) {
@@ -69,8 +91,14 @@ impl Loop {
         // Set when a target with manual failback went down; it then stays
         // out of answers after it recovers, until an operator releases it.
         let mut held = false;
-        let start = Instant::now() + self.jitter.below(check.interval);
-        if sleep_until(start, &shutdown).await.is_err() {
+        let offset = self
+            .jitter
+            .as_mut()
+            .map_or(Duration::ZERO, |j| j.below(check.interval));
+        if sleep_until(Instant::now() + offset, &shutdown)
+            .await
+            .is_err()
+        {
             return;
         }
         loop {
@@ -78,7 +106,7 @@ impl Loop {
             let outcome = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return,
-                outcome = probe(&check, &self.target.key, self.http.as_ref()) => outcome,
+                outcome = self.prober.probe() => outcome,
             };
             tracing::debug!(target = %self.target.key, passed = outcome.passed, reason = %outcome.reason, latency = ?outcome.latency, "probe");
             if let Some(transition) = state.observe(outcome.passed, check.thresholds) {
@@ -102,8 +130,13 @@ impl Loop {
                 );
             }
             // ±10 % so that loops started together drift apart.
-            let spread = check.interval / 5;
-            let next = started + check.interval - spread / 2 + self.jitter.below(spread);
+            let next = match self.jitter.as_mut() {
+                Some(jitter) => {
+                    let spread = check.interval / 5;
+                    started + check.interval - spread / 2 + jitter.below(spread)
+                }
+                None => started + check.interval,
+            };
             if sleep_until(next, &shutdown).await.is_err() {
                 return;
             }
@@ -138,5 +171,159 @@ impl Jitter {
         } else {
             Duration::from_nanos(self.0 % nanos)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::config::check::{self, Check};
+    use crate::health::TargetKey;
+    use crate::health::state::Thresholds;
+
+    /// Plays back results and records the (virtual) time of each probe.
+    struct Script {
+        results: VecDeque<bool>,
+        seen: Arc<Mutex<Vec<(Duration, bool)>>>,
+        epoch: Instant,
+    }
+
+    impl Prober for Script {
+        fn probe(&mut self) -> impl Future<Output = Outcome> + Send {
+            let passed = self.results.pop_front().unwrap_or(true);
+            self.seen
+                .lock()
+                .unwrap()
+                .push((self.epoch.elapsed(), passed));
+            std::future::ready(Outcome {
+                passed,
+                reason: String::new(),
+                latency: Duration::ZERO,
+            })
+        }
+    }
+
+    fn target(failback: Failback, initial: Health) -> Target {
+        let mut check: Check = crate::config::parse(
+            std::path::Path::new("t.toml"),
+            "[check.c]\ntype = \"tcp\"\nport = 1\ninterval = \"1s\"\n",
+        )
+        .unwrap()
+        .checks["c"]
+            .as_ref()
+            .clone();
+        check.thresholds = Thresholds { rise: 2, fall: 2 };
+        check.failback = failback;
+        check.initial = initial;
+        assert_eq!(check.timeout, check::DEFAULT_TIMEOUT);
+        Target {
+            key: TargetKey {
+                check: "c".into(),
+                host: "192.0.2.1".into(),
+                port: 1,
+            },
+            check: Arc::new(check),
+        }
+    }
+
+    /// Runs a loop over `results` and returns the board state after each
+    /// probe, sampled half an interval later.
+    async fn run(failback: Failback, initial: Health, results: &[bool]) -> Vec<bool> {
+        let board = Arc::new(Board::new([initial == Health::Up]));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let script = Script {
+            results: results.iter().copied().collect(),
+            seen: seen.clone(),
+            epoch: Instant::now(),
+        };
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(
+            Loop {
+                index: 0,
+                target: target(failback, initial),
+                board: board.clone(),
+                prober: script,
+                jitter: None,
+            }
+            .run(shutdown.clone()),
+        );
+        let mut states = Vec::new();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for _ in results {
+            states.push(board.serving(0));
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        shutdown.cancel();
+        task.await.unwrap();
+        let times: Vec<Duration> = seen.lock().unwrap().iter().map(|(t, _)| *t).collect();
+        for (i, t) in times.iter().enumerate() {
+            assert_eq!(
+                *t,
+                Duration::from_secs(i as u64),
+                "probe {i} on the interval"
+            );
+        }
+        states
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn goes_down_after_fall_and_back_after_rise() {
+        let states = run(
+            Failback::Auto,
+            Health::Up,
+            &[true, false, false, false, true, true, true],
+        )
+        .await;
+        assert_eq!(states, [true, true, false, false, false, true, true]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn manual_failback_holds_a_recovered_target_out() {
+        let states = run(
+            Failback::Manual,
+            Health::Up,
+            &[false, false, true, true, true, true],
+        )
+        .await;
+        assert_eq!(states, [true, false, false, false, false, false]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn initial_down_comes_up_after_rise() {
+        let states = run(Failback::Manual, Health::Down, &[true, true, true]).await;
+        assert_eq!(
+            states,
+            [false, true, true],
+            "manual failback holds only after a fall"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_stops_a_sleeping_loop() {
+        let board = Arc::new(Board::new([true]));
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(
+            Loop {
+                index: 0,
+                target: target(Failback::Auto, Health::Up),
+                board,
+                prober: Script {
+                    results: VecDeque::new(),
+                    seen: Arc::default(),
+                    epoch: Instant::now(),
+                },
+                jitter: Some(Jitter::new(&1)),
+            }
+            .run(shutdown.clone()),
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(1), task)
+            .await
+            .expect("the loop ends at once")
+            .unwrap();
     }
 }
