@@ -23,7 +23,7 @@ fn query(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
 fn answers(c: &mut Criterion) {
     let zone = healthdns::zone::load(Path::new("zones/example.com.zone"), None)
         .expect("example zone loads");
-    let table = build(&[zone.zone]);
+    let table = build(&[zone.zone], &Default::default());
     let mut out = vec![0u8; 65535];
     let cases = [
         ("static A", query("www.example.com.", 1, true)),

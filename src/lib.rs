@@ -13,6 +13,7 @@
 //! | [`health`] | check kinds, probe loops, rise/fall hysteresis |
 //! | [`load`] | loading every zone of a config, collecting every error |
 //! | [`server`] | UDP and TCP sockets, framing, limits, shutdown |
+//! | [`service`] | the published table and its probe loops, replaced together on reload |
 #![warn(missing_docs)]
 
 pub mod answer;
@@ -21,5 +22,6 @@ pub mod health;
 pub mod load;
 pub mod name;
 pub mod server;
+pub mod service;
 pub mod wire;
 pub mod zone;

@@ -1,16 +1,14 @@
 //! The `healthdns` command: CLI, logging, runtime, signals and exit codes.
 
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use healthdns::config::{self, Config, ZoneConfig};
+use healthdns::service::Service;
+use healthdns::{answer, load, server};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-
-use anyhow::Context;
-use arc_swap::ArcSwap;
-use clap::{Parser, Subcommand, ValueEnum};
-use healthdns::config::{self, Config, ZoneConfig};
-use healthdns::{answer, load, server};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -80,7 +78,8 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -149,7 +148,7 @@ fn serve(
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
-    let table: server::SharedTable = Arc::new(ArcSwap::from_pointee(answer::build(&loaded.zones)));
+    let table = answer::build(&loaded.zones, &config.checks);
     let workers = config
         .udp_workers
         .map(|n| n as usize)
@@ -163,7 +162,7 @@ fn serve(
     let mut stdout = std::io::stdout().lock();
     for addr in server::addresses(&listeners) {
         writeln!(stdout, "listening on {addr}")?;
-        tracing::info!(%addr, zones = loaded.zones.len(), "serving");
+        tracing::info!(%addr, zones = loaded.zones.len(), targets = table.targets().len(), "serving");
     }
     stdout.flush()?;
     drop(stdout);
@@ -178,10 +177,19 @@ fn serve(
     };
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
-        let signals = tokio::spawn(handle_signals(shutdown.clone(), table.clone(), reload_args));
-        server::serve(listeners, table, settings, shutdown).await;
-        signals.abort();
-    });
+        let service = Service::start(table, &shutdown)?;
+        let sockets = tokio::spawn(server::serve(
+            listeners,
+            service.table().clone(),
+            settings,
+            shutdown.clone(),
+        ));
+        let service = handle_signals(service, &shutdown, reload_args).await;
+        shutdown.cancel();
+        service.stop().await;
+        sockets.await?;
+        anyhow::Ok(())
+    })?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -195,8 +203,13 @@ fn report(errors: &[String]) -> ExitCode {
 
 type ReloadArgs = (Option<PathBuf>, Vec<SocketAddr>, Vec<PathBuf>);
 
-/// SIGTERM/SIGINT stop the server; SIGHUP reloads the zones.
-async fn handle_signals(shutdown: CancellationToken, table: server::SharedTable, args: ReloadArgs) {
+/// SIGTERM/SIGINT stop the server; SIGHUP reloads config and zones. Returns
+/// the service when it is time to stop.
+async fn handle_signals(
+    mut service: Service,
+    shutdown: &CancellationToken,
+    args: ReloadArgs,
+) -> Service {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -204,27 +217,35 @@ async fn handle_signals(shutdown: CancellationToken, table: server::SharedTable,
         signal(SignalKind::hangup()),
     ) else {
         tracing::error!("cannot install signal handlers");
-        return;
+        return service;
     };
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => reload(&table, &args),
+            _ = hup.recv() => reload(&mut service, shutdown, &args),
         }
     }
     tracing::info!("shutting down");
-    shutdown.cancel();
+    service
 }
 
 /// Builds the new table on the side; on any error the old one keeps serving.
-fn reload(table: &server::SharedTable, (config, listen, zones): &ReloadArgs) {
+fn reload(
+    service: &mut Service,
+    shutdown: &CancellationToken,
+    (config, listen, zones): &ReloadArgs,
+) {
     let result = gather(config.clone(), listen.clone(), zones.clone())
-        .and_then(|config| load::zones(&config));
+        .and_then(|config| load::zones(&config).map(|loaded| (config, loaded)));
     match result {
-        Ok(loaded) => {
-            table.store(Arc::new(answer::build(&loaded.zones)));
-            tracing::info!(zones = loaded.zones.len(), "reloaded");
+        Ok((config, loaded)) => {
+            let table = answer::build(&loaded.zones, &config.checks);
+            let targets = table.targets().len();
+            match service.replace(table, shutdown) {
+                Ok(()) => tracing::info!(zones = loaded.zones.len(), targets, "reloaded"),
+                Err(err) => tracing::error!(%err, "reload failed; the old data keeps serving"),
+            }
         }
         Err(errors) => {
             for error in errors {

@@ -11,7 +11,7 @@ fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../zones/example.com.zone");
-        build(&[healthdns::zone::load(&path, None).expect("example zone").zone])
+        build(&[healthdns::zone::load(&path, None).expect("example zone").zone], &Default::default())
     })
 }
 

@@ -1,71 +1,200 @@
 //! Building the answer table from validated zones.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
-use super::table::{Node, RRset, Table, ZoneData};
+use super::dynamic::{self, Dynamic, Member};
+use super::table::{Node, RRset, Table, Target, ZoneData};
+use crate::config::Checks;
+use crate::health::state::Health;
+use crate::health::{Board, TargetKey, target};
 use crate::name::{Name, wire_name_len};
 use crate::wire::{RdataLayout, rtype};
-use crate::zone::{Record, Zone};
+use crate::zone::{AllDown, Policy, Record, Zone};
 
-/// Builds the table for a set of validated zones.
+/// Members a multivalue answer has when the set sets no `max`.
+pub const DEFAULT_MULTIVALUE_MAX: usize = 8;
+
+/// Builds the table for a set of validated zones and the checks their
+/// annotations name.
 ///
-/// Zones are trusted to have passed [`crate::zone::load`]'s checks (one SOA at
-/// the apex, apex NS, all data inside the zone); a zone without SOA is skipped.
-pub fn build(zones: &[Zone]) -> Table {
-    let mut table = Table::default();
+/// Zones are trusted to have passed [`crate::zone::load`]'s checks and
+/// [`crate::load`]'s cross-references; a zone without SOA is skipped, a
+/// member naming an unknown check counts as always healthy.
+pub fn build(zones: &[Zone], checks: &Checks) -> Table {
+    let mut builder = Builder {
+        checks,
+        targets: Vec::new(),
+        index: HashMap::new(),
+    };
+    let mut zone_map = HashMap::new();
     for zone in zones {
-        if let Some(data) = build_zone(zone) {
-            table.zones.insert(zone.origin.lowercase_wire(), data);
+        if let Some(data) = builder.zone(zone) {
+            zone_map.insert(zone.origin.lowercase_wire(), data);
         }
     }
-    table
+    let board = Board::new(
+        builder
+            .targets
+            .iter()
+            .map(|t| t.check.initial == Health::Up),
+    );
+    Table {
+        zones: zone_map,
+        board: Arc::new(board),
+        targets: builder.targets.into(),
+    }
 }
 
-fn build_zone(zone: &Zone) -> Option<ZoneData> {
-    // Group by owner, then type, keeping file order inside an RRset.
-    let mut owners: BTreeMap<Name, BTreeMap<u16, Vec<&Record>>> = BTreeMap::new();
-    for record in &zone.records {
-        owners
-            .entry(record.owner.clone())
-            .or_default()
-            .entry(record.rtype)
-            .or_default()
-            .push(record);
+struct Builder<'c> {
+    checks: &'c Checks,
+    targets: Vec<Target>,
+    index: HashMap<TargetKey, u32>,
+}
+
+impl Builder<'_> {
+    fn zone(&mut self, zone: &Zone) -> Option<ZoneData> {
+        // Group by owner, then type, keeping file order inside an RRset.
+        let mut owners: BTreeMap<Name, BTreeMap<u16, Vec<&Record>>> = BTreeMap::new();
+        for record in &zone.records {
+            owners
+                .entry(record.owner.clone())
+                .or_default()
+                .entry(record.rtype)
+                .or_default()
+                .push(record);
+        }
+        let apex_key = zone.origin.lowercase_wire();
+        let mut nodes: HashMap<Box<[u8]>, Node> = HashMap::with_capacity(owners.len() * 2);
+        for (owner, by_type) in &owners {
+            let rrsets: Box<[RRset]> = by_type
+                .iter()
+                .map(|(&rr_type, records)| self.rrset(rr_type, records))
+                .collect();
+            let key = owner.lowercase_wire();
+            let cut = key != apex_key && rrsets.iter().any(|set| set.rr_type == rtype::NS);
+            add_empty_ancestors(&mut nodes, owner, &zone.origin);
+            nodes.insert(
+                key,
+                Node {
+                    name: owner.clone(),
+                    rrsets,
+                    cut,
+                },
+            );
+        }
+        let apex = nodes.get(&apex_key)?;
+        let soa = apex.rrset(rtype::SOA)?;
+        let minimum = soa.rdatas[0]
+            .last_chunk::<4>()
+            .map_or(0, |bytes| u32::from_be_bytes(*bytes));
+        let negative_soa = RRset {
+            ttl: soa.ttl.min(minimum),
+            ..soa.clone()
+        };
+        Some(ZoneData {
+            apex: zone.origin.clone(),
+            apex_labels: zone.origin.label_count(),
+            nodes,
+            negative_soa,
+        })
     }
-    let apex_key = zone.origin.lowercase_wire();
-    let mut nodes: HashMap<Box<[u8]>, Node> = HashMap::with_capacity(owners.len() * 2);
-    for (owner, by_type) in &owners {
-        let rrsets: Box<[RRset]> = by_type
-            .iter()
-            .map(|(&rr_type, records)| rrset(rr_type, records))
-            .collect();
-        let key = owner.lowercase_wire();
-        let cut = key != apex_key && rrsets.iter().any(|set| set.rr_type == rtype::NS);
-        add_empty_ancestors(&mut nodes, owner, &zone.origin);
-        nodes.insert(
-            key,
-            Node {
-                name: owner.clone(),
-                rrsets,
-                cut,
-            },
-        );
+
+    fn rrset(&mut self, rr_type: u16, records: &[&Record]) -> RRset {
+        let target_offset = match rr_type {
+            rtype::NS => Some(0),
+            rtype::MX => Some(2),
+            rtype::SRV => Some(6),
+            _ => None,
+        };
+        let targets = target_offset
+            .map(|offset| {
+                records
+                    .iter()
+                    .filter_map(|record| {
+                        let name = record.rdata.get(offset..)?;
+                        let len = wire_name_len(name)?;
+                        Some(name[..len].to_ascii_lowercase().into_boxed_slice())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        RRset {
+            rr_type,
+            ttl: records[0].ttl,
+            layout: RdataLayout::for_type(rr_type),
+            rdatas: records.iter().map(|record| record.rdata.clone()).collect(),
+            targets,
+            dynamic: self.dynamic(rr_type, records).map(Box::new),
+        }
     }
-    let apex = nodes.get(&apex_key)?;
-    let soa = apex.rrset(rtype::SOA)?;
-    let minimum = soa.rdatas[0]
-        .last_chunk::<4>()
-        .map_or(0, |bytes| u32::from_be_bytes(*bytes));
-    let negative_soa = RRset {
-        ttl: soa.ttl.min(minimum),
-        ..soa.clone()
-    };
-    Some(ZoneData {
-        apex: zone.origin.clone(),
-        apex_labels: zone.origin.label_count(),
-        nodes,
-        negative_soa,
-    })
+
+    /// The rules of an annotated set (zone validation made the members agree).
+    fn dynamic(&mut self, rr_type: u16, records: &[&Record]) -> Option<Dynamic> {
+        let first = records.first()?.health.as_ref()?;
+        let kind = match first.policy {
+            Policy::Failover(_) => dynamic::Kind::Failover,
+            Policy::Multivalue => dynamic::Kind::Multivalue,
+            Policy::Weighted(_) => dynamic::Kind::Weighted,
+        };
+        let mut members: Vec<Member> = Vec::with_capacity(records.len());
+        for (i, record) in records.iter().enumerate().take(dynamic::MAX_MEMBERS) {
+            let Some(health) = &record.health else {
+                continue;
+            };
+            let rank = match health.policy {
+                Policy::Failover(tier) => tier,
+                Policy::Weighted(weight) => weight,
+                Policy::Multivalue => 0,
+            };
+            let target =
+                target::for_record(record, health, self.checks).map(|key| self.intern(key));
+            members.push(Member {
+                rdata: i as u16,
+                target,
+                rank,
+            });
+        }
+        if kind == dynamic::Kind::Failover {
+            members.sort_by_key(|member| member.rank);
+        }
+        let annotations = records.iter().filter_map(|r| r.health.as_ref());
+        let max = annotations.clone().find_map(|a| a.max).map(usize::from);
+        let max = match (rr_type, kind) {
+            // One alias at a time: several CNAMEs at a name are no answer.
+            (rtype::CNAME, _) => 1,
+            (_, dynamic::Kind::Multivalue) => max.unwrap_or(DEFAULT_MULTIVALUE_MAX),
+            _ => max.unwrap_or(dynamic::MAX_ANSWER),
+        };
+        let all_down = annotations
+            .clone()
+            .find_map(|a| a.all_down)
+            .unwrap_or(match kind {
+                dynamic::Kind::Failover => AllDown::First,
+                _ => AllDown::All,
+            });
+        Some(Dynamic {
+            kind,
+            members: members.into(),
+            max: max.min(dynamic::MAX_ANSWER),
+            all_down,
+            ttl: annotations
+                .clone()
+                .find_map(|a| a.ttl)
+                .unwrap_or(records[0].ttl),
+        })
+    }
+
+    fn intern(&mut self, key: TargetKey) -> u32 {
+        if let Some(&index) = self.index.get(&key) {
+            return index;
+        }
+        let index = self.targets.len() as u32;
+        let check = self.checks[&key.check].clone();
+        self.index.insert(key.clone(), index);
+        self.targets.push(Target { key, check });
+        index
+    }
 }
 
 /// Inserts empty non-terminals between `owner` and `apex` (RFC 4592 §2.2.2).
@@ -88,34 +217,5 @@ fn add_empty_ancestors(nodes: &mut HashMap<Box<[u8]>, Node>, owner: &Name, apex:
                 cut: false,
             },
         );
-    }
-}
-
-fn rrset(rr_type: u16, records: &[&Record]) -> RRset {
-    let layout = RdataLayout::for_type(rr_type);
-    let target_offset = match rr_type {
-        rtype::NS => Some(0),
-        rtype::MX => Some(2),
-        rtype::SRV => Some(6),
-        _ => None,
-    };
-    let targets = target_offset
-        .map(|offset| {
-            records
-                .iter()
-                .filter_map(|record| {
-                    let name = record.rdata.get(offset..)?;
-                    let len = wire_name_len(name)?;
-                    Some(name[..len].to_ascii_lowercase().into_boxed_slice())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    RRset {
-        rr_type,
-        ttl: records[0].ttl,
-        layout,
-        rdatas: records.iter().map(|record| record.rdata.clone()).collect(),
-        targets,
     }
 }

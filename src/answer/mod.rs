@@ -7,16 +7,19 @@
 //! walking down from the apex finds every cut, DNAME and closest encloser),
 //! and RDATA kept in wire format ready to copy. A new table is built on the
 //! side and published whole; [`respond`] takes `&Table` and never waits,
-//! never locks, never allocates.
+//! never locks, never allocates. Health reaches it through one atomic per
+//! target (the [`crate::health::Board`]); a dynamic set picks its members
+//! from those on each query ([`dynamic`]).
 
 mod build;
+pub mod dynamic;
 mod lookup;
 mod respond;
 mod table;
 
 pub use build::build;
 pub use respond::{Transport, respond};
-pub use table::{Node, RRset, Table, ZoneData};
+pub use table::{Node, RRset, Table, Target, ZoneData};
 
 #[cfg(test)]
 mod tests;

@@ -1,8 +1,10 @@
 //! Turning one query packet into one response, as NSD and Knot answer for
 //! static data.
 
+use super::dynamic::Pick;
 use super::lookup::{Found, Labels, find, find_zone};
 use super::table::{Node, RRset, Table, ZoneData};
+use crate::health::Board;
 use crate::name::MAX_NAME_LEN;
 use crate::wire::{
     CLASS_ANY, Full, MAX_UDP_PAYLOAD, OPT_LEN, ParseError, Query, RdataLayout, Section, Writer,
@@ -103,12 +105,19 @@ fn answer(table: &Table, query: &Query<'_>, transport: Transport, w: &mut Writer
     let after_question = w.mark();
     let mut answer = Answer {
         zone,
+        board: &table.board,
         qtype: query.qtype,
         transport,
         additional: [None; MAX_ADDITIONAL_SOURCES],
         additional_count: 0,
     };
     match answer.resolve(query.qname, w) {
+        Ok(rcode::SERVFAIL) => {
+            // A set whose members are all down and that says so.
+            w.rollback(after_question);
+            w.set_flags(w.flags() & !flag::AA);
+            rcode::SERVFAIL
+        }
         Ok(code) => {
             answer.add_additional(w);
             code
@@ -122,6 +131,25 @@ fn answer(table: &Table, query: &Query<'_>, transport: Transport, w: &mut Writer
     }
 }
 
+/// What [`Answer::at_node`] leaves to do.
+enum Step<'t> {
+    /// The answer is complete with this RCODE.
+    Done(u16),
+    /// A CNAME points here: resolve it next.
+    Follow(&'t [u8]),
+}
+
+/// What [`Answer::write_set`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// Records (for a dynamic set, the members that answer now).
+    Records,
+    /// A dynamic set that answers NODATA now.
+    Empty,
+    /// A dynamic set that answers SERVFAIL now.
+    Servfail,
+}
+
 /// The answer or authority section did not fit; carries the RCODE.
 struct Truncated(u16);
 
@@ -133,6 +161,7 @@ impl From<Full> for Truncated {
 
 struct Answer<'t> {
     zone: &'t ZoneData,
+    board: &'t Board,
     qtype: u16,
     transport: Transport,
     additional: [Option<&'t RRset>; MAX_ADDITIONAL_SOURCES],
@@ -161,11 +190,11 @@ impl<'t> Answer<'t> {
             let next_len = match find(self.zone, name, &labels, self.qtype) {
                 Found::Exact(node) | Found::Wildcard(node) => {
                     match self.at_node(node, &owner[..len], w)? {
-                        Some(target) => {
+                        Step::Follow(target) => {
                             next[..target.len()].copy_from_slice(target);
                             target.len()
                         }
-                        None => return Ok(rcode::NOERROR),
+                        Step::Done(code) => return Ok(code),
                     }
                 }
                 Found::Referral(cut) => {
@@ -239,66 +268,107 @@ impl<'t> Answer<'t> {
                 .eq_ignore_ascii_case(apex)
     }
 
-    /// Answers at an existing (or wildcard-synthesised) node. Returns the
-    /// CNAME target to follow, if any.
+    /// Answers at an existing (or wildcard-synthesised) node.
     fn at_node(
         &mut self,
         node: &'t Node,
         owner: &[u8],
         w: &mut Writer<'_>,
-    ) -> Result<Option<&'t [u8]>, Truncated> {
+    ) -> Result<Step<'t>, Truncated> {
         if self.qtype == rtype::ANY && !node.rrsets.is_empty() {
-            match self.transport {
-                Transport::Tcp => {
-                    for set in node.rrsets.iter() {
-                        self.write_set(w, Section::Answer, owner, set)?;
-                        self.want_additional(set);
-                    }
-                }
+            let sets: &[RRset] = match self.transport {
+                Transport::Tcp => &node.rrsets,
+                // RFC 8482 §4.2: one RRset stands for the lot; like Knot,
+                // the one of lowest type (the CNAME at an alias).
                 Transport::Udp => {
-                    // RFC 8482 §4.2: one RRset stands for the lot; like Knot,
-                    // the one of lowest type (the CNAME at an alias).
-                    let set = node.rrset(rtype::CNAME).unwrap_or(&node.rrsets[0]);
-                    self.write_set(w, Section::Answer, owner, set)?;
+                    std::slice::from_ref(node.rrset(rtype::CNAME).unwrap_or(&node.rrsets[0]))
+                }
+            };
+            for set in sets {
+                if self.write_set(w, Section::Answer, owner, set)? == Written::Records {
                     self.want_additional(set);
                 }
             }
-            return Ok(None);
+            return Ok(Step::Done(rcode::NOERROR));
         }
         if let Some(set) = node.rrset(self.qtype) {
-            self.write_set(w, Section::Answer, owner, set)?;
-            self.want_additional(set);
-            return Ok(None);
+            match self.write_set(w, Section::Answer, owner, set)? {
+                Written::Records => self.want_additional(set),
+                Written::Empty => self.negative(w)?,
+                Written::Servfail => return Ok(Step::Done(rcode::SERVFAIL)),
+            }
+            return Ok(Step::Done(rcode::NOERROR));
         }
         if let Some(cname) = node.rrset(rtype::CNAME) {
-            self.write_set(w, Section::Answer, owner, cname)?;
-            return Ok(Some(&cname.rdatas[0]));
+            let (index, ttl) = match &cname.dynamic {
+                None => (0, cname.ttl),
+                Some(dynamic) => match dynamic.pick(self.board) {
+                    Pick::Servfail => return Ok(Step::Done(rcode::SERVFAIL)),
+                    pick => match pick.indices().first() {
+                        Some(&index) => (index as usize, dynamic.ttl),
+                        None => {
+                            self.negative(w)?;
+                            return Ok(Step::Done(rcode::NOERROR));
+                        }
+                    },
+                },
+            };
+            let target = &cname.rdatas[index];
+            w.record(
+                Section::Answer,
+                owner,
+                rtype::CNAME,
+                ttl,
+                target,
+                cname.layout,
+            )?;
+            return Ok(Step::Follow(target));
         }
+        self.negative(w)?;
+        Ok(Step::Done(rcode::NOERROR))
+    }
+
+    /// NODATA: the zone's SOA in authority.
+    fn negative(&self, w: &mut Writer<'_>) -> Result<(), Full> {
         self.write_set(
             w,
             Section::Authority,
             self.zone.apex.as_wire(),
             &self.zone.negative_soa,
-        )?;
-        Ok(None)
+        )
+        .map(|_| ())
     }
 
-    /// Writes a whole RRset or nothing of it.
+    /// Writes a whole RRset, or for a dynamic set the members that answer
+    /// now; on [`Full`] nothing of it is left.
     fn write_set(
         &self,
         w: &mut Writer<'_>,
         section: Section,
         owner: &[u8],
         set: &RRset,
-    ) -> Result<(), Full> {
+    ) -> Result<Written, Full> {
         let mark = w.mark();
-        for rdata in set.rdatas.iter() {
-            if let Err(full) = w.record(section, owner, set.rr_type, set.ttl, rdata, set.layout) {
+        let mut put =
+            |rdata: &[u8], ttl: u32| w.record(section, owner, set.rr_type, ttl, rdata, set.layout);
+        let result = match &set.dynamic {
+            None => set.rdatas.iter().try_for_each(|rdata| put(rdata, set.ttl)),
+            Some(dynamic) => match dynamic.pick(self.board) {
+                Pick::Empty => return Ok(Written::Empty),
+                Pick::Servfail => return Ok(Written::Servfail),
+                pick => pick
+                    .indices()
+                    .iter()
+                    .try_for_each(|&i| put(&set.rdatas[i as usize], dynamic.ttl)),
+            },
+        };
+        match result {
+            Ok(()) => Ok(Written::Records),
+            Err(full) => {
                 w.rollback(mark);
-                return Err(full);
+                Err(full)
             }
         }
-        Ok(())
     }
 
     fn want_additional(&mut self, set: &'t RRset) {

@@ -1,17 +1,47 @@
 //! The immutable answer table.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use super::dynamic::Dynamic;
+use crate::config::Check;
+use crate::health::{Board, TargetKey};
 use crate::name::Name;
 use crate::wire::RdataLayout;
 
-/// All served zones, keyed by the lower-cased wire form of their apex.
-#[derive(Debug, Default)]
+/// All served zones, keyed by the lower-cased wire form of their apex, and
+/// the health targets their dynamic sets depend on.
+#[derive(Debug)]
 pub struct Table {
     pub(super) zones: HashMap<Box<[u8]>, ZoneData>,
+    /// Serving state per target, written by the probe loops. Shared (an
+    /// `Arc`) because the checker holds it too; atomics because it changes
+    /// while this table is published.
+    pub(super) board: Arc<Board>,
+    /// The targets, by board index.
+    pub(super) targets: Box<[Target]>,
+}
+
+/// A target to probe, with the check that probes it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Its identity.
+    pub key: TargetKey,
+    /// How to probe it.
+    pub check: Arc<Check>,
 }
 
 impl Table {
+    /// The board the probe loops write to.
+    pub fn board(&self) -> &Arc<Board> {
+        &self.board
+    }
+
+    /// The targets, by board index.
+    pub fn targets(&self) -> &[Target] {
+        &self.targets
+    }
+
     /// Number of zones served.
     pub fn zone_count(&self) -> usize {
         self.zones.len()
@@ -81,4 +111,6 @@ pub struct RRset {
     /// For NS, MX and SRV: the lower-cased target names whose addresses go
     /// into the additional section (RFC 1035 §3.3.9, RFC 2782).
     pub targets: Box<[Box<[u8]>]>,
+    /// For health-aware sets: how members are chosen per query.
+    pub dynamic: Option<Box<Dynamic>>,
 }

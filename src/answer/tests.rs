@@ -118,7 +118,7 @@ fn packet(query: &Q) -> Vec<u8> {
 }
 
 fn ask(query: Q) -> Message {
-    let table = build(&[zone()]);
+    let table = build(&[zone()], &Default::default());
     let mut out = vec![0u8; 65535];
     let len = respond(&table, &packet(&query), query.transport, &mut out).expect("an answer");
     Message::from_bytes(&out[..len]).expect("hickory reads our answer")
@@ -335,7 +335,7 @@ fn any_is_minimal_over_udp_and_full_over_tcp() {
 
 #[test]
 fn mutated_packets_never_panic_and_answers_decode() {
-    let table = build(&[zone()]);
+    let table = build(&[zone()], &Default::default());
     let mut out = vec![0u8; 65535];
     let seeds: Vec<Vec<u8>> = [
         q("www.example.com.", rtype::A),

@@ -3,8 +3,12 @@
 //! Values checked after parsing keep their byte span ([`Spanned`]) so that
 //! errors found later still point at `file:line:col`.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use toml::Spanned;
+
+pub use super::check::CheckSection;
 
 /// The whole config file.
 #[derive(Debug, Default, Deserialize)]
@@ -16,6 +20,9 @@ pub struct File {
     /// `[[zone]]`
     #[serde(default, rename = "zone")]
     pub zones: Vec<ZoneSection>,
+    /// `[check.NAME]`
+    #[serde(default, rename = "check")]
+    pub checks: BTreeMap<String, CheckSection>,
 }
 
 /// `[server]`

@@ -2,8 +2,10 @@
 //!
 //! Loading reports every problem it finds, each as `file:line:col: message`.
 
+pub mod check;
 pub mod file;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -11,6 +13,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::name::Name;
+pub use check::{Check, Failback, Kind};
+
+/// Health checks by name, shared with the targets that use them.
+pub type Checks = BTreeMap<String, std::sync::Arc<Check>>;
 
 /// Where the server listens when neither the config nor the command line says.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
@@ -32,6 +38,8 @@ pub struct Config {
     pub tcp_max_connections: u32,
     /// UDP sockets per listen address; `None` = one per core.
     pub udp_workers: Option<u32>,
+    /// Health checks by name.
+    pub checks: Checks,
 }
 
 impl Default for Config {
@@ -42,6 +50,7 @@ impl Default for Config {
             tcp_idle_timeout: DEFAULT_TCP_IDLE_TIMEOUT,
             tcp_max_connections: DEFAULT_TCP_MAX_CONNECTIONS,
             udp_workers: None,
+            checks: BTreeMap::new(),
         }
     }
 }
@@ -151,6 +160,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
             n => config.udp_workers = Some(n),
         }
     }
+    for (name, section) in &raw.checks {
+        let mut fail = |span, message| errors.push(located(span, message));
+        if let Some(check) = check::validate(name, section, &mut fail) {
+            config.checks.insert(name.clone(), check.into());
+        }
+    }
     for zone in &raw.zones {
         let origin = match &zone.origin {
             None => None,
@@ -230,6 +245,66 @@ mod tests {
                 .starts_with("t.toml:3:1: unknown field `bogus`")
         );
         assert!(errors("[sever]\n")[0].starts_with("t.toml:1:2: unknown field `sever`"));
+    }
+
+    #[test]
+    fn checks_get_their_defaults() {
+        let config = parse(
+            Path::new("t.toml"),
+            "[check.web]\ntype = \"http\"\npath = \"/health\"\nexpect-status = [200, \"300-302\"]\n\
+             [check.raw]\ntype = \"tcp\"\nport = 443\ninterval = \"1s\"\nfailback = \"manual\"\n",
+        )
+        .unwrap();
+        let web = &config.checks["web"];
+        assert_eq!(
+            (web.kind, web.port, web.path.as_str()),
+            (Kind::Http, 80, "/health")
+        );
+        assert_eq!(web.expect_status, [200..=200, 300..=302]);
+        assert_eq!(
+            (web.interval, web.timeout),
+            (check::DEFAULT_INTERVAL, check::DEFAULT_TIMEOUT)
+        );
+        assert_eq!(web.thresholds, check::DEFAULT_THRESHOLDS);
+        let raw = &config.checks["raw"];
+        assert_eq!(
+            (raw.kind, raw.port, raw.failback),
+            (Kind::Tcp, 443, Failback::Manual)
+        );
+        assert_eq!(raw.timeout, check::DEFAULT_TIMEOUT);
+    }
+
+    #[test]
+    fn bad_checks_are_reported_with_their_place() {
+        let found = errors(
+            "[check.a]\ntype = \"icmp\"\n[check.b]\ntype = \"tcp\"\npath = \"/x\"\n\
+             [check.c]\ntype = \"http\"\ninterval = \"1s\"\ntimeout = \"2s\"\nfall = 0\nexpect-status = [\"600\"]\n\
+             [check.d]\ntype = \"http\"\nbogus = 1\n",
+        );
+        assert_eq!(found.len(), 1, "unknown keys stop parsing: {found:#?}");
+        assert!(
+            found[0].starts_with("t.toml:14:1: unknown field `bogus`"),
+            "{found:#?}"
+        );
+        let found = errors(
+            "[check.a]\ntype = \"icmp\"\n[check.b]\ntype = \"tcp\"\npath = \"/x\"\n\
+             [check.c]\ntype = \"http\"\ninterval = \"1s\"\ntimeout = \"2s\"\nfall = 0\nexpect-status = [\"600\"]\n",
+        );
+        let expect = [
+            "t.toml:2:8: check a: type \"icmp\": use http, https or tcp",
+            "t.toml:4:8: check b: a tcp check needs a port",
+            "t.toml:4:8: check b: path applies to http and https checks only",
+            "t.toml:11:18: check c: expect-status entries",
+            "t.toml:9:11: check c: timeout must not exceed interval",
+            "t.toml:10:8: check c: fall must be at least 1",
+        ];
+        assert_eq!(found.len(), expect.len(), "{found:#?}");
+        for want in expect {
+            assert!(
+                found.iter().any(|e| e.starts_with(want)),
+                "missing {want:?} in {found:#?}"
+            );
+        }
     }
 
     #[test]

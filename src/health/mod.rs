@@ -1,4 +1,12 @@
 //! Health checking: check kinds, one probe loop per target, and the pure
-//! rise/fall state machine ([`state`]).
+//! rise/fall state machine ([`state`]). What answers see of it is the
+//! [`Board`]: one atomic per target.
 
+mod board;
+pub mod checker;
+pub mod probe;
 pub mod state;
+pub mod target;
+
+pub use board::Board;
+pub use target::TargetKey;

@@ -1,0 +1,172 @@
+//! One probe of one target: a TCP connect, or an HTTP(S) request judged by
+//! status and body.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::config::{Check, Kind};
+use crate::health::TargetKey;
+
+/// The result of one probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Whether the target passed.
+    pub passed: bool,
+    /// Why, in a few words (`HTTP 200`, `timeout after 1s`, …).
+    pub reason: String,
+    /// How long the probe took.
+    pub latency: Duration,
+}
+
+/// HTTP clients, shared by every target that can share one: reqwest pools
+/// connections per client, and a client per target would cost a TLS config
+/// each. Only https with a `host` needs its own (SNI comes from the URL).
+#[derive(Debug)]
+pub struct Clients {
+    shared: HashMap<(bool, bool), reqwest::Client>,
+}
+
+impl Clients {
+    /// Builds the shared clients.
+    pub fn new() -> Result<Clients, reqwest::Error> {
+        let mut shared = HashMap::new();
+        for verify in [true, false] {
+            for follow in [true, false] {
+                shared.insert((verify, follow), builder(verify, follow).build()?);
+            }
+        }
+        Ok(Clients { shared })
+    }
+
+    /// The client and URL for probing `key` with `check`.
+    pub fn for_target(
+        &self,
+        check: &Check,
+        key: &TargetKey,
+    ) -> Result<(reqwest::Client, String), String> {
+        let scheme = if check.kind == Kind::Https {
+            "https"
+        } else {
+            "http"
+        };
+        match (&check.host, check.kind) {
+            (Some(host), Kind::Https) => {
+                let addr = key.authority().parse().map_err(|_| {
+                    format!("https with host= needs an IP target, not {}", key.host)
+                })?;
+                let client = builder(check.tls_verify, check.follow_redirects)
+                    .resolve(host, addr)
+                    .build()
+                    .map_err(|err| err.to_string())?;
+                Ok((client, format!("https://{host}:{}{}", key.port, check.path)))
+            }
+            _ => {
+                let client = self.shared[&(check.tls_verify, check.follow_redirects)].clone();
+                Ok((
+                    client,
+                    format!("{scheme}://{}{}", key.authority(), check.path),
+                ))
+            }
+        }
+    }
+}
+
+fn builder(verify: bool, follow: bool) -> reqwest::ClientBuilder {
+    let redirects = if follow {
+        reqwest::redirect::Policy::limited(5)
+    } else {
+        reqwest::redirect::Policy::none()
+    };
+    reqwest::Client::builder()
+        .tls_danger_accept_invalid_certs(!verify)
+        .redirect(redirects)
+        .no_proxy()
+        .user_agent(concat!("healthdns/", env!("CARGO_PKG_VERSION")))
+        .pool_max_idle_per_host(1)
+}
+
+/// Probes once, within the check's timeout.
+pub async fn probe(
+    check: &Check,
+    key: &TargetKey,
+    http: Option<&(reqwest::Client, String)>,
+) -> Outcome {
+    let started = Instant::now();
+    let result = tokio::time::timeout(check.timeout, async {
+        match (check.kind, http) {
+            (Kind::Tcp, _) => tokio::net::TcpStream::connect(key.authority())
+                .await
+                .map(|_| "connected".to_owned())
+                .map_err(|err| format!("connect: {err}")),
+            (_, Some((client, url))) => request(check, client, url).await,
+            (_, None) => Err("no HTTP client".to_owned()),
+        }
+    })
+    .await;
+    let latency = started.elapsed();
+    let (passed, reason) = match result {
+        Ok(Ok(reason)) => (true, reason),
+        Ok(Err(reason)) => (false, reason),
+        Err(_) => (false, format!("timeout after {:?}", check.timeout)),
+    };
+    Outcome {
+        passed,
+        reason,
+        latency,
+    }
+}
+
+async fn request(check: &Check, client: &reqwest::Client, url: &str) -> Result<String, String> {
+    let mut request = if check.head {
+        client.head(url)
+    } else {
+        client.get(url)
+    };
+    if let (Some(host), Kind::Http) = (&check.host, check.kind) {
+        request = request.header(reqwest::header::HOST, host);
+    }
+    for (name, value) in &check.headers {
+        request = request.header(name, value);
+    }
+    let mut response = request.send().await.map_err(|err| describe(&err))?;
+    let status = response.status().as_u16();
+    if !check
+        .expect_status
+        .iter()
+        .any(|range| range.contains(&status))
+    {
+        return Err(format!("HTTP {status} not expected"));
+    }
+    let Some(needle) = &check.body_contains else {
+        return Ok(format!("HTTP {status}"));
+    };
+    let mut body = Vec::new();
+    while body.len() < check.max_body {
+        match response.chunk().await.map_err(|err| describe(&err))? {
+            Some(chunk) => {
+                body.extend_from_slice(&chunk[..chunk.len().min(check.max_body - body.len())])
+            }
+            None => break,
+        }
+    }
+    let found = body
+        .windows(needle.len().max(1))
+        .any(|window| window == needle.as_bytes());
+    if found {
+        Ok(format!("HTTP {status}, body has {needle:?}"))
+    } else {
+        Err(format!("HTTP {status} but body lacks {needle:?}"))
+    }
+}
+
+/// reqwest's error with its causes, which say what really failed.
+fn describe(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
