@@ -13,10 +13,15 @@ fn fixture(name: &str) -> PathBuf {
 
 /// The 1-based line of `errors.zone` that contains `text`.
 fn line_of(text: &str) -> usize {
-    let zone = std::fs::read_to_string(fixture("errors.zone")).unwrap();
+    line_in("errors.zone", text)
+}
+
+/// The 1-based line of fixture `file` that contains `text`.
+fn line_in(file: &str, text: &str) -> usize {
+    let zone = std::fs::read_to_string(fixture(file)).unwrap();
     zone.lines()
         .position(|l| l.contains(text))
-        .unwrap_or_else(|| panic!("{text:?} not in errors.zone"))
+        .unwrap_or_else(|| panic!("{text:?} not in {file}"))
         + 1
 }
 
@@ -36,7 +41,12 @@ fn check(config: &str) -> (i32, Vec<String>) {
 /// and mentions one of `words` (case-insensitive).
 #[track_caller]
 fn assert_error(stderr: &[String], lines: &[usize], words: &[&str], what: &str) {
-    let tags: Vec<String> = lines.iter().map(|l| format!("errors.zone:{l}:")).collect();
+    assert_error_in(stderr, "errors.zone", lines, words, what);
+}
+
+#[track_caller]
+fn assert_error_in(stderr: &[String], file: &str, lines: &[usize], words: &[&str], what: &str) {
+    let tags: Vec<String> = lines.iter().map(|l| format!("{file}:{l}:")).collect();
     let found: Vec<&String> = stderr
         .iter()
         .filter(|l| tags.iter().any(|t| l.contains(t)))
@@ -56,7 +66,21 @@ fn assert_error(stderr: &[String], lines: &[usize], words: &[&str], what: &str) 
 }
 
 #[test]
-fn annotation_errors_are_reported_with_their_lines() {
+fn an_undefined_check_is_reported_at_its_record() {
+    let (code, stderr) = check("undefined-check.toml");
+    assert_eq!(code, 1, "stderr:\n{}", stderr.join("\n"));
+    assert_error_in(
+        &stderr,
+        "undefined-check.zone",
+        &[line_in("undefined-check.zone", "check=wbe")],
+        &["wbe"],
+        "a check the config does not define",
+    );
+}
+
+/// Every error at once, an undefined check among set errors: all reported.
+#[test]
+fn annotation_errors_are_all_reported_with_their_lines() {
     let (code, stderr) = check("errors.toml");
     assert_eq!(code, 1, "stderr:\n{}", stderr.join("\n"));
     assert_error(
