@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `failover` | primary → secondary on 500 / hang / closed and back; manual failback; three tiers |
 //! | `all_down` | every `all-down` mode of a failover set, and the defaults |
+//! | `battery` | the rest of the zone and the response shape in every health situation |
 //! | `multivalue` | healthy members only, at most `max`, shuffled |
 //! | `weighted` | shares within tolerance of the weights, down members and weight 0 |
 //! | `checks` | body and status mismatches, `initial = "down"`, TCP checks, what a probe sends |
@@ -19,6 +20,7 @@
 //! deadline); none asserts how long a change took.
 
 mod all_down;
+mod battery;
 mod check_cmd;
 mod checks;
 mod dns;
