@@ -20,10 +20,27 @@ fn query(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
     packet
 }
 
+/// Health-annotated names for the dynamic cases (never probed here: the
+/// board keeps its initial "up").
+const DYNAMIC_ZONE: &str = "$ORIGIN dyn.test.\n$TTL 300\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n\
+    api 30 A 192.0.2.10 ; healthdns failover=primary check=web\n\
+    api 30 A 192.0.2.11 ; healthdns failover=secondary check=web\n\
+    www 20 A 192.0.2.21 ; healthdns multivalue check=web max=2\n\
+    www 20 A 192.0.2.22 ; healthdns multivalue check=web\n\
+    www 20 A 192.0.2.23 ; healthdns multivalue check=web\n\
+    cdn 60 A 192.0.2.31 ; healthdns weighted=70 check=web\n\
+    cdn 60 A 192.0.2.32 ; healthdns weighted=30 check=web\n";
+
 fn answers(c: &mut Criterion) {
-    let zone = healthdns::zone::load(Path::new("zones/example.com.zone"), None)
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("dyn.zone"), DYNAMIC_ZONE).unwrap();
+    let config_text = "[check.web]\ntype = \"http\"\n[[zone]]\nfile = \"dyn.zone\"\n";
+    let config = healthdns::config::parse(&dir.path().join("c.toml"), config_text).expect("config");
+    let example = healthdns::zone::load(Path::new("zones/example.com.zone"), None)
         .expect("example zone loads");
-    let table = build(&[zone.zone], &Default::default());
+    let dynamic =
+        healthdns::zone::load(&dir.path().join("dyn.zone"), None).expect("dynamic zone loads");
+    let table = build(&[example.zone, dynamic.zone], &config.checks);
     let mut out = vec![0u8; 65535];
     let cases = [
         ("static A", query("www.example.com.", 1, true)),
@@ -32,7 +49,28 @@ fn answers(c: &mut Criterion) {
         ("wildcard", query("x.apps.example.com.", 1, true)),
         ("referral", query("host.sub.example.com.", 1, true)),
         ("MX + additional", query("example.com.", 15, false)),
+        ("failover", query("api.dyn.test.", 1, true)),
+        ("multivalue", query("www.dyn.test.", 1, true)),
+        ("weighted", query("cdn.dyn.test.", 1, true)),
     ];
+    // Every case must really answer (NOERROR or NXDOMAIN as named, with
+    // records), or its figure means nothing.
+    for (label, packet) in &cases {
+        let len = respond(&table, packet, Transport::Udp, &mut out).expect("an answer");
+        let (rcode, answers, authority) = (
+            out[3] & 0xf,
+            u16::from_be_bytes([out[6], out[7]]),
+            u16::from_be_bytes([out[8], out[9]]),
+        );
+        match *label {
+            "NXDOMAIN" => assert_eq!((rcode, authority), (3, 1), "{label}"),
+            "referral" => assert_eq!((rcode, authority), (0, 1), "{label}"),
+            _ => assert!(
+                rcode == 0 && answers >= 1 && len > 12,
+                "{label}: rcode {rcode}, {answers} answers"
+            ),
+        }
+    }
     let mut group = c.benchmark_group("respond");
     for (label, packet) in &cases {
         group.bench_function(*label, |b| {

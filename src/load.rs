@@ -25,9 +25,9 @@ pub fn zones(config: &Config) -> Result<Zones, Vec<String>> {
     let mut errors = Vec::new();
     let mut seen: HashMap<Name, std::path::PathBuf> = HashMap::new();
     for zone_config in &config.zones {
-        match zone::load(&zone_config.file, zone_config.origin.as_ref()) {
+        let is_check = |name: &str| config.checks.contains_key(name);
+        match zone::load_checked(&zone_config.file, zone_config.origin.as_ref(), &is_check) {
             Ok(zone) => {
-                errors.extend(undefined_checks(&zone.zone, config));
                 if let Some(first) = seen.get(&zone.zone.origin) {
                     errors.push(format!(
                         "{}: zone {} is already served from {}",
@@ -49,23 +49,4 @@ pub fn zones(config: &Config) -> Result<Zones, Vec<String>> {
     } else {
         Err(errors)
     }
-}
-
-/// `check=NAME` annotations whose check the config does not define.
-fn undefined_checks<'a>(zone: &'a Zone, config: &'a Config) -> impl Iterator<Item = String> + 'a {
-    zone.records.iter().filter_map(|record| {
-        let name = record.health.as_ref()?.check.as_ref()?;
-        (!config.checks.contains_key(name)).then(|| {
-            let known: Vec<&str> = config.checks.keys().map(String::as_str).collect();
-            format!(
-                "{}: check {name:?} is not defined in the config; add [check.{name}] (defined: {})",
-                record.location,
-                if known.is_empty() {
-                    "none".to_owned()
-                } else {
-                    known.join(", ")
-                }
-            )
-        })
-    })
 }

@@ -10,8 +10,9 @@ use super::{Record, ZoneError};
 use crate::name::Name;
 use crate::wire::rtype;
 
-/// Checks every annotated set; pushes one error per offending record.
-pub fn check(records: &[Record], errors: &mut Vec<ZoneError>) {
+/// Checks every annotated set, and that each `check=` names a check for
+/// which `is_check` is true; pushes one error per offending record.
+pub fn check(records: &[Record], is_check: &dyn Fn(&str) -> bool, errors: &mut Vec<ZoneError>) {
     let mut sets: BTreeMap<(Name, u16), Vec<&Record>> = BTreeMap::new();
     for record in records {
         sets.entry((record.owner.clone(), record.rtype))
@@ -40,6 +41,13 @@ pub fn check(records: &[Record], errors: &mut Vec<ZoneError>) {
                 ));
                 continue;
             };
+            if let Some(name) = &health.check
+                && !is_check(name)
+            {
+                fail(format!(
+                    "check {name:?} is not defined in the config; add [check.{name}]"
+                ));
+            }
             if health.policy.kind() != first.1.policy.kind() {
                 fail(format!(
                     "{what} is {} here but {} at {}; one set has one policy",

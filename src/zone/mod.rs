@@ -107,10 +107,27 @@ pub struct Loaded {
 /// `origin`: the configured origin; when `None`, the origin is the owner of the
 /// SOA record. Returns every error found, not only the first.
 pub fn load(path: &Path, origin: Option<&Name>) -> Result<Loaded, Vec<ZoneError>> {
+    load_checked(path, origin, &|_| true)
+}
+
+/// [`load`], also refusing `check=NAME` annotations for which `is_check` is
+/// false (checks the config does not define).
+pub fn load_checked(
+    path: &Path,
+    origin: Option<&Name>,
+    is_check: &dyn Fn(&str) -> bool,
+) -> Result<Loaded, Vec<ZoneError>> {
     let parsed = reader::read(path, origin);
     let mut errors = parsed.errors;
     let mut warnings = parsed.warnings;
-    let zone = validate::validate(path, parsed.records, origin, &mut errors, &mut warnings);
+    let zone = validate::validate(
+        path,
+        parsed.records,
+        origin,
+        is_check,
+        &mut errors,
+        &mut warnings,
+    );
     match zone {
         Some(zone) if errors.is_empty() => Ok(Loaded { zone, warnings }),
         _ => {

@@ -521,3 +521,25 @@ fn health_set_rules_are_reported_at_each_offending_line() {
         "{found:#?}"
     );
 }
+
+#[test]
+fn undefined_checks_are_reported_with_every_other_error() {
+    let dir = Dir::new();
+    let text = "$ORIGIN example.com.\n$TTL 60\nmx MX ten mail\na A 192.0.2.1 ; healthdns failover=primary check=wbe\n";
+    let path = dir.write("z.zone", text);
+    let found: Vec<String> = load_checked(&path, None, &|name| name == "web")
+        .unwrap_err()
+        .iter()
+        .map(|e| format!("{}: {}", e.location.line, e.message))
+        .collect();
+    for want in [
+        "4: no SOA record",
+        "3: MX preference \"ten\"",
+        "4: check \"wbe\" is not defined in the config; add [check.wbe]",
+    ] {
+        assert!(
+            found.iter().any(|e| e.starts_with(want)),
+            "missing {want:?} in {found:#?}"
+        );
+    }
+}

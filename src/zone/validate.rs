@@ -25,9 +25,12 @@ pub fn validate(
     main: &Path,
     records: Vec<Record>,
     origin: Option<&Name>,
+    is_check: &dyn Fn(&str) -> bool,
     errors: &mut Vec<ZoneError>,
     warnings: &mut Vec<ZoneError>,
 ) -> Option<Zone> {
+    // Needs no origin, so it runs even when the zone has none.
+    health_sets::check(&records, is_check, errors);
     let file_location = Location {
         file: main.into(),
         line: records
@@ -54,7 +57,6 @@ pub fn validate(
     let records = drop_occluded(records, &origin, warnings);
     check_apex(&records, &origin, file_location, errors);
     check_cname_dname(&records, &origin, errors);
-    health_sets::check(&records, errors);
     Some(Zone { origin, records })
 }
 
