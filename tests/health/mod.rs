@@ -12,6 +12,7 @@
 //! | `checks` | body and status mismatches, `initial = "down"`, TCP checks, what a probe sends |
 //! | `records` | TTL of dynamic answers, A and AAAA sets apart, NODATA |
 //! | `fake` | the fake backends themselves |
+//! | `https` | HTTPS checks against a self-signed `openssl s_server`: tls-verify off and on |
 //! | `check_cmd` | `healthdns check` on annotation and check-reference errors |
 //!
 //! Every test writes its own zone and config into a tempdir. Checks run
@@ -26,6 +27,7 @@ mod checks;
 mod dns;
 mod failover;
 mod fake;
+mod https;
 mod multivalue;
 mod records;
 mod weighted;
