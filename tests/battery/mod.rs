@@ -553,21 +553,6 @@ fn several_queries_over_one_tcp_connection_with_dig() {
     assert_negative(&all[2], "NXDOMAIN");
 }
 
-/// A minimal wire-format query (RFC 1035 4.1), RD clear.
-fn wire_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
-    let mut m = Vec::new();
-    m.extend_from_slice(&id.to_be_bytes());
-    m.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in name.split('.').filter(|l| !l.is_empty()) {
-        m.push(label.len() as u8);
-        m.extend_from_slice(label.as_bytes());
-    }
-    m.push(0);
-    m.extend_from_slice(&qtype.to_be_bytes());
-    m.extend_from_slice(&1u16.to_be_bytes());
-    m
-}
-
 #[test]
 fn pipelined_queries_on_one_tcp_connection_all_answered() {
     let s = Server::fixture();
@@ -582,7 +567,7 @@ fn pipelined_queries_on_one_tcp_connection_all_answered() {
     // All three written before any answer is read, in one segment.
     let mut out = Vec::new();
     for (id, name, t, _, _) in queries {
-        let q = wire_query(id, name, t);
+        let q = crate::util::wire::query(id, name, t);
         out.extend_from_slice(&(q.len() as u16).to_be_bytes());
         out.extend_from_slice(&q);
     }

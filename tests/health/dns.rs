@@ -67,19 +67,7 @@ impl Client {
     }
 }
 
-/// A query with RD clear, no EDNS.
-pub fn query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
-    let mut m = id.to_be_bytes().to_vec();
-    m.extend([0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in name.split('.').filter(|l| !l.is_empty()) {
-        m.push(label.len() as u8);
-        m.extend(label.as_bytes());
-    }
-    m.push(0);
-    m.extend(qtype.to_be_bytes());
-    m.extend(1u16.to_be_bytes());
-    m
-}
+pub use crate::util::wire::query;
 
 fn skip_name(m: &[u8], mut i: usize) -> Result<usize, String> {
     loop {

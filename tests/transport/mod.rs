@@ -6,6 +6,7 @@ use std::net::{TcpStream, UdpSocket};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::util::wire::{query, with_questions};
 use crate::util::{Server, data};
 
 /// Generous: these wait on the server, never measure it.
@@ -27,21 +28,6 @@ fn serve_config(dir: &Path, server: &str) -> Server {
     Server::start_args(&["serve".as_ref(), "--config".as_ref(), path.as_os_str()])
 }
 
-fn query(id: u16, name: &str, qtype: u16, questions: u16) -> Vec<u8> {
-    let mut m = id.to_be_bytes().to_vec();
-    m.extend([0, 0, 0, questions as u8, 0, 0, 0, 0, 0, 0]);
-    for _ in 0..questions.max(1) {
-        for label in name.split('.').filter(|l| !l.is_empty()) {
-            m.push(label.len() as u8);
-            m.extend(label.as_bytes());
-        }
-        m.push(0);
-        m.extend(qtype.to_be_bytes());
-        m.extend(1u16.to_be_bytes());
-    }
-    m
-}
-
 /// True when the peer closes (EOF or reset) within the deadline; false when
 /// our own read timeout fires first.
 fn closed_by_peer(conn: &mut TcpStream) -> bool {
@@ -58,7 +44,7 @@ fn closed_by_peer(conn: &mut TcpStream) -> bool {
 }
 
 fn tcp_exchange(conn: &mut TcpStream, id: u16) -> Vec<u8> {
-    let q = query(id, "www.example.com", 1, 1);
+    let q = query(id, "www.example.com", 1);
     conn.write_all(&(q.len() as u16).to_be_bytes()).unwrap();
     conn.write_all(&q).unwrap();
     conn.set_read_timeout(Some(DEADLINE)).unwrap();
@@ -108,7 +94,7 @@ fn connections_over_the_limit_are_closed_and_the_others_kept() {
         third
             .set_read_timeout(Some(Duration::from_secs(2)))
             .unwrap();
-        let q = query(3, "www.example.com", 1, 1);
+        let q = query(3, "www.example.com", 1);
         let sent = third
             .write_all(&(q.len() as u16).to_be_bytes())
             .and_then(|_| third.write_all(&q));
@@ -130,11 +116,9 @@ fn malformed_datagrams_get_formerr_or_nothing() {
     // Too short for a header: dropped. Two questions: FORMERR.
     socket.send(&[1, 2, 3, 4, 5]).unwrap();
     socket
-        .send(&query(0x4242, "www.example.com", 1, 2))
+        .send(&with_questions(0x4242, "www.example.com", 1, 2))
         .unwrap();
-    socket
-        .send(&query(0x4343, "www.example.com", 1, 1))
-        .unwrap();
+    socket.send(&query(0x4343, "www.example.com", 1)).unwrap();
     let mut buf = [0u8; 1500];
     let len = socket.recv(&mut buf).unwrap();
     assert_eq!(

@@ -10,6 +10,7 @@
 
 pub mod backend;
 pub mod dig;
+pub mod wire;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
