@@ -232,13 +232,7 @@ impl<'t> Answer<'t> {
                     cname.len()
                 }
                 Found::NxDomain => {
-                    self.write_set(
-                        w,
-                        Section::Authority,
-                        self.zone.apex.as_wire(),
-                        &self.zone.negative_soa,
-                    )
-                    .map_err(|_| Truncated(rcode::NXDOMAIN))?;
+                    self.negative(w).map_err(|_| Truncated(rcode::NXDOMAIN))?;
                     return Ok(rcode::NXDOMAIN);
                 }
             };
@@ -257,15 +251,14 @@ impl<'t> Answer<'t> {
         }
     }
 
-    /// True when `name` is at or below the apex.
+    /// True when `name` is at or below the apex (compared on label
+    /// boundaries, so `xexample.com.` is not below `example.com.`).
     fn in_zone(&self, name: &[u8]) -> bool {
-        let apex = self.zone.apex.as_wire();
-        name.len() >= apex.len()
-            && name[name.len() - apex.len()..].eq_ignore_ascii_case(apex)
-            && Labels::new(name).len() >= self.zone.apex_labels
-            && Labels::new(name)
+        let labels = Labels::new(name);
+        labels.len() >= self.zone.apex_labels
+            && labels
                 .suffix(name, self.zone.apex_labels)
-                .eq_ignore_ascii_case(apex)
+                .eq_ignore_ascii_case(self.zone.apex.as_wire())
     }
 
     /// Answers at an existing (or wildcard-synthesised) node.
