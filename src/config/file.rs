@@ -9,6 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use super::check::CheckSection;
+pub use super::notify::NotifySection;
 
 /// The whole config file.
 #[derive(Debug, Default, Deserialize)]
@@ -23,6 +24,9 @@ pub struct File {
     /// `[check.NAME]`
     #[serde(default, rename = "check")]
     pub checks: BTreeMap<String, CheckSection>,
+    /// `[[notify]]`
+    #[serde(default, rename = "notify")]
+    pub notify: Vec<NotifySection>,
 }
 
 /// `[server]`

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod file;
+pub mod notify;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -40,6 +41,8 @@ pub struct Config {
     pub udp_workers: Option<u32>,
     /// Health checks by name.
     pub checks: Checks,
+    /// Where transitions are announced.
+    pub notify: Vec<notify::Notifier>,
 }
 
 impl Default for Config {
@@ -51,6 +54,7 @@ impl Default for Config {
             tcp_max_connections: DEFAULT_TCP_MAX_CONNECTIONS,
             udp_workers: None,
             checks: BTreeMap::new(),
+            notify: Vec::new(),
         }
     }
 }
@@ -164,6 +168,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
         let mut fail = |span, message| errors.push(located(span, message));
         if let Some(check) = check::validate(name, section, &mut fail) {
             config.checks.insert(name.clone(), check.into());
+        }
+    }
+    for section in &raw.notify {
+        let mut fail = |span, message| errors.push(located(span, message));
+        if let Some(notifier) = notify::validate(section, &mut fail) {
+            config.notify.push(notifier);
         }
     }
     for zone in &raw.zones {

@@ -4,9 +4,11 @@
 
 mod board;
 pub mod checker;
+pub mod event;
 pub mod probe;
 pub mod state;
 pub mod target;
 
 pub use board::Board;
+pub use event::Event;
 pub use target::TargetKey;

@@ -17,7 +17,8 @@ pub struct Thresholds {
 }
 
 /// Up or down, as the checks see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Health {
     /// Passing its checks.
     Up,
