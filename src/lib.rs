@@ -13,6 +13,7 @@
 //! | [`health`] | check kinds, probe loops, rise/fall hysteresis |
 //! | [`load`] | loading every zone of a config, collecting every error |
 //! | [`server`] | UDP and TCP sockets, framing, limits, shutdown |
+//! | [`notify`] | announcing transitions: webhooks and commands, retried with backoff |
 //! | [`service`] | the published table and its probe loops, replaced together on reload |
 #![warn(missing_docs)]
 
@@ -21,6 +22,7 @@ pub mod config;
 pub mod health;
 pub mod load;
 pub mod name;
+pub mod notify;
 pub mod server;
 pub mod service;
 pub mod wire;
