@@ -8,6 +8,7 @@
 //! | `differential` | healthdns vs Knot DNS on the same zone, section by section |
 //! | `check` | `healthdns check` on broken and clean zones and configs |
 //! | `health` | health-aware record sets: failover, multivalue, weighted, checks, all-down, TTLs |
+//! | `notify` | `[[notify]]` webhooks and commands hearing a failover, and their config errors |
 //! | `transport` | TCP idle timeout and connection limit, malformed datagrams, config files |
 //!
 //! Area modules live in directories (`tests/NAME/mod.rs`) so Cargo does not
@@ -17,5 +18,6 @@ mod battery;
 mod check;
 mod differential;
 mod health;
+mod notify;
 mod transport;
 mod util;
