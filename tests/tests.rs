@@ -8,6 +8,7 @@
 //! | `differential` | healthdns vs Knot DNS on the same zone, section by section |
 //! | `check` | `healthdns check` on broken and clean zones and configs |
 //! | `health` | health-aware record sets: failover, multivalue, weighted, checks, all-down, TTLs |
+//! | `status_page` | the status page (`GET /`) in headless Chromium: fixture documents, errors, the live server |
 //! | `transport` | TCP idle timeout and connection limit, malformed datagrams, config files |
 //!
 //! Area modules live in directories (`tests/NAME/mod.rs`) so Cargo does not
@@ -17,5 +18,6 @@ mod battery;
 mod check;
 mod differential;
 mod health;
+mod status_page;
 mod transport;
 mod util;
