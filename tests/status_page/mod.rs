@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `dom` | the reader of Chromium's serialized DOM |
 //! | `fixture` | the page against a fixture server: every field, escaping, the error and stale banners, no external resources, a screenshot |
+//! | `live` | the page served by the real server: a primary answering 500 shows as down, with a timeline entry |
 //!
 //! Chromium comes from Debian's `chromium` package (`/usr/bin/chromium`).
 //! Each run gets a fresh profile directory and a virtual time budget, so
@@ -14,6 +15,7 @@
 
 mod dom;
 mod fixture;
+mod live;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
