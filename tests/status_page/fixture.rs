@@ -367,7 +367,7 @@ fn page_is_one_file_with_no_external_resources_and_no_markup_sinks() {
     }
     let dom = Dom::parse(&html);
     let hrefs: Vec<&str> = dom.with_attr("href").map(|e| e.get("href")).collect();
-    assert_eq!(hrefs, ["/api/v1/status"], "links only to its own API");
+    assert_eq!(hrefs, ["api/v1/status"], "links only to its own API");
 }
 
 /// Writes `status-page.png` under Cargo's target tmpdir for a person to
