@@ -9,6 +9,7 @@
 //! | `check` | `healthdns check` on broken and clean zones and configs |
 //! | `health` | health-aware record sets: failover, multivalue, weighted, checks, all-down, TTLs |
 //! | `notify` | `[[notify]]` webhooks and commands hearing a failover, and their config errors |
+//! | `status_page` | the status page (`GET /`) in headless Chromium: fixture documents, errors, the live server |
 //! | `transport` | TCP idle timeout and connection limit, malformed datagrams, config files |
 //!
 //! Area modules live in directories (`tests/NAME/mod.rs`) so Cargo does not
@@ -19,5 +20,6 @@ mod check;
 mod differential;
 mod health;
 mod notify;
+mod status_page;
 mod transport;
 mod util;
