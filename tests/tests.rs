@@ -4,6 +4,7 @@
 //! | module | covers |
 //! |---|---|
 //! | `util` | the server on port 0, Knot DNS, the `dig` runner and parser |
+//! | `alloc` | a counting allocator: the UDP answer path allocates nothing |
 //! | `battery` | the query battery against the fixture zone (RFC 1034/2308/6672/4592/8482/6891) |
 //! | `differential` | healthdns vs Knot DNS on the same zone, section by section |
 //! | `check` | `healthdns check` on broken and clean zones and configs |
@@ -15,6 +16,7 @@
 //! Area modules live in directories (`tests/NAME/mod.rs`) so Cargo does not
 //! build each of them as a test binary of its own.
 
+mod alloc;
 mod battery;
 mod check;
 mod differential;
@@ -23,3 +25,7 @@ mod notify;
 mod status_page;
 mod transport;
 mod util;
+
+/// Counts allocations for `alloc`; forwards to the system allocator.
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
