@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# Serves one generated zone from healthdns, gdnsd, NSD and Knot on loopback,
+# each pinned to CPU 1, and runs the same dnsperf query file against each
+# from CPU 0. Prints, per server: QPS, queries per server CPU-second, average
+# latency, RSS; then p50/p99 latency at half of gdnsd's peak rate; then the
+# ratios healthdns/gdnsd and healthdns/NSD.
+#
+#   bash benches/compare.sh [SECONDS_PER_RUN=10] [RUNS=3]
+#
+# The query mix: 60% static A names, 10% NXDOMAIN, and 10% each of a
+# failover, a multivalue and a weighted name. For healthdns those three are
+# health-filtered sets (annotations without a check: members always up, but
+# every answer goes through the dynamic path); the other servers read the
+# same zone file, where the annotations are comments, as plain RRsets.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-10}
+runs=${2:-3}
+
+need=()
+for tool in dnsperf:dnsperf gdnsd:gdnsd nsd:nsd knotd:knot taskset:util-linux; do
+    command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
+done
+if ((${#need[@]})); then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+cargo build --release --quiet
+bin=$PWD/target/release/healthdns
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# --- the zone and the queries ----------------------------------------------
+zone=$work/bench.test.zone
+{
+    printf '$ORIGIN bench.test.\n$TTL 300\n'
+    printf '@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\n@ NS ns2\n'
+    printf 'ns1 A 192.0.2.1\nns2 A 192.0.2.2\n'
+    for i in $(seq 0 999); do printf 'h%d A 198.51.%d.%d\n' "$i" $((i / 250)) $((i % 250 + 1)); done
+    printf 'api 30 A 192.0.2.10 ; healthdns failover=primary\n'
+    printf 'api 30 A 192.0.2.11 ; healthdns failover=secondary\n'
+    printf 'www 20 A 192.0.2.21 ; healthdns multivalue max=2\n'
+    printf 'www 20 A 192.0.2.22 ; healthdns multivalue\n'
+    printf 'www 20 A 192.0.2.23 ; healthdns multivalue\n'
+    printf 'cdn 60 A 192.0.2.31 ; healthdns weighted=70\n'
+    printf 'cdn 60 A 192.0.2.32 ; healthdns weighted=30\n'
+} >"$zone"
+queries=$work/queries
+awk 'BEGIN { srand(7); for (i = 0; i < 100000; i++) { r = rand();
+    if (r < 0.6) printf "h%d.bench.test A\n", int(rand() * 1000);
+    else if (r < 0.7) printf "nx%d.bench.test A\n", int(rand() * 100000);
+    else if (r < 0.8) print "api.bench.test A";
+    else if (r < 0.9) print "www.bench.test A";
+    else print "cdn.bench.test A" } }' >"$queries"
+
+# --- the servers -----------------------------------------------------------
+port=15300
+start_healthdns() {
+    taskset -c 1 "$bin" serve --listen "127.0.0.1:$1" "$zone" >"$work/healthdns.out" 2>"$work/healthdns.log" &
+    pids+=($!)
+}
+start_gdnsd() {
+    mkdir -p "$work/gdnsd/zones"
+    cp "$zone" "$work/gdnsd/zones/bench.test"
+    printf 'options => {\n  listen => [ 127.0.0.1:%s ]\n  udp_threads => 1\n  tcp_threads => 1\n}\n' "$1" >"$work/gdnsd/config"
+    taskset -c 1 gdnsd -c "$work/gdnsd" start >"$work/gdnsd.log" 2>&1 &
+    pids+=($!)
+}
+start_nsd() {
+    mkdir -p "$work/nsd"
+    cat >"$work/nsd/nsd.conf" <<EOF
+server:
+  ip-address: 127.0.0.1@$1
+  server-count: 1
+  zonesdir: "$work"
+  pidfile: "$work/nsd/nsd.pid"
+  username: ""
+  database: ""
+  xfrdfile: "$work/nsd/xfrd.state"
+  zonelistfile: "$work/nsd/zone.list"
+  logfile: "$work/nsd/nsd.log"
+  verbosity: 0
+  # NSD limits responses per netblock by default (RRL); one client on
+  # loopback would measure the limiter, not the server.
+  rrl-ratelimit: 0
+remote-control:
+  control-enable: no
+zone:
+  name: bench.test
+  zonefile: "$zone"
+EOF
+    taskset -c 1 nsd -d -c "$work/nsd/nsd.conf" >"$work/nsd.log" 2>&1 &
+    pids+=($!)
+}
+start_knot() {
+    mkdir -p "$work/knot"
+    cat >"$work/knot/knot.conf" <<EOF
+server:
+  listen: 127.0.0.1@$1
+  rundir: "$work/knot"
+  udp-workers: 1
+  tcp-workers: 1
+  background-workers: 1
+database:
+  storage: "$work/knot"
+template:
+  - id: default
+    storage: "$work/knot"
+    zonefile-sync: -1
+    journal-content: none
+zone:
+  - domain: bench.test
+    file: "$zone"
+EOF
+    taskset -c 1 knotd -c "$work/knot/knot.conf" >"$work/knot.log" 2>&1 &
+    pids+=($!)
+}
+
+# Every process of a server (NSD forks), for CPU and memory.
+tree() {
+    local pid=$1
+    echo "$pid"
+    for child in $(pgrep -P "$pid" 2>/dev/null); do tree "$child"; done
+}
+cpu_ticks() {
+    local total=0
+    for pid in $(tree "$1"); do
+        [ -r "/proc/$pid/stat" ] || continue
+        # utime and stime are fields 14 and 15; the name may hold spaces.
+        total=$((total + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')))
+    done
+    echo "$total"
+}
+rss_kib() {
+    local total=0
+    for pid in $(tree "$1"); do
+        total=$((total + $(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+wait_ready() {
+    for _ in $(seq 100); do
+        dig +short +tries=1 +time=1 @127.0.0.1 -p "$1" ns1.bench.test A 2>/dev/null | grep -q 192.0.2.1 && return 0
+        sleep 0.1
+    done
+    echo "server on port $1 never answered" >&2
+    return 1
+}
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+hz=$(getconf CLK_TCK)
+declare -A qps per_cpu latency rss port_of pid_of
+printf '%-10s %4s %12s %14s %12s %10s\n' server run QPS 'QPS/CPU-s' 'avg lat ms' 'RSS MiB'
+for server in gdnsd nsd knot healthdns; do
+    port=$((port + 1))
+    "start_$server" "$port"
+    pid=${pids[-1]}
+    wait_ready "$port"
+    port_of[$server]=$port
+    pid_of[$server]=$pid
+    # Sanity: the health-filtered names answer.
+    dig +short @127.0.0.1 -p "$port" www.bench.test A | grep -q 192.0.2.2 || { echo "$server: bad answer" >&2; exit 1; }
+    for run in $(seq "$runs"); do
+        before=$(cpu_ticks "$pid")
+        taskset -c 0 dnsperf -s 127.0.0.1 -p "$port" -d "$queries" -l "$seconds" -c 4 -q 256 >"$work/out" 2>&1
+        after=$(cpu_ticks "$pid")
+        completed=$(awk '/Queries completed:/ { print $3 }' "$work/out")
+        q=$(awk '/Queries per second:/ { printf "%.0f", $4 }' "$work/out")
+        lat=$(awk '/Average Latency/ { printf "%.3f", $4 * 1000 }' "$work/out")
+        cpu=$(awk -v t=$((after - before)) -v hz="$hz" 'BEGIN { printf "%.3f", t / hz }')
+        pc=$(awk -v c="$completed" -v s="$cpu" 'BEGIN { printf "%.0f", (s > 0 ? c / s : 0) }')
+        mem=$(awk -v k="$(rss_kib "$pid")" 'BEGIN { printf "%.1f", k / 1024 }')
+        printf '%-10s %4s %12s %14s %12s %10s\n' "$server" "$run" "$q" "$pc" "$lat" "$mem"
+        qps[$server]+="$q "
+        per_cpu[$server]+="$pc "
+        latency[$server]+="$lat "
+        rss[$server]=$mem
+    done
+done
+
+echo
+printf '%-10s %12s %14s %12s %10s   (medians of %s runs of %ss)\n' server QPS 'QPS/CPU-s' 'avg lat ms' 'RSS MiB' "$runs" "$seconds"
+for server in gdnsd nsd knot healthdns; do
+    printf '%-10s %12s %14s %12s %10s\n' "$server" \
+        "$(tr ' ' '\n' <<<"${qps[$server]}" | grep . | median)" \
+        "$(tr ' ' '\n' <<<"${per_cpu[$server]}" | grep . | median)" \
+        "$(tr ' ' '\n' <<<"${latency[$server]}" | grep . | median)" "${rss[$server]}"
+done
+
+# Latency percentiles at half of gdnsd's peak rate, from dnsperf -v.
+half=$(($(tr ' ' '\n' <<<"${qps[gdnsd]}" | grep . | median | cut -d. -f1) / 2))
+echo
+printf '%-10s %10s %10s %10s   (at %s queries/s for 5 s)\n' server 'p50 us' 'p99 us' lost "$half"
+for server in gdnsd nsd knot healthdns; do
+    taskset -c 0 dnsperf -s 127.0.0.1 -p "${port_of[$server]}" -d "$queries" -l 5 -c 4 -q 256 -Q "$half" -v 2>/dev/null |
+        awk '/^> / { print $NF * 1000000 }' | sort -g >"$work/lat"
+    n=$(wc -l <"$work/lat")
+    p50=$(awk -v n="$n" 'NR == int(n * 0.50) { printf "%.0f", $1 }' "$work/lat")
+    p99=$(awk -v n="$n" 'NR == int(n * 0.99) { printf "%.0f", $1 }' "$work/lat")
+    printf '%-10s %10s %10s %10s\n' "$server" "$p50" "$p99" $((half * 5 - n))
+done
+
+echo
+for ref in gdnsd nsd; do
+    h=$(tr ' ' '\n' <<<"${per_cpu[healthdns]}" | grep . | median)
+    r=$(tr ' ' '\n' <<<"${per_cpu[$ref]}" | grep . | median)
+    awk -v h="$h" -v r="$r" -v ref="$ref" 'BEGIN { printf "healthdns/%s queries per server CPU-second: %.2f\n", ref, h / r }'
+done
+echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo); $(date -u +%Y-%m-%d)"
