@@ -8,11 +8,13 @@
 //! | `differential` | healthdns vs Knot DNS on the same zone, section by section |
 //! | `check` | `healthdns check` on broken and clean zones and configs |
 //! | `health` | health-aware record sets: failover, multivalue, weighted, checks, all-down, TTLs |
+//! | `api` | the operations API: metrics, status, overrides, reload, the CLI client |
 //! | `transport` | TCP idle timeout and connection limit, malformed datagrams, config files |
 //!
 //! Area modules live in directories (`tests/NAME/mod.rs`) so Cargo does not
 //! build each of them as a test binary of its own.
 
+mod api;
 mod battery;
 mod check;
 mod differential;

@@ -1,0 +1,1 @@
+//! `healthdns status` and `healthdns override`.
