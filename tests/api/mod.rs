@@ -105,8 +105,8 @@ pub fn pair_records(primary: &HttpBackend, secondary: &HttpBackend, extra: &str)
     )
 }
 
-/// Polls `cond` every [`POLL`] until it returns `Some`; panics after
-/// [`DEADLINE`] with `what` and the last state `describe` gives.
+/// Polls `cond` every [`POLL`] until it returns `Ok`; panics after
+/// [`DEADLINE`] with `what` and the last `Err` (what was seen).
 pub fn wait_until<T>(what: &str, mut cond: impl FnMut() -> Result<T, String>) -> T {
     let deadline = Instant::now() + DEADLINE;
     loop {
