@@ -12,14 +12,18 @@
 //! | [`answer`] | the immutable answer table, its builder and the pure lookup |
 //! | [`health`] | check kinds, probe loops, rise/fall hysteresis |
 //! | [`load`] | loading every zone of a config, collecting every error |
+//! | [`metrics`] | Prometheus counters and histograms in atomics |
+//! | [`api`] | the admin HTTP API, metrics endpoint and status page |
 //! | [`server`] | UDP and TCP sockets, framing, limits, shutdown |
 //! | [`service`] | the published table and its probe loops, replaced together on reload |
 #![warn(missing_docs)]
 
 pub mod answer;
+pub mod api;
 pub mod config;
 pub mod health;
 pub mod load;
+pub mod metrics;
 pub mod name;
 pub mod server;
 pub mod service;

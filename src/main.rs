@@ -1,14 +1,17 @@
 //! The `healthdns` command: CLI, logging, runtime, signals and exit codes.
 
-use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
-use healthdns::config::{self, Config, ZoneConfig};
-use healthdns::service::Service;
-use healthdns::{answer, load, server};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use healthdns::api::{self, Api, Command as ApiCommand};
+use healthdns::service::{Service, Source};
+use healthdns::{answer, server};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -52,25 +55,61 @@ enum Command {
         /// Zone files to check in addition to the config's.
         zones: Vec<PathBuf>,
     },
+    /// Print the health of every target (like `gdnsdctl states`).
+    Status {
+        /// The API's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8053")]
+        api: String,
+    },
+    /// Drain (down), force (up) or release (auto) a target.
+    Override {
+        /// The target, as shown by `status` (ADDRESS:PORT/CHECK).
+        target: String,
+        /// down, up or auto.
+        state: String,
+        /// How long, e.g. 30m; until changed when absent.
+        #[arg(long = "for")]
+        duration: Option<String>,
+        /// The API's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8053")]
+        api: String,
+        /// Bearer token (or HEALTHDNS_TOKEN).
+        #[arg(long, env = "HEALTHDNS_TOKEN")]
+        token: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    match cli.command {
-        Command::Check { config, zones } => check(config, zones),
+    let result = match cli.command {
+        Command::Check { config, zones } => Ok(check(Source {
+            config,
+            listen: Vec::new(),
+            zones,
+        })),
         Command::Serve {
             config,
             listen,
             zones,
-        } => match serve(config, listen, zones) {
-            Ok(code) => code,
-            Err(err) => {
-                eprintln!("healthdns: {err:#}");
-                ExitCode::FAILURE
-            }
-        },
-    }
+        } => serve(Source {
+            config,
+            listen,
+            zones,
+        }),
+        Command::Status { api } => client::status(&api),
+        Command::Override {
+            target,
+            state,
+            duration,
+            api,
+            token,
+        } => client::set_override(&api, &target, &state, duration.as_deref(), token.as_deref()),
+    };
+    result.unwrap_or_else(|err| {
+        eprintln!("healthdns: {err:#}");
+        ExitCode::FAILURE
+    })
 }
 
 fn init_logging(format: LogFormat) {
@@ -86,62 +125,28 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// The config file (if any) plus what the command line adds.
-fn gather(
-    config: Option<PathBuf>,
-    listen: Vec<SocketAddr>,
-    zones: Vec<PathBuf>,
-) -> Result<Config, Vec<String>> {
-    let mut config = match config {
-        Some(path) => config::load(&path)
-            .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?,
-        None => Config::default(),
-    };
-    config.listen.extend(listen);
-    config.zones.extend(
-        zones
-            .into_iter()
-            .map(|file| ZoneConfig { file, origin: None }),
-    );
-    Ok(config)
+fn check(source: Source) -> ExitCode {
+    match source.load() {
+        Ok((_, loaded)) => {
+            for warning in loaded.warnings {
+                eprintln!("{}", warning.into_warning());
+            }
+            println!("{} zone(s) OK", loaded.zones.len());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => report(&errors),
+    }
 }
 
-fn check(config: Option<PathBuf>, zones: Vec<PathBuf>) -> ExitCode {
-    let errors = match gather(config, Vec::new(), zones) {
-        Err(errors) => errors,
-        Ok(config) => match load::zones(&config) {
-            Ok(loaded) => {
-                for warning in loaded.warnings {
-                    eprintln!("{}", warning.into_warning());
-                }
-                println!("{} zone(s) OK", loaded.zones.len());
-                return ExitCode::SUCCESS;
-            }
-            Err(errors) => errors,
-        },
-    };
-    for error in &errors {
+fn report(errors: &[String]) -> ExitCode {
+    for error in errors {
         eprintln!("{error}");
     }
     ExitCode::FAILURE
 }
 
-fn serve(
-    config_path: Option<PathBuf>,
-    listen: Vec<SocketAddr>,
-    zones: Vec<PathBuf>,
-) -> anyhow::Result<ExitCode> {
-    let reload_args = (config_path.clone(), listen.clone(), zones.clone());
-    let mut config = match gather(config_path, listen, zones) {
-        Ok(config) => config,
-        Err(errors) => return Ok(report(&errors)),
-    };
-    if config.listen.is_empty() {
-        config
-            .listen
-            .push(config::DEFAULT_LISTEN.parse().expect("default address"));
-    }
-    let loaded = match load::zones(&config) {
+fn serve(source: Source) -> anyhow::Result<ExitCode> {
+    let (config, loaded) = match source.load() {
         Ok(loaded) => loaded,
         Err(errors) => return Ok(report(&errors)),
     };
@@ -159,14 +164,6 @@ fn serve(
             server::bind(*addr, workers).with_context(|| format!("cannot listen on {addr}"))?,
         );
     }
-    let mut stdout = std::io::stdout().lock();
-    for addr in server::addresses(&listeners) {
-        writeln!(stdout, "listening on {addr}")?;
-        tracing::info!(%addr, zones = loaded.zones.len(), targets = table.targets().len(), "serving");
-    }
-    stdout.flush()?;
-    drop(stdout);
-
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
@@ -176,40 +173,55 @@ fn serve(
         tcp_max_connections: config.tcp_max_connections,
     };
     runtime.block_on(async {
+        let api_listener = match &config.api {
+            Some(api) => Some(api::bind(api.listen).await.with_context(|| format!("cannot listen on {}", api.listen))?),
+            None => None,
+        };
+        let mut stdout = std::io::stdout().lock();
+        for addr in server::addresses(&listeners) {
+            writeln!(stdout, "listening on {addr}")?;
+            tracing::info!(%addr, zones = loaded.zones.len(), targets = table.targets().len(), "serving");
+        }
+        if let Some(listener) = &api_listener {
+            writeln!(stdout, "api listening on {}", listener.local_addr()?)?;
+        }
+        stdout.flush()?;
+        drop(stdout);
+
         let shutdown = CancellationToken::new();
-        let service = Service::start(table, &shutdown)?;
-        let sockets = tokio::spawn(server::serve(
-            listeners,
-            service.table().clone(),
-            settings,
-            shutdown.clone(),
-        ));
-        let service = handle_signals(service, &shutdown, reload_args).await;
+        let mut service = Service::start(table, &shutdown)?;
+        let sockets = tokio::spawn(server::serve(listeners, service.table().clone(), settings, shutdown.clone()));
+        let (commands, mut requests) = mpsc::channel(8);
+        let api_task = api_listener.map(|listener| {
+            let api = Api {
+                table: service.table().clone(),
+                history: service.history().clone(),
+                commands,
+                token: config.api.as_ref().and_then(|a| a.token.as_deref()).map(Arc::from),
+            };
+            tokio::spawn(api::serve(listener, api, shutdown.clone()))
+        });
+        control(&mut service, &source, &mut requests).await;
+        tracing::info!("shutting down");
         shutdown.cancel();
         service.stop().await;
         sockets.await?;
+        if let Some(task) = api_task {
+            task.await?;
+        }
         anyhow::Ok(())
     })?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 
-fn report(errors: &[String]) -> ExitCode {
-    for error in errors {
-        eprintln!("{error}");
-    }
-    ExitCode::FAILURE
-}
-
-type ReloadArgs = (Option<PathBuf>, Vec<SocketAddr>, Vec<PathBuf>);
-
-/// SIGTERM/SIGINT stop the server; SIGHUP reloads config and zones. Returns
-/// the service when it is time to stop.
-async fn handle_signals(
-    mut service: Service,
-    shutdown: &CancellationToken,
-    args: ReloadArgs,
-) -> Service {
+/// Turns signals and API commands into service actions until it is time to
+/// stop: SIGTERM/SIGINT stop, SIGHUP and the API's reload reload.
+async fn control(
+    service: &mut Service,
+    source: &Source,
+    requests: &mut mpsc::Receiver<ApiCommand>,
+) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -217,40 +229,137 @@ async fn handle_signals(
         signal(SignalKind::hangup()),
     ) else {
         tracing::error!("cannot install signal handlers");
-        return service;
+        return;
     };
     loop {
         tokio::select! {
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-            _ = hup.recv() => reload(&mut service, shutdown, &args),
+            biased;
+            _ = term.recv() => return,
+            _ = int.recv() => return,
+            _ = hup.recv() => {
+                if let Err(errors) = service.reload(source) {
+                    for error in errors {
+                        tracing::error!("reload refused, old data kept: {error}");
+                    }
+                }
+            }
+            Some(ApiCommand::Reload(reply)) = requests.recv() => {
+                let result = service.reload(source);
+                if let Err(errors) = &result {
+                    for error in errors {
+                        tracing::error!("reload refused, old data kept: {error}");
+                    }
+                }
+                let _ = reply.send(result);
+            }
         }
     }
-    tracing::info!("shutting down");
-    service
 }
 
-/// Builds the new table on the side; on any error the old one keeps serving.
-fn reload(
-    service: &mut Service,
-    shutdown: &CancellationToken,
-    (config, listen, zones): &ReloadArgs,
-) {
-    let result = gather(config.clone(), listen.clone(), zones.clone())
-        .and_then(|config| load::zones(&config).map(|loaded| (config, loaded)));
-    match result {
-        Ok((config, loaded)) => {
-            let table = answer::build(&loaded.zones, &config.checks);
-            let targets = table.targets().len();
-            match service.replace(table, shutdown) {
-                Ok(()) => tracing::info!(zones = loaded.zones.len(), targets, "reloaded"),
-                Err(err) => tracing::error!(%err, "reload failed; the old data keeps serving"),
-            }
+/// `healthdns status` and `healthdns override`: small API clients.
+mod client {
+    use std::process::ExitCode;
+
+    use anyhow::Context;
+
+    fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+        Ok(tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?)
+    }
+
+    fn http() -> anyhow::Result<reqwest::Client> {
+        Ok(reqwest::Client::builder().no_proxy().build()?)
+    }
+
+    pub fn status(api: &str) -> anyhow::Result<ExitCode> {
+        let url = format!("{}/api/v1/status", api.trim_end_matches('/'));
+        let status: serde_json::Value = runtime()?.block_on(async {
+            let response = http()?
+                .get(&url)
+                .send()
+                .await
+                .with_context(|| format!("GET {url}"))?;
+            let bytes = response.error_for_status()?.bytes().await?;
+            anyhow::Ok(serde_json::from_slice(&bytes)?)
+        })?;
+        println!(
+            "{:<32} {:<6} {:<8} {:<16} {:>10}  LAST PROBE",
+            "TARGET", "STATE", "SERVING", "OVERRIDE", "LATENCY"
+        );
+        for target in status["targets"].as_array().into_iter().flatten() {
+            let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
+            let forced = match &target["override"] {
+                serde_json::Value::Null if target["held"] == true => "held".to_owned(),
+                serde_json::Value::Null => "-".to_owned(),
+                o => format!(
+                    "{} {}",
+                    text(&o["state"]),
+                    o["until"].as_str().map_or("", |_| "(expires)")
+                ),
+            };
+            let probe = &target["last_probe"];
+            println!(
+                "{:<32} {:<6} {:<8} {:<16} {:>8.1}ms  {}",
+                text(&target["target"]),
+                text(&target["state"]),
+                if target["serving"] == true {
+                    "yes"
+                } else {
+                    "no"
+                },
+                forced,
+                probe["latency_ms"].as_f64().unwrap_or(0.0),
+                text(&probe["reason"]),
+            );
         }
-        Err(errors) => {
-            for error in errors {
-                tracing::error!("reload refused: {error}");
+        Ok(ExitCode::SUCCESS)
+    }
+
+    pub fn set_override(
+        api: &str,
+        target: &str,
+        state: &str,
+        duration: Option<&str>,
+        token: Option<&str>,
+    ) -> anyhow::Result<ExitCode> {
+        let encoded: String = target
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let url = format!(
+            "{}/api/v1/targets/{encoded}/override",
+            api.trim_end_matches('/')
+        );
+        let body = serde_json::json!({"state": state, "for": duration});
+        let (code, text) = runtime()?.block_on(async {
+            let mut request = http()?
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
             }
+            let response = request
+                .send()
+                .await
+                .with_context(|| format!("POST {url}"))?;
+            anyhow::Ok((response.status(), response.text().await?))
+        })?;
+        if code.is_success() {
+            println!(
+                "{target}: {state}{}",
+                duration.map(|d| format!(" for {d}")).unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        } else {
+            eprintln!("healthdns: {code}: {text}");
+            Ok(ExitCode::FAILURE)
         }
     }
 }

@@ -1,89 +1,225 @@
-//! The running service: the published answer table and the probe loops that
-//! keep its board current, replaced together on reload.
+//! The running service: the published answer table, the probe loops that
+//! keep its slots current, the transition history, and reload.
+//!
+//! Probe loops are keyed by target and outlive tables: a reload keeps the
+//! loops (and slots) of targets that still exist with the same check, starts
+//! loops for new ones and stops the loops of removed ones.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use tokio::task::JoinSet;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::answer::Table;
-use crate::health::checker;
+use crate::answer::{self, Table, Target};
+use crate::config::{self, Config};
+use crate::health::probe::Clients;
+use crate::health::{Event, Slot, TargetKey, checker};
 use crate::server::SharedTable;
+
+/// Transitions kept for the status API and page.
+pub const HISTORY: usize = 100;
+
+/// Where the configuration comes from, for reloads.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    /// The config file, if any.
+    pub config: Option<PathBuf>,
+    /// `--listen` addresses from the command line.
+    pub listen: Vec<std::net::SocketAddr>,
+    /// Zone files from the command line.
+    pub zones: Vec<PathBuf>,
+}
+
+impl Source {
+    /// Reads the config and every zone; every error as `file:line: message`.
+    pub fn load(&self) -> Result<(Config, crate::load::Zones), Vec<String>> {
+        let config = config::gather(self.config.as_deref(), &self.listen, &self.zones)?;
+        let zones = crate::load::zones(&config)?;
+        Ok((config, zones))
+    }
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Reloaded {
+    /// Zones now served.
+    pub zones: usize,
+    /// Targets now probed.
+    pub targets: usize,
+}
 
 /// The table being served and the loops probing its targets.
 pub struct Service {
     table: SharedTable,
-    probes: Probes,
+    loops: HashMap<TargetKey, Running>,
+    clients: Clients,
+    events: broadcast::Sender<Event>,
+    history: Arc<Mutex<VecDeque<Event>>>,
+    shutdown: CancellationToken,
 }
 
-struct Probes {
+struct Running {
+    target: Target,
+    slot: Arc<Slot>,
     stop: CancellationToken,
-    tasks: JoinSet<()>,
+    task: JoinHandle<()>,
 }
 
 impl Service {
     /// Publishes `table` and starts probing its targets. Must run inside the
     /// tokio runtime.
     pub fn start(table: Table, shutdown: &CancellationToken) -> Result<Service, reqwest::Error> {
-        let probes = Probes::start(&table, shutdown)?;
-        Ok(Service {
-            table: Arc::new(ArcSwap::from_pointee(table)),
-            probes,
-        })
+        let (events, _) = broadcast::channel(1024);
+        let history = Arc::new(Mutex::new(VecDeque::with_capacity(HISTORY)));
+        tokio::spawn(keep_history(
+            events.subscribe(),
+            history.clone(),
+            shutdown.clone(),
+        ));
+        let mut service = Service {
+            table: Arc::new(ArcSwap::from_pointee(Table::empty())),
+            loops: HashMap::new(),
+            clients: Clients::new()?,
+            events,
+            history,
+            shutdown: shutdown.clone(),
+        };
+        service.replace(table);
+        Ok(service)
     }
 
-    /// The published table, for the sockets.
+    /// The published table, for the sockets and the API.
     pub fn table(&self) -> &SharedTable {
         &self.table
     }
 
-    /// Replaces the table. Targets that exist in both keep their state (a
-    /// dead server stays out); new ones start from their check's `initial`;
-    /// loops of removed targets stop.
-    pub fn replace(
-        &mut self,
-        new: Table,
-        shutdown: &CancellationToken,
-    ) -> Result<(), reqwest::Error> {
-        let old = self.table.load();
-        let old_index: HashMap<_, _> = old
-            .targets()
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (&t.key, i as u32))
-            .collect();
-        for (i, target) in new.targets().iter().enumerate() {
-            if let Some(&j) = old_index.get(&target.key) {
-                new.board().set(i as u32, old.board().serving(j));
-            }
-        }
-        let probes = Probes::start(&new, shutdown)?;
-        self.table.store(Arc::new(new));
-        std::mem::replace(&mut self.probes, probes).stop();
-        Ok(())
+    /// Transitions as they happen (for notifiers).
+    pub fn events(&self) -> &broadcast::Sender<Event> {
+        &self.events
     }
 
-    /// Stops the probe loops.
+    /// The last [`HISTORY`] transitions, newest first.
+    pub fn history(&self) -> &Arc<Mutex<VecDeque<Event>>> {
+        &self.history
+    }
+
+    /// The slots of the running targets, for [`answer::build_with`].
+    pub fn slots(&self) -> HashMap<TargetKey, Arc<Slot>> {
+        self.loops
+            .iter()
+            .map(|(key, running)| (key.clone(), running.slot.clone()))
+            .collect()
+    }
+
+    /// Reads config and zones again and swaps the new table in; on any
+    /// error the old table keeps serving and the errors are returned.
+    pub fn reload(&mut self, source: &Source) -> Result<Reloaded, Vec<String>> {
+        let (config, zones) = source.load()?;
+        for warning in &zones.warnings {
+            tracing::warn!("{warning}");
+        }
+        let table = answer::build_with(&zones.zones, &config.checks, &self.slots());
+        let reloaded = Reloaded {
+            zones: zones.zones.len(),
+            targets: table.targets().len(),
+        };
+        self.replace(table);
+        tracing::info!(
+            zones = reloaded.zones,
+            targets = reloaded.targets,
+            "reloaded"
+        );
+        Ok(reloaded)
+    }
+
+    /// Publishes `new` and brings the loops in line with its targets.
+    pub fn replace(&mut self, new: Table) {
+        let mut keep: HashMap<TargetKey, Running> = HashMap::new();
+        for (i, target) in new.targets().iter().enumerate() {
+            let slot = new
+                .board()
+                .slot(i as u32)
+                .expect("a slot per target")
+                .clone();
+            if let Some(running) = self.loops.remove(&target.key) {
+                let unchanged = Arc::ptr_eq(&running.slot, &slot)
+                    && running.target.check == target.check
+                    && running.target.record_sets == target.record_sets;
+                if unchanged {
+                    keep.insert(target.key.clone(), running);
+                    continue;
+                }
+                running.stop();
+            }
+            let stop = self.shutdown.child_token();
+            if let Some(task) = checker::spawn(
+                target,
+                slot.clone(),
+                &self.clients,
+                self.events.clone(),
+                stop.clone(),
+            ) {
+                keep.insert(
+                    target.key.clone(),
+                    Running {
+                        target: target.clone(),
+                        slot,
+                        stop,
+                        task,
+                    },
+                );
+            }
+        }
+        self.table.store(Arc::new(new));
+        for (_, removed) in std::mem::replace(&mut self.loops, keep) {
+            removed.stop();
+        }
+    }
+
+    /// Stops every probe loop and waits for them.
     pub async fn stop(self) {
-        self.probes.stop.cancel();
-        let mut tasks = self.probes.tasks;
-        while tasks.join_next().await.is_some() {}
+        for running in self.loops.values() {
+            running.stop.cancel();
+        }
+        for (_, running) in self.loops {
+            let _ = running.task.await;
+        }
     }
 }
 
-impl Probes {
-    fn start(table: &Table, shutdown: &CancellationToken) -> Result<Probes, reqwest::Error> {
-        let stop = shutdown.child_token();
-        let tasks = checker::spawn(table.targets(), table.board().clone(), stop.clone())?;
-        Ok(Probes { stop, tasks })
-    }
-
+impl Running {
     fn stop(self) {
         self.stop.cancel();
-        // The tasks end at their next await; dropping the set aborts any
-        // that do not.
-        drop(self.tasks);
+        // It ends at its next await; abort covers a probe stuck past that.
+        self.task.abort();
+    }
+}
+
+async fn keep_history(
+    mut events: broadcast::Receiver<Event>,
+    history: Arc<Mutex<VecDeque<Event>>>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let event = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return,
+            event = events.recv() => event,
+        };
+        match event {
+            Ok(event) => {
+                let mut history = history.lock().unwrap_or_else(|e| e.into_inner());
+                history.push_front(event);
+                history.truncate(HISTORY);
+            }
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "transition history missed events");
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
     }
 }

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use super::dynamic::{self, Dynamic, Member};
 use super::table::{Node, RRset, Table, Target, ZoneData};
 use crate::config::Checks;
-use crate::health::state::Health;
-use crate::health::{Board, TargetKey, target};
+use crate::health::{Board, Slot, TargetKey, target};
 use crate::name::{Name, wire_name_len};
 use crate::wire::{RdataLayout, rtype};
 use crate::zone::{AllDown, Policy, Record, Zone};
@@ -16,14 +15,26 @@ use crate::zone::{AllDown, Policy, Record, Zone};
 pub const DEFAULT_MULTIVALUE_MAX: usize = 8;
 
 /// Builds the table for a set of validated zones and the checks their
-/// annotations name.
+/// annotations name, with fresh slots for every target.
 ///
 /// Zones are trusted to have passed [`crate::zone::load`]'s checks and
 /// [`crate::load`]'s cross-references; a zone without SOA is skipped, a
 /// member naming an unknown check counts as always healthy.
 pub fn build(zones: &[Zone], checks: &Checks) -> Table {
+    build_with(zones, checks, &HashMap::new())
+}
+
+/// [`build`], reusing the slots of targets that already exist (a reload), so
+/// their state, counters and overrides carry over.
+pub fn build_with(
+    zones: &[Zone],
+    checks: &Checks,
+    existing: &HashMap<TargetKey, Arc<Slot>>,
+) -> Table {
     let mut builder = Builder {
         checks,
+        existing,
+        slots: Vec::new(),
         targets: Vec::new(),
         index: HashMap::new(),
     };
@@ -33,21 +44,17 @@ pub fn build(zones: &[Zone], checks: &Checks) -> Table {
             zone_map.insert(zone.origin.lowercase_wire(), data);
         }
     }
-    let board = Board::new(
-        builder
-            .targets
-            .iter()
-            .map(|t| t.check.initial == Health::Up),
-    );
     Table {
         zones: zone_map,
-        board: Arc::new(board),
+        board: Board::from_slots(builder.slots),
         targets: builder.targets.into(),
     }
 }
 
 struct Builder<'c> {
     checks: &'c Checks,
+    existing: &'c HashMap<TargetKey, Arc<Slot>>,
+    slots: Vec<Arc<Slot>>,
     targets: Vec<Target>,
     index: HashMap<TargetKey, u32>,
 }
@@ -69,7 +76,7 @@ impl Builder<'_> {
         for (owner, by_type) in &owners {
             let rrsets: Box<[RRset]> = by_type
                 .iter()
-                .map(|(&rr_type, records)| self.rrset(rr_type, records))
+                .map(|(&rr_type, records)| self.rrset(owner, rr_type, records))
                 .collect();
             let key = owner.lowercase_wire();
             let cut = key != apex_key && rrsets.iter().any(|set| set.rr_type == rtype::NS);
@@ -97,10 +104,11 @@ impl Builder<'_> {
             apex_labels: zone.origin.label_count(),
             nodes,
             negative_soa,
+            counters: crate::metrics::global().zone(&zone.origin),
         })
     }
 
-    fn rrset(&mut self, rr_type: u16, records: &[&Record]) -> RRset {
+    fn rrset(&mut self, owner: &Name, rr_type: u16, records: &[&Record]) -> RRset {
         let target_offset = match rr_type {
             rtype::NS => Some(0),
             rtype::MX => Some(2),
@@ -125,12 +133,13 @@ impl Builder<'_> {
             layout: RdataLayout::for_type(rr_type),
             rdatas: records.iter().map(|record| record.rdata.clone()).collect(),
             targets,
-            dynamic: self.dynamic(rr_type, records).map(Box::new),
+            dynamic: self.dynamic(owner, rr_type, records).map(Box::new),
         }
     }
 
     /// The rules of an annotated set (zone validation made the members agree).
-    fn dynamic(&mut self, rr_type: u16, records: &[&Record]) -> Option<Dynamic> {
+    fn dynamic(&mut self, owner: &Name, rr_type: u16, records: &[&Record]) -> Option<Dynamic> {
+        let set_name = format!("{owner} {}", crate::zone::rdata::type_name(rr_type));
         let first = records.first()?.health.as_ref()?;
         let kind = match first.policy {
             Policy::Failover(_) => dynamic::Kind::Failover,
@@ -147,8 +156,8 @@ impl Builder<'_> {
                 Policy::Weighted(weight) => weight,
                 Policy::Multivalue => 0,
             };
-            let target =
-                target::for_record(record, health, self.checks).map(|key| self.intern(key));
+            let target = target::for_record(record, health, self.checks)
+                .map(|key| self.intern(key, &set_name));
             members.push(Member {
                 rdata: i as u16,
                 target,
@@ -185,14 +194,27 @@ impl Builder<'_> {
         })
     }
 
-    fn intern(&mut self, key: TargetKey) -> u32 {
+    fn intern(&mut self, key: TargetKey, set_name: &str) -> u32 {
         if let Some(&index) = self.index.get(&key) {
+            let sets = &mut self.targets[index as usize].record_sets;
+            if !sets.iter().any(|s| s == set_name) {
+                sets.push(set_name.to_owned());
+            }
             return index;
         }
         let index = self.targets.len() as u32;
         let check = self.checks[&key.check].clone();
+        let slot = match self.existing.get(&key) {
+            Some(slot) => slot.clone(),
+            None => Arc::new(Slot::new(check.initial)),
+        };
         self.index.insert(key.clone(), index);
-        self.targets.push(Target { key, check });
+        self.slots.push(slot);
+        self.targets.push(Target {
+            key,
+            check,
+            record_sets: vec![set_name.to_owned()],
+        });
         index
     }
 }

@@ -150,6 +150,51 @@ impl Dynamic {
         self.all_down()
     }
 
+    /// The members a query may get now, deterministically: the first
+    /// healthy tier (failover), every healthy member (multivalue), every
+    /// member that may be chosen (weighted), or what `all-down` gives.
+    /// For the status API and metrics, not for answers.
+    pub fn candidates(&self, board: &Board) -> Vec<u16> {
+        let up = |m: &Member| m.target.is_none_or(|t| board.serving(t));
+        let healthy: Vec<&Member> = self.members.iter().filter(|m| up(m)).collect();
+        let chosen: Vec<&Member> = match self.kind {
+            Kind::Failover => {
+                let tier = healthy.first().map(|m| m.rank);
+                healthy
+                    .iter()
+                    .copied()
+                    .filter(|m| Some(m.rank) == tier)
+                    .collect()
+            }
+            Kind::Multivalue => healthy.clone(),
+            Kind::Weighted => {
+                let weighted: Vec<&Member> =
+                    healthy.iter().copied().filter(|m| m.rank > 0).collect();
+                if weighted.is_empty() {
+                    healthy.clone()
+                } else {
+                    weighted
+                }
+            }
+        };
+        if !chosen.is_empty() {
+            return chosen.iter().map(|m| m.rdata).collect();
+        }
+        match (self.all_down, self.kind) {
+            (AllDown::Empty | AllDown::Servfail, _) => Vec::new(),
+            (AllDown::First, Kind::Failover) => {
+                let tier = self.members.first().map(|m| m.rank);
+                self.members
+                    .iter()
+                    .filter(|m| Some(m.rank) == tier)
+                    .map(|m| m.rdata)
+                    .collect()
+            }
+            (AllDown::First, _) => self.members.first().map(|m| m.rdata).into_iter().collect(),
+            (AllDown::All, _) => self.members.iter().map(|m| m.rdata).collect(),
+        }
+    }
+
     fn all_down(&self) -> Pick {
         match self.all_down {
             AllDown::Empty => Pick::Empty,

@@ -16,10 +16,12 @@ pub mod dynamic;
 mod lookup;
 mod respond;
 mod table;
+mod view;
 
-pub use build::build;
+pub use build::{build, build_with};
 pub use respond::{Transport, respond};
 pub use table::{Node, RRset, Table, Target, ZoneData};
+pub use view::{MemberView, SetView, rdata_text};
 
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@ use super::dynamic::Pick;
 use super::lookup::{Found, Labels, find, find_zone};
 use super::table::{Node, RRset, Table, ZoneData};
 use crate::health::Board;
+use crate::metrics::QueryCounters;
 use crate::name::MAX_NAME_LEN;
 use crate::wire::{
     CLASS_ANY, Full, MAX_UDP_PAYLOAD, OPT_LEN, ParseError, Query, RdataLayout, Section, Writer,
@@ -38,9 +39,11 @@ pub fn respond(
         Ok(query) => query,
         Err(ParseError::Drop) => return None,
         Err(ParseError::FormErr { id, flags }) => {
+            unzoned().count(0, rcode::FORMERR, transport == Transport::Tcp);
             return Some(header_only(out, id, flags, rcode::FORMERR));
         }
         Err(ParseError::NotImp { id, flags }) => {
+            unzoned().count(0, rcode::NOTIMP, transport == Transport::Tcp);
             return Some(header_only(out, id, flags, rcode::NOTIMP));
         }
     };
@@ -62,10 +65,11 @@ pub fn respond(
     if w.question(query.qname, query.qtype, query.qclass).is_err() {
         return Some(header_only(out, query.id, query.flags, rcode::FORMERR));
     }
-    let code = match query.edns {
-        Some(edns) if edns.version > 0 => rcode::BADVERS,
+    let (code, counters) = match query.edns {
+        Some(edns) if edns.version > 0 => (rcode::BADVERS, unzoned()),
         _ => answer(table, &query, transport, &mut w),
     };
+    counters.count(query.qtype, code, transport == Transport::Tcp);
     w.set_rcode(code);
     if let Some(edns) = query.edns {
         w.opt(MAX_UDP_PAYLOAD, code, 0, edns.dnssec_ok);
@@ -82,16 +86,26 @@ fn header_only(out: &mut [u8], id: u16, query_flags: u16, code: u16) -> usize {
     w.finish()
 }
 
-/// Fills the sections after the question; returns the RCODE.
-fn answer(table: &Table, query: &Query<'_>, transport: Transport, w: &mut Writer<'_>) -> u16 {
+fn unzoned() -> &'static QueryCounters {
+    &crate::metrics::global().unzoned
+}
+
+/// Fills the sections after the question; returns the RCODE and the
+/// counters the query counts in.
+fn answer<'t>(
+    table: &'t Table,
+    query: &Query<'_>,
+    transport: Transport,
+    w: &mut Writer<'_>,
+) -> (u16, &'t QueryCounters) {
     // Class ANY is read as IN (as Knot does); other classes have no zones.
     if !query.is_class_in() && query.qclass != CLASS_ANY {
-        return rcode::REFUSED;
+        return (rcode::REFUSED, unzoned());
     }
     // No zone transfers (yet): refused, as NSD does without an ACL. Other
     // meta types (OPT, TSIG, MAILA, …) find no data, as in Knot.
     if matches!(query.qtype, rtype::AXFR | rtype::IXFR) {
-        return rcode::REFUSED;
+        return (rcode::REFUSED, unzoned());
     }
     let mut lower = [0u8; MAX_NAME_LEN];
     let qname = &mut lower[..query.qname.len()];
@@ -99,7 +113,7 @@ fn answer(table: &Table, query: &Query<'_>, transport: Transport, w: &mut Writer
     qname.make_ascii_lowercase();
     let labels = Labels::new(qname);
     let Some(zone) = find_zone(table, qname, &labels) else {
-        return rcode::REFUSED;
+        return (rcode::REFUSED, unzoned());
     };
     w.set_flags(w.flags() | flag::AA);
     let after_question = w.mark();
@@ -111,7 +125,7 @@ fn answer(table: &Table, query: &Query<'_>, transport: Transport, w: &mut Writer
         additional: [None; MAX_ADDITIONAL_SOURCES],
         additional_count: 0,
     };
-    match answer.resolve(query.qname, w) {
+    let code = match answer.resolve(query.qname, w) {
         Ok(rcode::SERVFAIL) => {
             // A set whose members are all down and that says so.
             w.rollback(after_question);
@@ -128,7 +142,8 @@ fn answer(table: &Table, query: &Query<'_>, transport: Transport, w: &mut Writer
             w.set_flags(w.flags() | flag::TC);
             code
         }
-    }
+    };
+    (code, &zone.counters)
 }
 
 /// What [`Answer::at_node`] leaves to do.

@@ -14,10 +14,9 @@ use crate::wire::RdataLayout;
 #[derive(Debug)]
 pub struct Table {
     pub(super) zones: HashMap<Box<[u8]>, ZoneData>,
-    /// Serving state per target, written by the probe loops. Shared (an
-    /// `Arc`) because the checker holds it too; atomics because it changes
-    /// while this table is published.
-    pub(super) board: Arc<Board>,
+    /// The targets' slots: serving state written by the probe loops while
+    /// this table is published (atomics), shared with them (`Arc`s).
+    pub(super) board: Board,
     /// The targets, by board index.
     pub(super) targets: Box<[Target]>,
 }
@@ -29,11 +28,22 @@ pub struct Target {
     pub key: TargetKey,
     /// How to probe it.
     pub check: Arc<Check>,
+    /// The record sets that use it, as `NAME TYPE`.
+    pub record_sets: Vec<String>,
 }
 
 impl Table {
-    /// The board the probe loops write to.
-    pub fn board(&self) -> &Arc<Board> {
+    /// A table that serves nothing.
+    pub fn empty() -> Table {
+        Table {
+            zones: HashMap::new(),
+            board: Board::default(),
+            targets: Box::new([]),
+        }
+    }
+
+    /// The targets' slots.
+    pub fn board(&self) -> &Board {
         &self.board
     }
 
@@ -65,6 +75,8 @@ pub struct ZoneData {
     /// The SOA as it goes into negative answers: TTL = min(SOA TTL, MINIMUM)
     /// (RFC 2308 §3).
     pub(super) negative_soa: RRset,
+    /// This zone's query counters (the same across reloads).
+    pub(super) counters: Arc<crate::metrics::QueryCounters>,
 }
 
 impl ZoneData {

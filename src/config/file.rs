@@ -27,6 +27,20 @@ pub struct File {
     /// `[[notify]]`
     #[serde(default, rename = "notify")]
     pub notify: Vec<NotifySection>,
+    /// `[api]`
+    pub api: Option<ApiSection>,
+}
+
+/// `[api]`: the admin HTTP listener.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ApiSection {
+    /// Address, default `127.0.0.1:8053`.
+    pub listen: Option<Spanned<String>>,
+    /// Bearer token for state-changing requests.
+    pub token: Option<Spanned<String>>,
+    /// A file holding the token (relative to the config file).
+    pub token_file: Option<Spanned<String>>,
 }
 
 /// `[server]`

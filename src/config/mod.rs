@@ -43,7 +43,21 @@ pub struct Config {
     pub checks: Checks,
     /// Where transitions are announced.
     pub notify: Vec<notify::Notifier>,
+    /// The admin API, when configured.
+    pub api: Option<ApiConfig>,
 }
+
+/// The API listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// Bearer token for requests that change state.
+    pub token: Option<String>,
+}
+
+/// Where the API listens when `[api]` gives no address.
+pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:8053";
 
 impl Default for Config {
     fn default() -> Config {
@@ -55,6 +69,7 @@ impl Default for Config {
             udp_workers: None,
             checks: BTreeMap::new(),
             notify: Vec::new(),
+            api: None,
         }
     }
 }
@@ -96,6 +111,31 @@ impl fmt::Display for ConfigError {
             )
         }
     }
+}
+
+/// The config file (if any) plus what the command line adds: the
+/// configuration `serve`, `check` and reloads use. Errors as text lines.
+pub fn gather(
+    path: Option<&Path>,
+    listen: &[SocketAddr],
+    zones: &[PathBuf],
+) -> Result<Config, Vec<String>> {
+    let mut config = match path {
+        Some(path) => load(path)
+            .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?,
+        None => Config::default(),
+    };
+    config.listen.extend_from_slice(listen);
+    config.zones.extend(zones.iter().map(|file| ZoneConfig {
+        file: file.clone(),
+        origin: None,
+    }));
+    if config.listen.is_empty() {
+        config
+            .listen
+            .push(DEFAULT_LISTEN.parse().expect("default address"));
+    }
+    Ok(config)
 }
 
 /// Reads and validates a config file.
@@ -168,6 +208,56 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
         let mut fail = |span, message| errors.push(located(span, message));
         if let Some(check) = check::validate(name, section, &mut fail) {
             config.checks.insert(name.clone(), check.into());
+        }
+    }
+    if let Some(section) = &raw.api {
+        let listen = match &section.listen {
+            None => Some(DEFAULT_API_LISTEN.parse().expect("default API address")),
+            Some(text) => match text.get_ref().parse::<SocketAddr>() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    errors.push(located(
+                        Some(text.span()),
+                        format!("api listen {:?} is not ADDR:PORT", text.get_ref()),
+                    ));
+                    None
+                }
+            },
+        };
+        let token = match (&section.token, &section.token_file) {
+            (Some(_), Some(file)) => {
+                errors.push(located(
+                    Some(file.span()),
+                    "give token or token-file, not both".into(),
+                ));
+                None
+            }
+            (Some(token), None) if token.get_ref().trim().is_empty() => {
+                errors.push(located(Some(token.span()), "token is empty".into()));
+                None
+            }
+            (Some(token), None) => Some(token.get_ref().trim().to_owned()),
+            (None, Some(file)) => match std::fs::read_to_string(base.join(file.get_ref())) {
+                Ok(text) if !text.trim().is_empty() => Some(text.trim().to_owned()),
+                Ok(_) => {
+                    errors.push(located(
+                        Some(file.span()),
+                        format!("token-file {} is empty", file.get_ref()),
+                    ));
+                    None
+                }
+                Err(err) => {
+                    errors.push(located(
+                        Some(file.span()),
+                        format!("token-file {}: {err}", file.get_ref()),
+                    ));
+                    None
+                }
+            },
+            (None, None) => None,
+        };
+        if let Some(listen) = listen {
+            config.api = Some(ApiConfig { listen, token });
         }
     }
     for section in &raw.notify {

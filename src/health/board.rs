@@ -1,48 +1,57 @@
-//! The board: one atomic per target saying whether answers may use it.
+//! The board: a table's targets' slots, by index.
 //!
-//! It is all the answer path sees of health. Each target's probe loop is the
-//! only writer of its cell, so a flip is one store; a query reads each member
-//! once, so it sees every target either before or after a flip, never half of
-//! one. `Relaxed` suffices: no other memory is published through a cell.
+//! It is all the answer path sees of health: one atomic per target
+//! ([`Slot::serving`]), read once per member per query, so a query sees each
+//! target either before or after a flip, never half of one.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-/// Serving state per target index.
-#[derive(Debug)]
+use super::slot::Slot;
+use super::state::Health;
+
+/// Slots by target index.
+#[derive(Debug, Default)]
 pub struct Board {
-    cells: Box<[AtomicBool]>,
+    slots: Box<[Arc<Slot>]>,
 }
 
 impl Board {
-    /// A board with these initial states.
+    /// A board of fresh slots with these initial states (for tests).
     pub fn new(initial: impl IntoIterator<Item = bool>) -> Board {
+        let slots = initial
+            .into_iter()
+            .map(|up| Arc::new(Slot::new(if up { Health::Up } else { Health::Down })))
+            .collect();
+        Board { slots }
+    }
+
+    /// A board of these slots.
+    pub fn from_slots(slots: Vec<Arc<Slot>>) -> Board {
         Board {
-            cells: initial.into_iter().map(AtomicBool::new).collect(),
+            slots: slots.into(),
         }
     }
 
-    /// Whether target `index` may be answered with. Out-of-range: false.
+    /// Whether target `index` may be answered with. Out of range: false.
     #[inline]
     pub fn serving(&self, index: u32) -> bool {
-        self.cells
+        self.slots
             .get(index as usize)
-            .is_some_and(|cell| cell.load(Ordering::Relaxed))
+            .is_some_and(|slot| slot.serving())
     }
 
-    /// Publishes a new state for target `index`.
-    pub fn set(&self, index: u32, serving: bool) {
-        if let Some(cell) = self.cells.get(index as usize) {
-            cell.store(serving, Ordering::Relaxed);
-        }
+    /// The slot of target `index`.
+    pub fn slot(&self, index: u32) -> Option<&Arc<Slot>> {
+        self.slots.get(index as usize)
     }
 
     /// Number of targets.
     pub fn len(&self) -> usize {
-        self.cells.len()
+        self.slots.len()
     }
 
     /// True when there are no targets.
     pub fn is_empty(&self) -> bool {
-        self.cells.is_empty()
+        self.slots.is_empty()
     }
 }

@@ -6,51 +6,51 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::task::JoinSet;
+use std::time::SystemTime;
+
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::Board;
+use super::Event;
 use super::probe::{Clients, Outcome, probe};
-use super::state::{Health, State};
+use super::slot::{self, Change, Probe, Slot};
+use super::state::Health;
 use crate::answer::Target;
 use crate::config::Failback;
 
-/// Starts one probe loop per target, each starting from the health the board
-/// shows for it. The loops stop when `shutdown` is cancelled (or the
-/// returned set is dropped).
+/// Starts the probe loop of one target on its slot. The loop stops when
+/// `shutdown` is cancelled. `None` when the target cannot be probed (logged).
 pub fn spawn(
-    targets: &[Target],
-    board: Arc<Board>,
+    target: &Target,
+    slot: Arc<Slot>,
+    clients: &Clients,
+    events: broadcast::Sender<Event>,
     shutdown: CancellationToken,
-) -> Result<JoinSet<()>, reqwest::Error> {
-    let clients = Clients::new()?;
-    let mut tasks = JoinSet::new();
-    for (index, target) in targets.iter().enumerate() {
-        let http = match target.check.kind {
-            crate::config::Kind::Tcp => None,
-            _ => match clients.for_target(&target.check, &target.key) {
-                Ok(http) => Some(http),
-                Err(err) => {
-                    tracing::error!(target = %target.key, %err, "cannot probe target");
-                    continue;
-                }
-            },
-        };
-        let prober = Network {
-            target: target.clone(),
-            http,
-        };
-        let run = Loop {
-            index: index as u32,
-            target: target.clone(),
-            board: board.clone(),
-            prober,
-            jitter: Some(Jitter::new(&target.key)),
-        };
-        tasks.spawn(run.run(shutdown.clone()));
-    }
-    Ok(tasks)
+) -> Option<JoinHandle<()>> {
+    let http = match target.check.kind {
+        crate::config::Kind::Tcp => None,
+        _ => match clients.for_target(&target.check, &target.key) {
+            Ok(http) => Some(http),
+            Err(err) => {
+                tracing::error!(target = %target.key, %err, "cannot probe target");
+                return None;
+            }
+        },
+    };
+    let prober = Network {
+        target: target.clone(),
+        http,
+    };
+    let run = Loop {
+        target: target.clone(),
+        slot,
+        prober,
+        jitter: Some(Jitter::new(&target.key)),
+        events,
+    };
+    Some(tokio::spawn(run.run(shutdown)))
 }
 
 /// Something that probes one target.
@@ -71,85 +71,182 @@ impl Prober for Network {
 }
 
 struct Loop<P> {
-    index: u32,
     target: Target,
-    board: Arc<Board>,
+    slot: Arc<Slot>,
     prober: P,
     /// `None` in tests: start at once, probe exactly every interval.
     jitter: Option<Jitter>,
+    events: broadcast::Sender<Event>,
 }
 
 impl<P: Prober> Loop<P> {
     async fn run(mut self, shutdown: CancellationToken) {
         let check = self.target.check.clone();
-        let initial = if self.board.serving(self.index) {
-            Health::Up
-        } else {
-            Health::Down
-        };
-        let mut state = State::new(initial);
-        // Set when a target with manual failback went down; it then stays
-        // out of answers after it recovers, until an operator releases it.
-        let mut held = false;
+        // A reused slot may carry an override or a hold: apply it now.
+        self.apply_control();
         let offset = self
             .jitter
             .as_mut()
             .map_or(Duration::ZERO, |j| j.below(check.interval));
-        if sleep_until(Instant::now() + offset, &shutdown)
-            .await
-            .is_err()
-        {
-            return;
-        }
+        let mut next = Instant::now() + offset;
+        // Start of the current run of failures, for failover_duration.
+        let mut first_failure: Option<Instant> = None;
         loop {
+            let expiry = self
+                .slot
+                .forced(SystemTime::now())
+                .and_then(|o| o.until)
+                .map(|until| {
+                    Instant::now() + until.duration_since(SystemTime::now()).unwrap_or_default()
+                });
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return,
+                _ = self.slot.woken() => {
+                    self.apply_control();
+                    continue;
+                }
+                _ = tokio::time::sleep_until(expiry.unwrap_or(next)), if expiry.is_some_and(|e| e < next) => {
+                    self.apply_control();
+                    continue;
+                }
+                _ = tokio::time::sleep_until(next) => {}
+            }
             let started = Instant::now();
             let outcome = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return,
                 outcome = self.prober.probe() => outcome,
             };
-            tracing::debug!(target = %self.target.key, passed = outcome.passed, reason = %outcome.reason, latency = ?outcome.latency, "probe");
-            if let Some(transition) = state.observe(outcome.passed, check.thresholds) {
-                let serving = match (transition.to, check.failback) {
-                    (Health::Down, failback) => {
-                        held = failback == Failback::Manual;
-                        false
-                    }
-                    (Health::Up, _) => !held,
-                };
-                self.board.set(self.index, serving);
-                tracing::info!(
-                    target = %self.target.key,
-                    from = %transition.from,
-                    to = %transition.to,
-                    reason = %outcome.reason,
-                    consecutive = transition.count,
-                    serving,
-                    "health transition{}",
-                    if held && transition.to == Health::Up { " (held: failback = manual)" } else { "" }
-                );
-            }
+            self.observe(&outcome, started, &mut first_failure);
             // ±10 % so that loops started together drift apart.
-            let next = match self.jitter.as_mut() {
+            next = match self.jitter.as_mut() {
                 Some(jitter) => {
                     let spread = check.interval / 5;
                     started + check.interval - spread / 2 + jitter.below(spread)
                 }
                 None => started + check.interval,
             };
-            if sleep_until(next, &shutdown).await.is_err() {
-                return;
-            }
         }
     }
-}
 
-/// Sleeps until `deadline`; `Err` when shutdown came first.
-async fn sleep_until(deadline: Instant, shutdown: &CancellationToken) -> Result<(), ()> {
-    tokio::select! {
-        biased;
-        _ = shutdown.cancelled() => Err(()),
-        _ = tokio::time::sleep_until(deadline) => Ok(()),
+    /// Feeds one probe result to the state machine; on a transition,
+    /// publishes, logs and announces it.
+    fn observe(
+        &mut self,
+        outcome: &Outcome,
+        started: Instant,
+        first_failure: &mut Option<Instant>,
+    ) {
+        let check = &self.target.check;
+        let counter = if outcome.passed {
+            &self.slot.probes_ok
+        } else {
+            &self.slot.probes_failed
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::metrics::global().observe_probe(&check.name, outcome.latency);
+        if outcome.passed {
+            *first_failure = None;
+        } else {
+            first_failure.get_or_insert(started);
+        }
+        tracing::debug!(target = %self.target.key, passed = outcome.passed, reason = %outcome.reason, latency = ?outcome.latency, "probe");
+        let now = SystemTime::now();
+        let (transition, held) = self.slot.update(|detail| {
+            detail.last_probe = Some(Probe {
+                ok: outcome.passed,
+                reason: outcome.reason.clone(),
+                latency: outcome.latency,
+                time: now,
+            });
+            let transition = detail.state.observe(outcome.passed, check.thresholds);
+            if let Some(t) = transition {
+                match t.to {
+                    Health::Down => detail.held = check.failback == Failback::Manual,
+                    Health::Up => {}
+                }
+                detail.last_transition = Some(Change {
+                    time: now,
+                    from: t.from,
+                    to: t.to,
+                    reason: outcome.reason.clone(),
+                });
+            }
+            (transition, detail.held)
+        });
+        let Some(transition) = transition else { return };
+        let serving = slot::serving(transition.to, held, self.slot.forced(now));
+        self.slot.publish(serving);
+        if transition.to == Health::Down
+            && let Some(first) = first_failure.take()
+        {
+            crate::metrics::global().observe_failover(first.elapsed());
+        }
+        tracing::info!(
+            target = %self.target.key,
+            from = %transition.from,
+            to = %transition.to,
+            reason = %outcome.reason,
+            consecutive = transition.count,
+            serving,
+            "health transition{}",
+            if held && transition.to == Health::Up { " (held: failback = manual)" } else { "" }
+        );
+        self.announce(
+            transition.from,
+            transition.to,
+            serving,
+            outcome.reason.clone(),
+            transition.count,
+            now,
+        );
+    }
+
+    /// Applies an operator's override or hold release.
+    fn apply_control(&mut self) {
+        if self.slot.take_release() {
+            self.slot.update(|detail| detail.held = false);
+        }
+        let now = SystemTime::now();
+        let detail = self.slot.detail();
+        let forced = self.slot.forced(now);
+        let serving = slot::serving(detail.state.health(), detail.held, forced);
+        if serving == self.slot.serving() {
+            return;
+        }
+        self.slot.publish(serving);
+        let reason = match forced {
+            Some(o) => format!("override: {}", o.state),
+            None => "override cleared: back to checks".to_owned(),
+        };
+        tracing::info!(target = %self.target.key, serving, %reason, "operator change");
+        let health = detail.state.health();
+        self.announce(health, health, serving, reason, 0, now);
+    }
+
+    fn announce(
+        &self,
+        from: Health,
+        to: Health,
+        serving: bool,
+        reason: String,
+        consecutive: u32,
+        time: SystemTime,
+    ) {
+        // No receiver is fine: nobody listens when nothing is configured.
+        crate::metrics::global().count_event(&self.target.record_sets, from, to, &reason);
+        let _ = self.events.send(Event {
+            target: self.target.key.to_string(),
+            check: self.target.check.name.clone(),
+            record_sets: self.target.record_sets.clone(),
+            from,
+            to,
+            serving,
+            reason,
+            consecutive,
+            time,
+        });
     }
 }
 
@@ -182,22 +279,20 @@ mod tests {
     use super::*;
     use crate::config::check::{self, Check};
     use crate::health::TargetKey;
+    use crate::health::slot::Override;
     use crate::health::state::Thresholds;
 
     /// Plays back results and records the (virtual) time of each probe.
     struct Script {
         results: VecDeque<bool>,
-        seen: Arc<Mutex<Vec<(Duration, bool)>>>,
+        seen: Arc<Mutex<Vec<Duration>>>,
         epoch: Instant,
     }
 
     impl Prober for Script {
         fn probe(&mut self) -> impl Future<Output = Outcome> + Send {
             let passed = self.results.pop_front().unwrap_or(true);
-            self.seen
-                .lock()
-                .unwrap()
-                .push((self.epoch.elapsed(), passed));
+            self.seen.lock().unwrap().push(self.epoch.elapsed());
             std::future::ready(Outcome {
                 passed,
                 reason: String::new(),
@@ -206,7 +301,7 @@ mod tests {
         }
     }
 
-    fn target(failback: Failback, initial: Health) -> Target {
+    fn target(failback: Failback) -> Target {
         let mut check: Check = crate::config::parse(
             std::path::Path::new("t.toml"),
             "[check.c]\ntype = \"tcp\"\nport = 1\ninterval = \"1s\"\n",
@@ -217,7 +312,6 @@ mod tests {
             .clone();
         check.thresholds = Thresholds { rise: 2, fall: 2 };
         check.failback = failback;
-        check.initial = initial;
         assert_eq!(check.timeout, check::DEFAULT_TIMEOUT);
         Target {
             key: TargetKey {
@@ -226,40 +320,62 @@ mod tests {
                 port: 1,
             },
             check: Arc::new(check),
+            record_sets: vec!["api.example. A".into()],
         }
     }
 
-    /// Runs a loop over `results` and returns the board state after each
-    /// probe, sampled half an interval later.
-    async fn run(failback: Failback, initial: Health, results: &[bool]) -> Vec<bool> {
-        let board = Arc::new(Board::new([initial == Health::Up]));
+    struct Running {
+        slot: Arc<Slot>,
+        events: broadcast::Receiver<Event>,
+        seen: Arc<Mutex<Vec<Duration>>>,
+        shutdown: CancellationToken,
+        task: JoinHandle<()>,
+    }
+
+    fn start(
+        failback: Failback,
+        initial: Health,
+        results: &[bool],
+        jitter: Option<Jitter>,
+    ) -> Running {
+        let slot = Arc::new(Slot::new(initial));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let script = Script {
-            results: results.iter().copied().collect(),
-            seen: seen.clone(),
-            epoch: Instant::now(),
-        };
+        let (sender, events) = broadcast::channel(64);
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(
-            Loop {
-                index: 0,
-                target: target(failback, initial),
-                board: board.clone(),
-                prober: script,
-                jitter: None,
-            }
-            .run(shutdown.clone()),
-        );
+        let run = Loop {
+            target: target(failback),
+            slot: slot.clone(),
+            prober: Script {
+                results: results.iter().copied().collect(),
+                seen: seen.clone(),
+                epoch: Instant::now(),
+            },
+            jitter,
+            events: sender,
+        };
+        let task = tokio::spawn(run.run(shutdown.clone()));
+        Running {
+            slot,
+            events,
+            seen,
+            shutdown,
+            task,
+        }
+    }
+
+    /// Runs a loop over `results`; returns the serving state half an
+    /// interval after each probe.
+    async fn run(failback: Failback, initial: Health, results: &[bool]) -> Vec<bool> {
+        let running = start(failback, initial, results, None);
         let mut states = Vec::new();
         tokio::time::sleep(Duration::from_millis(500)).await;
         for _ in results {
-            states.push(board.serving(0));
+            states.push(running.slot.serving());
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        shutdown.cancel();
-        task.await.unwrap();
-        let times: Vec<Duration> = seen.lock().unwrap().iter().map(|(t, _)| *t).collect();
-        for (i, t) in times.iter().enumerate() {
+        running.shutdown.cancel();
+        running.task.await.unwrap();
+        for (i, t) in running.seen.lock().unwrap().iter().enumerate() {
             assert_eq!(
                 *t,
                 Duration::from_secs(i as u64),
@@ -302,26 +418,69 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn shutdown_stops_a_sleeping_loop() {
-        let board = Arc::new(Board::new([true]));
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(
-            Loop {
-                index: 0,
-                target: target(Failback::Auto, Health::Up),
-                board,
-                prober: Script {
-                    results: VecDeque::new(),
-                    seen: Arc::default(),
-                    epoch: Instant::now(),
-                },
-                jitter: Some(Jitter::new(&1)),
-            }
-            .run(shutdown.clone()),
+    async fn transitions_are_announced_with_their_record_sets() {
+        let mut running = start(
+            Failback::Auto,
+            Health::Up,
+            &[false, false, true, true],
+            None,
         );
+        let down = running.events.recv().await.unwrap();
+        assert_eq!(
+            (down.from, down.to, down.serving, down.consecutive),
+            (Health::Up, Health::Down, false, 2)
+        );
+        assert_eq!(down.record_sets, ["api.example. A"]);
+        assert_eq!(down.target, "192.0.2.1:1/c");
+        let up = running.events.recv().await.unwrap();
+        assert_eq!((up.to, up.serving), (Health::Up, true));
+        assert_eq!(
+            running.slot.detail().last_transition.unwrap().to,
+            Health::Up
+        );
+        running.shutdown.cancel();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn overrides_apply_at_once_expire_and_release_holds() {
+        let running = start(Failback::Manual, Health::Up, &[true; 100], None);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(running.slot.serving());
+        // Drain for 10 s: out at once (no probe in between), back after.
+        let until = SystemTime::now() + Duration::from_secs(10);
+        running.slot.set_override(Some(Override {
+            state: Health::Down,
+            until: Some(until),
+        }));
         tokio::time::sleep(Duration::from_millis(10)).await;
-        shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(1), task)
+        assert!(!running.slot.serving(), "drained before the next probe");
+        // Paused tokio time does not move SystemTime: expire it by hand.
+        running.slot.set_override(Some(Override {
+            state: Health::Down,
+            until: Some(SystemTime::now() - Duration::from_secs(1)),
+        }));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(running.slot.serving(), "an expired override is gone");
+        // A hold from manual failback is released by "auto".
+        running.slot.update(|d| d.held = true);
+        running.slot.set_override(Some(Override {
+            state: Health::Down,
+            until: None,
+        }));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        running.slot.set_override(None);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(!running.slot.detail().held);
+        assert!(running.slot.serving());
+        running.shutdown.cancel();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_stops_a_sleeping_loop() {
+        let running = start(Failback::Auto, Health::Up, &[], Some(Jitter::new(&1)));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        running.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(1), running.task)
             .await
             .expect("the loop ends at once")
             .unwrap();

@@ -6,9 +6,11 @@ mod board;
 pub mod checker;
 pub mod event;
 pub mod probe;
+pub mod slot;
 pub mod state;
 pub mod target;
 
 pub use board::Board;
 pub use event::Event;
+pub use slot::Slot;
 pub use target::TargetKey;

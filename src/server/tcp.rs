@@ -86,12 +86,15 @@ async fn connection(
             Ok(read) => read?,
             Err(_) => return Ok(()),
         };
-        let Some(answer_len) = respond(
+        let started = std::time::Instant::now();
+        let answered = respond(
             &table.load(),
             &query[..len],
             Transport::Tcp,
             &mut response[2..],
-        ) else {
+        );
+        crate::metrics::global().response.observe(started.elapsed());
+        let Some(answer_len) = answered else {
             continue;
         };
         response[..2].copy_from_slice(&(answer_len as u16).to_be_bytes());

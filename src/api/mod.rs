@@ -1,0 +1,226 @@
+//! The admin HTTP API: liveness, metrics, status, overrides, reload and the
+//! status page. Read-only views, except through the slots' control (the
+//! probe loops apply it) and the reload command (the service applies it).
+
+pub mod status;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::health::Event;
+use crate::health::slot::Override;
+use crate::health::state::Health;
+use crate::server::SharedTable;
+use crate::service::Reloaded;
+
+/// What the API asks the service to do.
+#[derive(Debug)]
+pub enum Command {
+    /// Reload config and zones; the reply says how it went.
+    Reload(oneshot::Sender<Result<Reloaded, Vec<String>>>),
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct Api {
+    /// The published table.
+    pub table: SharedTable,
+    /// Recent transitions.
+    pub history: Arc<Mutex<VecDeque<Event>>>,
+    /// Commands to the service.
+    pub commands: mpsc::Sender<Command>,
+    /// Bearer token required by state-changing requests, if set.
+    pub token: Option<Arc<str>>,
+}
+
+/// Serves the API on `listener` until `shutdown`.
+pub async fn serve(listener: tokio::net::TcpListener, api: Api, shutdown: CancellationToken) {
+    let router = axum::Router::new()
+        .route("/", get(page))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/targets/{target}/override", post(set_override))
+        .route("/api/v1/reload", post(reload))
+        .with_state(api);
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
+    if let Err(err) = result {
+        tracing::error!(%err, "API server failed");
+    }
+}
+
+/// Binds the API listener.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await
+}
+
+async fn page() -> Html<&'static str> {
+    Html(include_str!("page.html"))
+}
+
+async fn metrics(State(api): State<Api>) -> Response {
+    let text = crate::metrics::global().render(&api.table.load());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn status(State(api): State<Api>) -> Json<status::Status> {
+    let history = api
+        .history
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    Json(status::status(&api.table.load(), &history))
+}
+
+/// `POST /api/v1/targets/{target}/override` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OverrideRequest {
+    state: String,
+    #[serde(rename = "for")]
+    duration: Option<String>,
+}
+
+async fn set_override(
+    State(api): State<Api>,
+    Path(target): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !authorized(&api, &headers) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "a valid bearer token is required".into(),
+        );
+    }
+    let request: OverrideRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => return error(StatusCode::BAD_REQUEST, format!("body: {err}")),
+    };
+    let until = match request
+        .duration
+        .as_deref()
+        .map(crate::config::parse_duration)
+    {
+        None => None,
+        Some(Ok(duration)) => Some(SystemTime::now() + duration),
+        Some(Err(message)) => return error(StatusCode::BAD_REQUEST, format!("for: {message}")),
+    };
+    let forced = match request.state.as_str() {
+        "down" => Some(Override {
+            state: Health::Down,
+            until,
+        }),
+        "up" => Some(Override {
+            state: Health::Up,
+            until,
+        }),
+        "auto" => None,
+        other => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("state {other:?}: use down, up or auto"),
+            );
+        }
+    };
+    let table = api.table.load();
+    let Some(index) = table
+        .targets()
+        .iter()
+        .position(|t| t.key.to_string() == target)
+    else {
+        return error(StatusCode::NOT_FOUND, format!("no target {target:?}"));
+    };
+    let slot = table.board().slot(index as u32).expect("a slot per target");
+    slot.set_override(forced);
+    tracing::info!(%target, state = %request.state, r#for = ?request.duration, "override requested");
+    // The loop applies it at once; answer with the state it asked for.
+    let mut view = status::target(&table, index, slot);
+    view.serving = match forced {
+        Some(o) => o.state == Health::Up,
+        None => view.serving,
+    };
+    Json(view).into_response()
+}
+
+async fn reload(State(api): State<Api>, headers: HeaderMap) -> Response {
+    if !authorized(&api, &headers) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "a valid bearer token is required".into(),
+        );
+    }
+    let (reply, answer) = oneshot::channel();
+    if api.commands.send(Command::Reload(reply)).await.is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
+    }
+    match answer.await {
+        Ok(Ok(reloaded)) => Json(
+            serde_json::json!({"ok": true, "zones": reloaded.zones, "targets": reloaded.targets}),
+        )
+        .into_response(),
+        Ok(Err(errors)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(serde_json::json!({"ok": false, "errors": errors})),
+        )
+            .into_response(),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into()),
+    }
+}
+
+fn error(code: StatusCode, message: String) -> Response {
+    (code, Json(serde_json::json!({"error": message}))).into_response()
+}
+
+/// State-changing requests need `Authorization: Bearer TOKEN` when a token
+/// is configured; compared in constant time.
+fn authorized(api: &Api, headers: &HeaderMap) -> bool {
+    let Some(token) = &api.token else {
+        return true;
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    constant_time_eq(given.as_bytes(), token.as_bytes())
+}
+
+/// Equal bytes, in time that depends only on the lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn constant_time_eq_compares() {
+        assert!(super::constant_time_eq(b"secret", b"secret"));
+        assert!(!super::constant_time_eq(b"secret", b"secreT"));
+        assert!(!super::constant_time_eq(b"secret", b"secrets"));
+        assert!(!super::constant_time_eq(b"", b"x"));
+    }
+}

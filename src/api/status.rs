@@ -1,0 +1,143 @@
+//! The status document: every target and every dynamic record set, as the
+//! API returns it and the status page shows it.
+
+use std::collections::VecDeque;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::answer::{SetView, Table};
+use crate::health::Event;
+use crate::health::event::rfc3339;
+use crate::health::slot::Slot;
+use crate::health::state::Health;
+
+/// `GET /api/v1/status`.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    /// Server version.
+    pub version: &'static str,
+    /// When this document was made.
+    #[serde(with = "rfc3339")]
+    pub time: SystemTime,
+    /// Every target.
+    pub targets: Vec<TargetStatus>,
+    /// Every dynamic record set.
+    pub record_sets: Vec<SetView>,
+    /// The last transitions, newest first.
+    pub transitions: Vec<Event>,
+}
+
+/// One target.
+#[derive(Debug, Serialize)]
+pub struct TargetStatus {
+    /// `ADDRESS:PORT/CHECK`.
+    pub target: String,
+    /// `ADDRESS:PORT`.
+    pub address: String,
+    /// The check.
+    pub check: String,
+    /// What the checks say.
+    pub state: Health,
+    /// Whether answers use it.
+    pub serving: bool,
+    /// Held out by manual failback.
+    pub held: bool,
+    /// An operator's override.
+    #[serde(rename = "override")]
+    pub forced: Option<OverrideStatus>,
+    /// The last probe.
+    pub last_probe: Option<ProbeStatus>,
+    /// Consecutive successes.
+    pub successes: u32,
+    /// Consecutive failures.
+    pub failures: u32,
+    /// The last transition.
+    pub last_transition: Option<TransitionStatus>,
+}
+
+/// An override in force.
+#[derive(Debug, Serialize)]
+pub struct OverrideStatus {
+    /// Forced state.
+    pub state: Health,
+    /// Expiry, if any.
+    pub until: Option<String>,
+}
+
+/// The last probe.
+#[derive(Debug, Serialize)]
+pub struct ProbeStatus {
+    /// Passed.
+    pub ok: bool,
+    /// Why.
+    pub reason: String,
+    /// Latency in milliseconds.
+    pub latency_ms: f64,
+    /// When.
+    pub time: String,
+}
+
+/// The last transition.
+#[derive(Debug, Serialize)]
+pub struct TransitionStatus {
+    /// When.
+    pub time: String,
+    /// Before.
+    pub from: Health,
+    /// After.
+    pub to: Health,
+    /// Why.
+    pub reason: String,
+}
+
+/// The status of target `index` of `table`.
+pub fn target(table: &Table, index: usize, slot: &Slot) -> TargetStatus {
+    let target = &table.targets()[index];
+    let detail = slot.detail();
+    TargetStatus {
+        target: target.key.to_string(),
+        address: target.key.authority(),
+        check: target.check.name.clone(),
+        state: detail.state.health(),
+        serving: slot.serving(),
+        held: detail.held,
+        forced: slot.forced(SystemTime::now()).map(|o| OverrideStatus {
+            state: o.state,
+            until: o.until.map(rfc3339::format),
+        }),
+        last_probe: detail.last_probe.map(|p| ProbeStatus {
+            ok: p.ok,
+            reason: p.reason,
+            latency_ms: p.latency.as_secs_f64() * 1000.0,
+            time: rfc3339::format(p.time),
+        }),
+        successes: detail.state.successes(),
+        failures: detail.state.failures(),
+        last_transition: detail.last_transition.map(|c| TransitionStatus {
+            time: rfc3339::format(c.time),
+            from: c.from,
+            to: c.to,
+            reason: c.reason,
+        }),
+    }
+}
+
+/// The whole document.
+pub fn status(table: &Table, history: &VecDeque<Event>) -> Status {
+    let targets = (0..table.targets().len())
+        .filter_map(|i| {
+            table
+                .board()
+                .slot(i as u32)
+                .map(|slot| target(table, i, slot))
+        })
+        .collect();
+    Status {
+        version: env!("CARGO_PKG_VERSION"),
+        time: SystemTime::now(),
+        targets,
+        record_sets: table.dynamic_sets(),
+        transitions: history.iter().cloned().collect(),
+    }
+}

@@ -1,0 +1,215 @@
+//! One target's shared state: what answers read, what operators see and
+//! what they asked for.
+//!
+//! A slot outlives answer tables: a reload hands surviving targets their old
+//! slot, so state, counters and overrides carry over.
+//!
+//! - `serving` is the only thing the answer path reads: an atomic, written
+//!   by the target's probe loop alone (one writer), read with `Relaxed`
+//!   because nothing else is published through it.
+//! - `detail` (probe results, counters, last transition) is written by the
+//!   loop and read by the API: a `Mutex`, never touched by queries.
+//! - `control` (override, hold release) is written by the API and applied
+//!   by the loop, which `wake` prompts at once.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use tokio::sync::Notify;
+
+use super::state::{Health, State};
+
+/// Shared state of one target.
+#[derive(Debug)]
+pub struct Slot {
+    serving: AtomicBool,
+    detail: Mutex<Detail>,
+    control: Mutex<Control>,
+    wake: Notify,
+    /// Probes that passed / failed, for metrics.
+    pub probes_ok: AtomicU64,
+    /// Probes that failed.
+    pub probes_failed: AtomicU64,
+}
+
+/// What the checks and the loop know of a target.
+#[derive(Debug, Clone)]
+pub struct Detail {
+    /// The rise/fall machine.
+    pub state: State,
+    /// Held out after a fall by manual failback.
+    pub held: bool,
+    /// The last probe.
+    pub last_probe: Option<Probe>,
+    /// The last transition.
+    pub last_transition: Option<Change>,
+}
+
+/// One probe's result.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// Passed or not.
+    pub ok: bool,
+    /// Why.
+    pub reason: String,
+    /// How long it took.
+    pub latency: std::time::Duration,
+    /// When it finished.
+    pub time: SystemTime,
+}
+
+/// A change of state.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// When.
+    pub time: SystemTime,
+    /// Before.
+    pub from: Health,
+    /// After.
+    pub to: Health,
+    /// Why.
+    pub reason: String,
+}
+
+/// What an operator asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Override {
+    /// Forced up or down.
+    pub state: Health,
+    /// When it lapses back to automatic; `None` = until changed.
+    pub until: Option<SystemTime>,
+}
+
+#[derive(Debug, Default)]
+struct Control {
+    forced: Option<Override>,
+    /// Set by an operator to release a manual-failback hold.
+    release: bool,
+}
+
+impl Slot {
+    /// A slot starting in `initial`.
+    pub fn new(initial: Health) -> Slot {
+        Slot {
+            serving: AtomicBool::new(initial == Health::Up),
+            detail: Mutex::new(Detail {
+                state: State::new(initial),
+                held: false,
+                last_probe: None,
+                last_transition: None,
+            }),
+            control: Mutex::new(Control::default()),
+            wake: Notify::new(),
+            probes_ok: AtomicU64::new(0),
+            probes_failed: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether answers may use this target: the hot path.
+    #[inline]
+    pub fn serving(&self) -> bool {
+        self.serving.load(Ordering::Relaxed)
+    }
+
+    /// Publishes the serving state (the probe loop only).
+    pub fn publish(&self, serving: bool) {
+        self.serving.store(serving, Ordering::Relaxed);
+    }
+
+    /// A copy of the detail.
+    pub fn detail(&self) -> Detail {
+        self.detail
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Changes the detail (the probe loop only).
+    pub fn update<R>(&self, change: impl FnOnce(&mut Detail) -> R) -> R {
+        change(&mut self.detail.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The override in force at `now` (an expired one is gone).
+    pub fn forced(&self, now: SystemTime) -> Option<Override> {
+        let control = self.control.lock().unwrap_or_else(|e| e.into_inner());
+        control
+            .forced
+            .filter(|o| o.until.is_none_or(|until| until > now))
+    }
+
+    /// Sets (`Some`) or clears (`None`, "auto") the override; clearing or
+    /// forcing up also releases a manual-failback hold. Wakes the loop.
+    pub fn set_override(&self, forced: Option<Override>) {
+        {
+            let mut control = self.control.lock().unwrap_or_else(|e| e.into_inner());
+            control.release |= forced.is_none_or(|o| o.state == Health::Up);
+            control.forced = forced;
+        }
+        self.wake.notify_one();
+    }
+
+    /// Takes a pending hold release (the probe loop only).
+    pub fn take_release(&self) -> bool {
+        std::mem::take(
+            &mut self
+                .control
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .release,
+        )
+    }
+
+    /// Resolves when an operator changed the control.
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+}
+
+/// Serving state from health, hold and override.
+pub fn serving(health: Health, held: bool, forced: Option<Override>) -> bool {
+    match forced {
+        Some(o) => o.state == Health::Up,
+        None => health == Health::Up && !held,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn overrides_win_and_expire() {
+        let slot = Slot::new(Health::Up);
+        let now = SystemTime::now();
+        slot.set_override(Some(Override {
+            state: Health::Down,
+            until: Some(now + Duration::from_secs(60)),
+        }));
+        assert_eq!(slot.forced(now).map(|o| o.state), Some(Health::Down));
+        assert_eq!(slot.forced(now + Duration::from_secs(61)), None, "expired");
+        assert!(!slot.take_release(), "forcing down releases nothing");
+        slot.set_override(None);
+        assert!(slot.take_release(), "auto releases a hold");
+        assert!(!slot.take_release(), "once");
+    }
+
+    #[test]
+    fn serving_rule() {
+        let down = Some(Override {
+            state: Health::Down,
+            until: None,
+        });
+        let up = Some(Override {
+            state: Health::Up,
+            until: None,
+        });
+        assert!(serving(Health::Up, false, None));
+        assert!(!serving(Health::Up, true, None), "held");
+        assert!(!serving(Health::Up, false, down), "drained");
+        assert!(serving(Health::Down, true, up), "forced in");
+        assert!(!serving(Health::Down, false, None));
+    }
+}
