@@ -120,8 +120,15 @@ fn auto_releases_a_manual_failback_hold() {
     );
 
     let t = env.override_ok(&p, r#"{"state": "auto"}"#);
-    assert_eq!(t["held"], false, "auto releases the hold:\n{t:#}");
     wait_answer(&env.server, "api", "A", &[PRIMARY]);
+    env.wait_target(&p, "the hold released", |t| {
+        t["held"] == false && t["serving"] == true
+    });
+    // The response is the target's status after the change.
+    assert_eq!(
+        t["held"], false,
+        "the response to auto still shows the hold:\n{t:#}"
+    );
 }
 
 #[test]
