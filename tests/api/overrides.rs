@@ -240,3 +240,31 @@ fn an_override_survives_until_changed_and_shows_in_status_only() {
         }
     });
 }
+
+#[test]
+fn an_override_expiring_while_a_probe_runs_still_ends() {
+    // Regression: probes that take most of the interval (a hanging backend,
+    // timeout 180ms of 200ms; fall high enough that the target stays up), so
+    // the expiry most likely falls inside a probe. The expired override must
+    // still give the target back to its checks.
+    let env = start_with(Opts {
+        check: &[
+            ("initial", "\"up\""),
+            ("timeout", "\"180ms\""),
+            ("fall", "100000"),
+        ],
+        ..Opts::default()
+    });
+    env.primary.set(HttpMode::Hang);
+    let p = env.primary_key();
+    env.primary.wait_requests(3, DEADLINE);
+    wait_answer(&env.server, "api", "A", &[PRIMARY]);
+    for round in 0..3 {
+        let t = env.override_ok(&p, r#"{"state": "down", "for": "1s"}"#);
+        assert_eq!(t["serving"], false, "round {round}:\n{t:#}");
+        env.wait_target(&p, &format!("round {round}: the override to expire"), |t| {
+            t["override"].is_null() && t["serving"] == true
+        });
+        wait_answer(&env.server, "api", "A", &[PRIMARY]);
+    }
+}
