@@ -15,6 +15,7 @@
 //! | [`metrics`] | Prometheus counters and histograms in atomics |
 //! | [`api`] | the admin HTTP API, metrics endpoint and status page |
 //! | [`server`] | UDP and TCP sockets, framing, limits, shutdown |
+//! | [`notify`] | announcing transitions: webhooks and commands, retried with backoff |
 //! | [`service`] | the published table and its probe loops, replaced together on reload |
 #![warn(missing_docs)]
 
@@ -25,6 +26,7 @@ pub mod health;
 pub mod load;
 pub mod metrics;
 pub mod name;
+pub mod notify;
 pub mod server;
 pub mod service;
 pub mod wire;

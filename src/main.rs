@@ -189,7 +189,7 @@ fn serve(source: Source) -> anyhow::Result<ExitCode> {
         drop(stdout);
 
         let shutdown = CancellationToken::new();
-        let mut service = Service::start(table, &shutdown)?;
+        let mut service = Service::start(table, config.notify.clone(), &shutdown)?;
         let sockets = tokio::spawn(server::serve(listeners, service.table().clone(), settings, shutdown.clone()));
         let (commands, mut requests) = mpsc::channel(8);
         let api_task = api_listener.map(|listener| {

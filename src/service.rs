@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::answer::{self, Table, Target};
+use crate::config::notify::Notifier;
 use crate::config::{self, Config};
 use crate::health::probe::Clients;
 use crate::health::{Event, Slot, TargetKey, checker};
@@ -59,7 +60,15 @@ pub struct Service {
     clients: Clients,
     events: broadcast::Sender<Event>,
     history: Arc<Mutex<VecDeque<Event>>>,
+    notifier: Option<Notifying>,
     shutdown: CancellationToken,
+}
+
+/// The notifier task and the configuration it runs with.
+struct Notifying {
+    notifiers: Vec<Notifier>,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
 }
 
 struct Running {
@@ -72,7 +81,11 @@ struct Running {
 impl Service {
     /// Publishes `table` and starts probing its targets. Must run inside the
     /// tokio runtime.
-    pub fn start(table: Table, shutdown: &CancellationToken) -> Result<Service, reqwest::Error> {
+    pub fn start(
+        table: Table,
+        notifiers: Vec<Notifier>,
+        shutdown: &CancellationToken,
+    ) -> Result<Service, reqwest::Error> {
         let (events, _) = broadcast::channel(1024);
         let history = Arc::new(Mutex::new(VecDeque::with_capacity(HISTORY)));
         tokio::spawn(keep_history(
@@ -86,9 +99,11 @@ impl Service {
             clients: Clients::new()?,
             events,
             history,
+            notifier: None,
             shutdown: shutdown.clone(),
         };
         service.replace(table);
+        service.notify(notifiers);
         Ok(service)
     }
 
@@ -128,6 +143,7 @@ impl Service {
             targets: table.targets().len(),
         };
         self.replace(table);
+        self.notify(config.notify);
         tracing::info!(
             zones = reloaded.zones,
             targets = reloaded.targets,
@@ -180,8 +196,37 @@ impl Service {
         }
     }
 
-    /// Stops every probe loop and waits for them.
+    /// Announces transitions to `notifiers` from now on; the running
+    /// notifier is kept when they have not changed.
+    pub fn notify(&mut self, notifiers: Vec<Notifier>) {
+        if self
+            .notifier
+            .as_ref()
+            .is_some_and(|n| n.notifiers == notifiers)
+        {
+            return;
+        }
+        if let Some(old) = self.notifier.take() {
+            old.stop.cancel();
+        }
+        if notifiers.is_empty() {
+            return;
+        }
+        let stop = self.shutdown.child_token();
+        let task = crate::notify::spawn(notifiers.clone(), self.events.subscribe(), stop.clone());
+        self.notifier = Some(Notifying {
+            notifiers,
+            stop,
+            task,
+        });
+    }
+
+    /// Stops every probe loop and the notifier, and waits for them.
     pub async fn stop(self) {
+        if let Some(notifier) = self.notifier {
+            notifier.stop.cancel();
+            let _ = notifier.task.await;
+        }
         for running in self.loops.values() {
             running.stop.cancel();
         }

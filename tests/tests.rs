@@ -4,20 +4,30 @@
 //! | module | covers |
 //! |---|---|
 //! | `util` | the server on port 0, Knot DNS, the `dig` runner and parser |
+//! | `alloc` | a counting allocator: the UDP answer path allocates nothing |
 //! | `battery` | the query battery against the fixture zone (RFC 1034/2308/6672/4592/8482/6891) |
 //! | `differential` | healthdns vs Knot DNS on the same zone, section by section |
 //! | `check` | `healthdns check` on broken and clean zones and configs |
 //! | `health` | health-aware record sets: failover, multivalue, weighted, checks, all-down, TTLs |
 //! | `api` | the operations API: metrics, status, overrides, reload, the CLI client |
+//! | `notify` | `[[notify]]` webhooks and commands hearing a failover, and their config errors |
+//! | `status_page` | the status page (`GET /`) in headless Chromium: fixture documents, errors, the live server |
 //! | `transport` | TCP idle timeout and connection limit, malformed datagrams, config files |
 //!
 //! Area modules live in directories (`tests/NAME/mod.rs`) so Cargo does not
 //! build each of them as a test binary of its own.
 
+mod alloc;
 mod api;
 mod battery;
 mod check;
 mod differential;
 mod health;
+mod notify;
+mod status_page;
 mod transport;
 mod util;
+
+/// Counts allocations for `alloc`; forwards to the system allocator.
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;

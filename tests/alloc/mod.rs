@@ -1,0 +1,136 @@
+//! The UDP answer path allocates nothing: a counting global allocator
+//! (counting only on the thread that asks) watches thousands of queries of
+//! every kind go through the real `respond`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::path::Path;
+
+use healthdns::answer::{Transport, build, respond};
+use healthdns::name::Name;
+
+/// Counts allocations made on threads that switched counting on.
+pub struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static COUNT: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; the bookkeeping touches only
+// const-initialised thread-locals, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+fn note() {
+    let _ = COUNTING.try_with(|on| {
+        if on.get() {
+            let _ = COUNT.try_with(|count| count.set(count.get() + 1));
+        }
+    });
+}
+
+/// Allocations made by `f` on this thread.
+fn allocations(f: impl FnOnce()) -> u64 {
+    COUNT.with(|c| c.set(0));
+    COUNTING.with(|on| on.set(true));
+    f();
+    COUNTING.with(|on| on.set(false));
+    COUNT.with(Cell::get)
+}
+
+fn query(name: &str, qtype: u16, edns: bool, questions: u8) -> Vec<u8> {
+    let mut packet = vec![0x12, 0x34, 0x01, 0x00, 0, questions, 0, 0, 0, 0, 0, 0];
+    packet.extend(Name::from_text(name, None).unwrap().as_wire());
+    packet.extend(qtype.to_be_bytes());
+    packet.extend(1u16.to_be_bytes());
+    if edns {
+        packet[11] = 1;
+        packet.extend([0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0]);
+    }
+    packet
+}
+
+const DYNAMIC_ZONE: &str = "$ORIGIN dyn.test.\n$TTL 300\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n\
+    api 30 A 192.0.2.10 ; healthdns failover=primary check=web\n\
+    api 30 A 192.0.2.11 ; healthdns failover=secondary check=web\n\
+    www 20 A 192.0.2.21 ; healthdns multivalue check=web max=2\n\
+    www 20 A 192.0.2.22 ; healthdns multivalue check=web\n\
+    www 20 A 192.0.2.23 ; healthdns multivalue check=web\n\
+    cdn 60 A 192.0.2.31 ; healthdns weighted=70 check=web\n\
+    cdn 60 A 192.0.2.32 ; healthdns weighted=30 check=web\n\
+    alias 60 CNAME a.example.net. ; healthdns weighted=1 check=web target=192.0.2.41:80\n\
+    alias 60 CNAME b.example.net. ; healthdns weighted=1 check=web target=192.0.2.42:80\n";
+
+#[test]
+fn the_udp_answer_path_allocates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("dyn.zone"), DYNAMIC_ZONE).unwrap();
+    let config = healthdns::config::parse(
+        &dir.path().join("c.toml"),
+        "[check.web]\ntype = \"http\"\n[[zone]]\nfile = \"dyn.zone\"\n",
+    )
+    .unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let zones = [
+        healthdns::zone::load(&root.join("tests/data/example.com.zone"), None)
+            .unwrap()
+            .zone,
+        healthdns::zone::load(&dir.path().join("dyn.zone"), None)
+            .unwrap()
+            .zone,
+    ];
+    let table = build(&zones, &config.checks);
+    let queries = [
+        query("www.example.com.", 1, true, 1),
+        query("WWW.Example.COM.", 28, false, 1),
+        query("nothing.example.com.", 1, true, 1),
+        query("example.com.", 15, false, 1),
+        query("example.com.", 255, false, 1),
+        query("www.old.example.com.", 1, true, 1),
+        query("a.b.wild.example.com.", 1, true, 1),
+        query("host.sub.example.com.", 1, true, 1),
+        query("big.example.com.", 16, false, 1),
+        query("www.example.net.", 1, true, 1),
+        query("www.example.com.", 1, true, 2),
+        query("api.dyn.test.", 1, true, 1),
+        query("www.dyn.test.", 1, true, 1),
+        query("cdn.dyn.test.", 1, false, 1),
+        query("alias.dyn.test.", 1, true, 1),
+    ];
+    let mut out = vec![0u8; 65535];
+    // Warm up: process-wide metrics and per-thread random state are made
+    // on first use, once.
+    for packet in &queries {
+        respond(&table, packet, Transport::Udp, &mut out);
+    }
+    let mut answered = 0;
+    let count = allocations(|| {
+        for _ in 0..500 {
+            for packet in &queries {
+                answered +=
+                    usize::from(respond(&table, packet, Transport::Udp, &mut out).is_some());
+            }
+        }
+    });
+    assert_eq!(answered, 500 * queries.len(), "every query answered");
+    assert_eq!(
+        count, 0,
+        "allocations on the UDP answer path over {answered} queries"
+    );
+    // The counter itself works: a Vec allocates.
+    assert_eq!(allocations(|| drop(std::hint::black_box(vec![1u8; 10]))), 1);
+}
