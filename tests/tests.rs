@@ -9,6 +9,7 @@
 //! | `differential` | healthdns vs Knot DNS on the same zone, section by section |
 //! | `check` | `healthdns check` on broken and clean zones and configs |
 //! | `health` | health-aware record sets: failover, multivalue, weighted, checks, all-down, TTLs |
+//! | `api` | the operations API: metrics, status, overrides, reload, the CLI client |
 //! | `notify` | `[[notify]]` webhooks and commands hearing a failover, and their config errors |
 //! | `status_page` | the status page (`GET /`) in headless Chromium: fixture documents, errors, the live server |
 //! | `transport` | TCP idle timeout and connection limit, malformed datagrams, config files |
@@ -17,6 +18,7 @@
 //! build each of them as a test binary of its own.
 
 mod alloc;
+mod api;
 mod battery;
 mod check;
 mod differential;

@@ -1,0 +1,215 @@
+//! `/healthz` and `/metrics`: every family with HELP and TYPE, the query
+//! counters, and the health and failover series following a failure.
+
+use super::{NAME, PRIMARY, SECONDARY, dns, start};
+
+/// The `record` label of the set: owner and type.
+const RECORD: &str = "api.h.test. A";
+use crate::health::wait_answer;
+use crate::util::backend::HttpMode;
+
+/// Every family the contract names, with its type.
+const FAMILIES: &[(&str, &str)] = &[
+    ("failover_events_total", "counter"),
+    ("endpoint_health", "gauge"),
+    ("active_endpoint_info", "gauge"),
+    ("failover_duration_seconds", "histogram"),
+    ("health_checks_total", "counter"),
+    ("health_check_duration_seconds", "histogram"),
+    ("dns_queries_total", "counter"),
+    ("dns_response_duration_seconds", "histogram"),
+];
+
+#[test]
+fn healthz_answers_ok() {
+    let env = start();
+    let r = env.get("/healthz");
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(r.body.trim(), "ok", "{r}");
+}
+
+#[test]
+fn metrics_has_every_family_with_help_and_type() {
+    let env = start();
+    env.wait_settled();
+    // A query so the response histogram has observations.
+    dns::udp(env.server.addr, 7, NAME).expect("one UDP query");
+    let r = env.get("/metrics");
+    assert_eq!(r.status, 200, "{r}");
+    let ctype = r.header("Content-Type").unwrap_or("");
+    assert!(
+        ctype.starts_with("text/plain") && ctype.replace(' ', "").contains(";version=0.0.4"),
+        "Content-Type {ctype:?}, want text/plain; version=0.0.4"
+    );
+    let m = env.metrics();
+    for (family, kind) in FAMILIES {
+        assert_eq!(
+            m.types.get(*family).map(String::as_str),
+            Some(*kind),
+            "# TYPE {family} {kind} missing or different:\n{}",
+            m.text
+        );
+        assert!(
+            m.helps.iter().any(|h| h == family),
+            "no # HELP {family}:\n{}",
+            m.text
+        );
+    }
+    // Histograms that have observations by now: buckets up to +Inf, sum, count.
+    for family in [
+        "health_check_duration_seconds",
+        "dns_response_duration_seconds",
+    ] {
+        let inf = m.sum(&format!("{family}_bucket"), &[("le", "+Inf")]);
+        let count = m.sum(&format!("{family}_count"), &[]);
+        assert!(count >= 1.0, "{family}_count {count}:\n{}", m.text);
+        assert_eq!(inf, count, "{family}: +Inf bucket != _count:\n{}", m.text);
+        assert!(
+            m.matching(&format!("{family}_sum"), &[]).next().is_some(),
+            "no {family}_sum:\n{}",
+            m.text
+        );
+    }
+    // The checks' view of both targets and the current answer.
+    let p = env.primary_key();
+    let s = env.secondary_key();
+    for key in [&p, &s] {
+        assert_eq!(
+            m.value("endpoint_health", &[("target", key), ("check", "web")]),
+            Some(1.0),
+            "endpoint_health {key}:\n{}",
+            m.text
+        );
+    }
+    assert!(
+        m.sum("health_checks_total", &[("check", "web"), ("result", "ok")]) >= 1.0,
+        "health_checks_total ok:\n{}",
+        m.text
+    );
+    assert_eq!(
+        m.sum(
+            "active_endpoint_info",
+            &[("record", RECORD), ("endpoint", PRIMARY)]
+        ),
+        1.0,
+        "active_endpoint_info for the primary:\n{}",
+        m.text
+    );
+    assert_eq!(
+        m.sum(
+            "active_endpoint_info",
+            &[("record", RECORD), ("endpoint", SECONDARY)]
+        ),
+        0.0,
+        "the secondary is not in the answer:\n{}",
+        m.text
+    );
+}
+
+#[test]
+fn dns_queries_total_counts_udp_and_tcp_queries() {
+    let env = start();
+    let labels = |proto| {
+        [
+            ("zone", "h.test."),
+            ("qtype", "A"),
+            ("rcode", "NOERROR"),
+            ("proto", proto),
+        ]
+    };
+    let before = env.metrics();
+    let udp0 = before.sum("dns_queries_total", &labels("udp"));
+    let tcp0 = before.sum("dns_queries_total", &labels("tcp"));
+    let sent = 25;
+    for id in 0..sent {
+        let a = dns::udp(env.server.addr, id, NAME).expect("UDP query");
+        assert_eq!(a.rcode, 0, "{a:?}");
+    }
+    for id in 0..3 {
+        dns::tcp(env.server.addr, id, NAME).expect("TCP query");
+    }
+    env.wait_metrics(&format!("{sent} more udp and 3 more tcp queries"), |m| {
+        m.sum("dns_queries_total", &labels("udp")) >= udp0 + f64::from(sent)
+            && m.sum("dns_queries_total", &labels("tcp")) >= tcp0 + 3.0
+    });
+    // Exactly the labels the contract names.
+    let m = env.metrics();
+    for s in m.matching("dns_queries_total", &[]) {
+        let keys: Vec<&str> = s.labels.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["proto", "qtype", "rcode", "zone"], "{s:?}");
+    }
+}
+
+#[test]
+fn health_and_failover_series_follow_a_failure() {
+    let env = start();
+    env.wait_settled();
+    let p = env.primary_key();
+    let health =
+        |m: &super::Metrics| m.value("endpoint_health", &[("target", &p), ("check", "web")]);
+    let m = env.wait_metrics("endpoint_health of the primary = 1", |m| {
+        health(m) == Some(1.0)
+    });
+    let events0 = m.sum("failover_events_total", &[("record", RECORD)]);
+    let durations0 = m.sum("failover_duration_seconds_count", &[]);
+
+    env.primary.set(HttpMode::Status(500));
+    wait_answer(&env.server, "api", "A", &[SECONDARY]);
+    let m = env.wait_metrics("endpoint_health of the primary = 0", |m| {
+        health(m) == Some(0.0)
+    });
+    let m2 = env.wait_metrics("failover_events_total to count the failover", |m| {
+        m.sum("failover_events_total", &[("record", RECORD)]) >= events0 + 1.0
+    });
+    let event = m2
+        .matching("failover_events_total", &[("record", RECORD)])
+        .find(|s| s.value >= 1.0)
+        .expect("a failover event sample");
+    let keys: Vec<&str> = event.labels.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["from", "reason", "record", "to"],
+        "failover_events_total labels: {event:?}"
+    );
+    assert!(
+        m2.sum(
+            "failover_events_total",
+            &[("record", RECORD), ("from", "up"), ("to", "down")]
+        ) >= 1.0,
+        "a failover event from up to down:\n{}",
+        m2.text
+    );
+    assert!(
+        m2.sum("failover_duration_seconds_count", &[]) >= durations0 + 1.0,
+        "failover_duration_seconds_count after a failover:\n{}",
+        m2.text
+    );
+    assert!(
+        m.sum(
+            "health_checks_total",
+            &[("check", "web"), ("result", "fail")]
+        ) >= 2.0,
+        "health_checks_total fail after fall = 2 failures:\n{}",
+        m.text
+    );
+    let m = env.wait_metrics("active_endpoint_info to follow the answer", |m| {
+        m.sum(
+            "active_endpoint_info",
+            &[("record", RECORD), ("endpoint", SECONDARY)],
+        ) == 1.0
+            && m.sum(
+                "active_endpoint_info",
+                &[("record", RECORD), ("endpoint", PRIMARY)],
+            ) == 0.0
+    });
+    // The secondary's health is untouched.
+    assert_eq!(
+        m.value(
+            "endpoint_health",
+            &[("target", &env.secondary_key()), ("check", "web")]
+        ),
+        Some(1.0),
+        "{}",
+        m.text
+    );
+}
