@@ -154,12 +154,13 @@ async fn set_override(
     let slot = table.board().slot(index as u32).expect("a slot per target");
     slot.set_override(forced);
     tracing::info!(%target, state = %request.state, r#for = ?request.duration, "override requested");
-    // The loop applies it at once; answer with the state it asked for.
+    // The loop applies it at once; answer with the state it will have:
+    // auto and up also release a manual-failback hold.
     let mut view = status::target(&table, index, slot);
-    view.serving = match forced {
-        Some(o) => o.state == Health::Up,
-        None => view.serving,
-    };
+    if forced.is_none_or(|o| o.state == Health::Up) {
+        view.held = false;
+    }
+    view.serving = crate::health::slot::serving(view.state, view.held, forced);
     Json(view).into_response()
 }
 

@@ -119,6 +119,9 @@ impl<P: Prober> Loop<P> {
                 outcome = self.prober.probe() => outcome,
             };
             self.observe(&outcome, started, &mut first_failure);
+            // An override may have lapsed while the probe ran, when no
+            // timer was waiting for it: settle the serving state now.
+            self.apply_control();
             // ±10 % so that loops started together drift apart.
             next = match self.jitter.as_mut() {
                 Some(jitter) => {
