@@ -1,8 +1,9 @@
 //! Sockets: UDP workers and TCP connections, feeding [`crate::answer::respond`].
 //!
 //! hickory-server is not used: its `ServerFuture` spawns a task and allocates
-//! per datagram. Here each UDP worker owns one SO_REUSEPORT socket and two
-//! buffers for its whole life, and loads the published table once per query.
+//! per datagram. Here each UDP worker is a thread owning one SO_REUSEPORT
+//! socket and its buffers for life, batching with recvmmsg/sendmmsg and
+//! loading the published table once per batch; TCP runs on tokio.
 
 mod bind;
 mod tcp;
@@ -45,7 +46,9 @@ pub async fn serve(
     ));
     for listener in listeners {
         for socket in listener.udp {
-            tasks.spawn(udp::run(socket, table.clone(), shutdown.clone()));
+            // A thread of its own: it blocks in recvmmsg, not in the runtime.
+            let (table, shutdown) = (table.clone(), shutdown.clone());
+            tasks.spawn_blocking(move || udp::run(socket, table, shutdown));
         }
         tasks.spawn(tcp::run(
             listener.tcp,
