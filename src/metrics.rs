@@ -278,6 +278,44 @@ impl Metrics {
                 u8::from(up)
             );
         }
+        // Each family's samples follow its own header (text format rule).
+        let now = std::time::SystemTime::now();
+        let mut overrides = String::new();
+        family(
+            &mut out,
+            "endpoint_serving",
+            "gauge",
+            "1 when answers may use a target (checks, hold and override together).",
+        );
+        family(
+            &mut overrides,
+            "endpoint_override",
+            "gauge",
+            "1 for a target an operator forced up or down.",
+        );
+        for (i, target) in table.targets().iter().enumerate() {
+            let Some(slot) = table.board().slot(i as u32) else {
+                continue;
+            };
+            let labels = format!(
+                "target=\"{}\",check=\"{}\"",
+                escape(&target.key.to_string()),
+                escape(&target.check.name)
+            );
+            let _ = writeln!(
+                out,
+                "endpoint_serving{{{labels}}} {}",
+                u8::from(slot.serving())
+            );
+            if let Some(forced) = slot.forced(now) {
+                let _ = writeln!(
+                    overrides,
+                    "endpoint_override{{{labels},state=\"{}\"}} 1",
+                    forced.state
+                );
+            }
+        }
+        out.push_str(&overrides);
         family(
             &mut out,
             "active_endpoint_info",
