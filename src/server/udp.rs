@@ -50,7 +50,9 @@ pub(super) fn run(socket: UdpSocket, table: SharedTable, shutdown: CancellationT
             }
         };
         let table = table.load();
-        let metrics = crate::metrics::global();
+        // Timed per batch: two clock reads per query cost ~6 % of the CPU
+        // per query here; each answer is recorded as the batch's mean.
+        let started = Instant::now();
         let mut answers = 0;
         for i in 0..received {
             // A datagram longer than QUERY_MAX was cut short: drop it.
@@ -59,13 +61,16 @@ pub(super) fn run(socket: UdpSocket, table: SharedTable, shutdown: CancellationT
                 continue;
             }
             let query = &batch.queries[i][..message.msg_len as usize];
-            let started = Instant::now();
             let answered = respond(&table, query, Transport::Udp, &mut batch.answers[answers]);
-            metrics.response.observe(started.elapsed());
             if let Some(len) = answered {
                 batch.prepare_send(answers, i, len);
                 answers += 1;
             }
+        }
+        if received > 0 {
+            crate::metrics::global()
+                .response
+                .observe_many(started.elapsed() / received as u32, received as u64);
         }
         if let Err(err) = batch.send(&socket, answers) {
             tracing::debug!(%err, "UDP send failed");

@@ -34,17 +34,37 @@ fn drain_moves_answers_to_the_secondary_and_auto_brings_the_primary_back() {
     );
     // The override shows in metrics: serving 0, and the override itself.
     let labels = [("target", p.as_str()), ("check", "web")];
-    assert_eq!(m.value("endpoint_serving", &labels), Some(0.0), "{}", m.text);
+    assert_eq!(
+        m.value("endpoint_serving", &labels),
+        Some(0.0),
+        "{}",
+        m.text
+    );
     let forced = [("target", p.as_str()), ("check", "web"), ("state", "down")];
-    assert_eq!(m.value("endpoint_override", &forced), Some(1.0), "{}", m.text);
+    assert_eq!(
+        m.value("endpoint_override", &forced),
+        Some(1.0),
+        "{}",
+        m.text
+    );
 
     let t = env.override_ok(&p, r#"{"state": "auto"}"#);
     assert!(t["override"].is_null(), "auto clears the override:\n{t:#}");
     wait_answer(&env.server, "api", "A", &[PRIMARY]);
     assert_eq!(env.target(&p)["serving"], true);
     let m = env.metrics();
-    assert_eq!(m.value("endpoint_serving", &labels), Some(1.0), "{}", m.text);
-    assert_eq!(m.value("endpoint_override", &forced), None, "cleared:\n{}", m.text);
+    assert_eq!(
+        m.value("endpoint_serving", &labels),
+        Some(1.0),
+        "{}",
+        m.text
+    );
+    assert_eq!(
+        m.value("endpoint_override", &forced),
+        None,
+        "cleared:\n{}",
+        m.text
+    );
 }
 
 #[test]
