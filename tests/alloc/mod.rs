@@ -64,32 +64,19 @@ fn query(name: &str, qtype: u16, edns: bool, questions: u8) -> Vec<u8> {
     packet
 }
 
-const DYNAMIC_ZONE: &str = "$ORIGIN dyn.test.\n$TTL 300\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n\
-    api 30 A 192.0.2.10 ; healthdns failover=primary check=web\n\
-    api 30 A 192.0.2.11 ; healthdns failover=secondary check=web\n\
-    www 20 A 192.0.2.21 ; healthdns multivalue check=web max=2\n\
-    www 20 A 192.0.2.22 ; healthdns multivalue check=web\n\
-    www 20 A 192.0.2.23 ; healthdns multivalue check=web\n\
-    cdn 60 A 192.0.2.31 ; healthdns weighted=70 check=web\n\
-    cdn 60 A 192.0.2.32 ; healthdns weighted=30 check=web\n\
-    alias 60 CNAME a.example.net. ; healthdns weighted=1 check=web target=192.0.2.41:80\n\
-    alias 60 CNAME b.example.net. ; healthdns weighted=1 check=web target=192.0.2.42:80\n";
-
 #[test]
 fn the_udp_answer_path_allocates_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("dyn.zone"), DYNAMIC_ZONE).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let config = healthdns::config::parse(
-        &dir.path().join("c.toml"),
-        "[check.web]\ntype = \"http\"\n[[zone]]\nfile = \"dyn.zone\"\n",
+        &root.join("tests/data/c.toml"),
+        "[check.web]\ntype = \"http\"\n",
     )
     .unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let zones = [
         healthdns::zone::load(&root.join("tests/data/example.com.zone"), None)
             .unwrap()
             .zone,
-        healthdns::zone::load(&dir.path().join("dyn.zone"), None)
+        healthdns::zone::load(&root.join("tests/data/dyn.test.zone"), None)
             .unwrap()
             .zone,
     ];
