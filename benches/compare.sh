@@ -3,7 +3,7 @@
 # each pinned to CPU 1, and runs the same dnsperf query file against each
 # from CPU 0. Prints, per server: QPS, queries per server CPU-second, average
 # latency, RSS; then p50/p99 latency at half of gdnsd's peak rate; then the
-# ratios healthdns/gdnsd and healthdns/NSD.
+# ratios healthdns/gdnsd and healthdns/NSD; then the same over TCP.
 #
 #   bash benches/compare.sh [SECONDS_PER_RUN=10] [RUNS=3]
 #
@@ -206,7 +206,24 @@ for server in gdnsd nsd knot healthdns; do
     printf '%-10s %10s %10s %10s\n' "$server" "$p50" "$p99" $((half * 5 - n))
 done
 
+# TCP: the same queries over TCP connections (dnsperf keeps each open).
+declare -A tcp_per_cpu
 echo
+printf '%-10s %12s %14s   (TCP, one run of %ss)\n' server QPS 'QPS/CPU-s' "$seconds"
+for server in gdnsd nsd knot healthdns; do
+    pid=${pid_of[$server]}
+    before=$(cpu_ticks "$pid")
+    taskset -c 0 dnsperf -m tcp -s 127.0.0.1 -p "${port_of[$server]}" -d "$queries" -l "$seconds" -c 4 -q 256 >"$work/out" 2>&1
+    after=$(cpu_ticks "$pid")
+    completed=$(awk '/Queries completed:/ { print $3 }' "$work/out")
+    q=$(awk '/Queries per second:/ { printf "%.0f", $4 }' "$work/out")
+    cpu=$(awk -v t=$((after - before)) -v hz="$hz" 'BEGIN { printf "%.3f", t / hz }')
+    tcp_per_cpu[$server]=$(awk -v c="$completed" -v s="$cpu" 'BEGIN { printf "%.0f", (s > 0 ? c / s : 0) }')
+    printf '%-10s %12s %14s\n' "$server" "$q" "${tcp_per_cpu[$server]}"
+done
+
+echo
+awk -v h="${tcp_per_cpu[healthdns]}" -v r="${tcp_per_cpu[gdnsd]}" 'BEGIN { printf "healthdns/gdnsd TCP queries per server CPU-second: %.2f\n", (r > 0 ? h / r : 0) }'
 for ref in gdnsd nsd; do
     h=$(tr ' ' '\n' <<<"${per_cpu[healthdns]}" | grep . | median)
     r=$(tr ' ' '\n' <<<"${per_cpu[$ref]}" | grep . | median)
