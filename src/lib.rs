@@ -14,6 +14,7 @@
 //! | [`load`] | loading every zone of a config, collecting every error |
 //! | [`metrics`] | Prometheus counters and histograms in atomics |
 //! | [`api`] | the admin HTTP API, metrics endpoint and status page |
+//! | [`random`] | a per-thread random source for shuffles, weights and jitter |
 //! | [`server`] | UDP and TCP sockets, framing, limits, shutdown |
 //! | [`notify`] | announcing transitions: webhooks and commands, retried with backoff |
 //! | [`service`] | the published table and its probe loops, replaced together on reload |
@@ -27,6 +28,7 @@ pub mod load;
 pub mod metrics;
 pub mod name;
 pub mod notify;
+pub mod random;
 pub mod server;
 pub mod service;
 pub mod wire;

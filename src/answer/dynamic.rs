@@ -1,9 +1,6 @@
 //! Health-aware record sets: which members answer, decided per query from
 //! the [`Board`]'s atomics, on the stack, without a lock.
 
-use std::cell::Cell;
-use std::hash::{BuildHasher, Hasher};
-
 use crate::health::Board;
 use crate::zone::AllDown;
 
@@ -143,7 +140,7 @@ impl Dynamic {
                 }
                 // Weight-0 members stand in only when every weighted one is down.
                 if !healthy.is_empty() {
-                    return self.one(healthy[random_below(healthy.len() as u64) as usize]);
+                    return self.one(healthy[crate::random::below(healthy.len() as u64) as usize]);
                 }
             }
         }
@@ -221,7 +218,7 @@ impl Dynamic {
                     Kind::Weighted => {
                         let pick = self
                             .by_weight(all[..n].iter().copied())
-                            .unwrap_or_else(|| random_below(n as u64) as u16);
+                            .unwrap_or_else(|| crate::random::below(n as u64) as u16);
                         self.one(pick)
                     }
                 }
@@ -243,7 +240,7 @@ impl Dynamic {
     fn shuffled(&self, positions: &mut [u16]) -> Pick {
         let take = self.max.min(positions.len());
         for i in 0..take {
-            let j = i + random_below((positions.len() - i) as u64) as usize;
+            let j = i + crate::random::below((positions.len() - i) as u64) as usize;
             positions.swap(i, j);
         }
         self.take_in_order(positions[..take].iter().copied())
@@ -262,7 +259,7 @@ impl Dynamic {
         if total == 0 {
             return None;
         }
-        let mut point = random_below(total);
+        let mut point = crate::random::below(total);
         for i in positions {
             let weight = self.members[i as usize].rank as u64;
             if point < weight {
@@ -272,26 +269,6 @@ impl Dynamic {
         }
         None
     }
-}
-
-thread_local! {
-    /// Per-thread xorshift state: no lock, no syscall per query. Seeded once
-    /// per thread from std's randomly keyed hasher.
-    static RNG: Cell<u64> = Cell::new(std::collections::hash_map::RandomState::new().build_hasher().finish() | 1);
-}
-
-/// A number in `0..bound` (`bound` > 0); xorshift64* with Lemire's
-/// multiply-shift reduction, plenty for spreading load.
-fn random_below(bound: u64) -> u64 {
-    let x = RNG.with(|cell| {
-        let mut x = cell.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        cell.set(x);
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    });
-    ((x as u128 * bound as u128) >> 64) as u64
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 //! offset, probing at a jittered interval, feeding the rise/fall machine and
 //! publishing flips to the [`Board`].
 
-use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +18,7 @@ use super::slot::{self, Change, Probe, Slot};
 use super::state::Health;
 use crate::answer::Target;
 use crate::config::Failback;
+use crate::random;
 
 /// Starts the probe loop of one target on its slot. The loop stops when
 /// `shutdown` is cancelled. `None` when the target cannot be probed (logged).
@@ -47,7 +47,7 @@ pub fn spawn(
         target: target.clone(),
         slot,
         prober,
-        jitter: Some(Jitter::new(&target.key)),
+        jitter: true,
         events,
     };
     Some(tokio::spawn(run.run(shutdown)))
@@ -74,8 +74,8 @@ struct Loop<P> {
     target: Target,
     slot: Arc<Slot>,
     prober: P,
-    /// `None` in tests: start at once, probe exactly every interval.
-    jitter: Option<Jitter>,
+    /// Off in tests: start at once, probe exactly every interval.
+    jitter: bool,
     events: broadcast::Sender<Event>,
 }
 
@@ -84,10 +84,11 @@ impl<P: Prober> Loop<P> {
         let check = self.target.check.clone();
         // A reused slot may carry an override or a hold: apply it now.
         self.apply_control();
-        let offset = self
-            .jitter
-            .as_mut()
-            .map_or(Duration::ZERO, |j| j.below(check.interval));
+        let offset = if self.jitter {
+            random::duration_below(check.interval)
+        } else {
+            Duration::ZERO
+        };
         let mut next = Instant::now() + offset;
         // Start of the current run of failures, for failover_duration.
         let mut first_failure: Option<Instant> = None;
@@ -123,12 +124,11 @@ impl<P: Prober> Loop<P> {
             // timer was waiting for it: settle the serving state now.
             self.apply_control();
             // ±10 % so that loops started together drift apart.
-            next = match self.jitter.as_mut() {
-                Some(jitter) => {
-                    let spread = check.interval / 5;
-                    started + check.interval - spread / 2 + jitter.below(spread)
-                }
-                None => started + check.interval,
+            next = if self.jitter {
+                let spread = check.interval / 5;
+                started + check.interval - spread / 2 + random::duration_below(spread)
+            } else {
+                started + check.interval
             };
         }
     }
@@ -253,27 +253,6 @@ impl<P: Prober> Loop<P> {
     }
 }
 
-/// A small per-loop random source for start offsets and interval spread.
-struct Jitter(u64);
-
-impl Jitter {
-    fn new(key: &impl Hash) -> Jitter {
-        Jitter(std::collections::hash_map::RandomState::new().hash_one(key) | 1)
-    }
-
-    fn below(&mut self, bound: Duration) -> Duration {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        let nanos = bound.as_nanos() as u64;
-        if nanos == 0 {
-            Duration::ZERO
-        } else {
-            Duration::from_nanos(self.0 % nanos)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::VecDeque;
@@ -335,12 +314,7 @@ mod tests {
         task: JoinHandle<()>,
     }
 
-    fn start(
-        failback: Failback,
-        initial: Health,
-        results: &[bool],
-        jitter: Option<Jitter>,
-    ) -> Running {
+    fn start(failback: Failback, initial: Health, results: &[bool], jitter: bool) -> Running {
         let slot = Arc::new(Slot::new(initial));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (sender, events) = broadcast::channel(64);
@@ -369,7 +343,7 @@ mod tests {
     /// Runs a loop over `results`; returns the serving state half an
     /// interval after each probe.
     async fn run(failback: Failback, initial: Health, results: &[bool]) -> Vec<bool> {
-        let running = start(failback, initial, results, None);
+        let running = start(failback, initial, results, false);
         let mut states = Vec::new();
         tokio::time::sleep(Duration::from_millis(500)).await;
         for _ in results {
@@ -426,7 +400,7 @@ mod tests {
             Failback::Auto,
             Health::Up,
             &[false, false, true, true],
-            None,
+            false,
         );
         let down = running.events.recv().await.unwrap();
         assert_eq!(
@@ -446,7 +420,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn overrides_apply_at_once_expire_and_release_holds() {
-        let running = start(Failback::Manual, Health::Up, &[true; 100], None);
+        let running = start(Failback::Manual, Health::Up, &[true; 100], false);
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert!(running.slot.serving());
         // Drain for 10 s: out at once (no probe in between), back after.
@@ -480,7 +454,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn shutdown_stops_a_sleeping_loop() {
-        let running = start(Failback::Auto, Health::Up, &[], Some(Jitter::new(&1)));
+        let running = start(Failback::Auto, Health::Up, &[], true);
         tokio::time::sleep(Duration::from_millis(10)).await;
         running.shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(1), running.task)
