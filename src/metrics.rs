@@ -133,13 +133,7 @@ impl Histogram {
     /// Records one duration.
     #[inline]
     pub fn observe(&self, duration: Duration) {
-        let seconds = duration.as_secs_f64();
-        if let Some(i) = self.bounds.iter().position(|&bound| seconds <= bound) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.sum_nanos
-            .fetch_add(duration.as_nanos() as u64, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
+        self.observe_many(duration, 1);
     }
 
     /// Records `count` durations of `each` (a batch's mean).

@@ -61,19 +61,6 @@ impl Name {
         Ok(Name { wire: bytes.into() })
     }
 
-    /// Builds a name from labels (without the root label).
-    pub fn from_labels<'a>(labels: impl IntoIterator<Item = &'a [u8]>) -> Result<Name, NameError> {
-        let mut wire = Vec::with_capacity(32);
-        for label in labels {
-            push_label(&mut wire, label)?;
-        }
-        wire.push(0);
-        if wire.len() > MAX_NAME_LEN {
-            return Err(NameError::NameTooLong);
-        }
-        Ok(Name { wire: wire.into() })
-    }
-
     /// Parses presentation format (`www.example.com.`, `www`, `@`, `\046`, `\.`).
     ///
     /// A name without a trailing dot is relative and gets `origin` appended;
@@ -162,15 +149,6 @@ impl Name {
         self.labels().count()
     }
 
-    /// The ancestor made of the last `n` labels (`n` ≤ [`Name::label_count`]).
-    pub fn suffix(&self, n: usize) -> Name {
-        let skip = self.label_count().saturating_sub(n);
-        let offset = label_offset(&self.wire, skip);
-        Name {
-            wire: self.wire[offset..].into(),
-        }
-    }
-
     /// The name one label up; `None` for the root.
     pub fn parent(&self) -> Option<Name> {
         if self.is_root() {
@@ -190,36 +168,6 @@ impl Name {
         }
         let offset = label_offset(&self.wire, mine - theirs);
         self.wire[offset..].eq_ignore_ascii_case(&ancestor.wire)
-    }
-
-    /// `label.self`.
-    pub fn prepend(&self, label: &[u8]) -> Result<Name, NameError> {
-        let mut wire = Vec::with_capacity(self.wire.len() + label.len() + 1);
-        push_label(&mut wire, label)?;
-        wire.extend_from_slice(&self.wire);
-        if wire.len() > MAX_NAME_LEN {
-            return Err(NameError::NameTooLong);
-        }
-        Ok(Name { wire: wire.into() })
-    }
-
-    /// Replaces the ancestor `old` (which `self` must lie under) with `new`:
-    /// the DNAME substitution of RFC 6672 §2.2.
-    pub fn replace_suffix(&self, old: &Name, new: &Name) -> Result<Name, NameError> {
-        debug_assert!(self.is_subdomain_of(old));
-        let keep = self.wire.len() - old.wire.len();
-        let mut wire = Vec::with_capacity(keep + new.wire.len());
-        wire.extend_from_slice(&self.wire[..keep]);
-        wire.extend_from_slice(&new.wire);
-        if wire.len() > MAX_NAME_LEN {
-            return Err(NameError::NameTooLong);
-        }
-        Ok(Name { wire: wire.into() })
-    }
-
-    /// True when the leftmost label is `*`.
-    pub fn is_wildcard(&self) -> bool {
-        self.wire.starts_with(&[1, b'*'])
     }
 }
 
@@ -427,16 +375,10 @@ mod tests {
     fn hierarchy() {
         let name = n("a.b.example.com.");
         assert_eq!(name.label_count(), 4);
-        assert_eq!(name.suffix(2), n("example.com."));
         assert_eq!(name.parent().unwrap(), n("b.example.com."));
         assert!(name.is_subdomain_of(&n("EXAMPLE.com.")));
         assert!(!n("example.com.").is_subdomain_of(&name));
         assert!(!n("xexample.com.").is_subdomain_of(&n("example.com.")));
-        let moved = name
-            .replace_suffix(&n("example.com."), &n("example.net."))
-            .unwrap();
-        assert_eq!(moved, n("a.b.example.net."));
-        assert!(n("*.example.").is_wildcard());
     }
 
     #[test]

@@ -51,16 +51,6 @@ impl Table {
     pub fn targets(&self) -> &[Target] {
         &self.targets
     }
-
-    /// Number of zones served.
-    pub fn zone_count(&self) -> usize {
-        self.zones.len()
-    }
-
-    /// The zone with this apex, if served.
-    pub fn zone(&self, apex: &Name) -> Option<&ZoneData> {
-        self.zones.get(&*apex.lowercase_wire())
-    }
 }
 
 /// One zone's nodes.
@@ -83,11 +73,6 @@ impl ZoneData {
     /// The node for a lower-cased wire name.
     pub fn node(&self, key: &[u8]) -> Option<&Node> {
         self.nodes.get(key)
-    }
-
-    /// Number of nodes, empty non-terminals included.
-    pub fn node_count(&self) -> usize {
-        self.nodes.len()
     }
 }
 

@@ -44,14 +44,4 @@ impl Board {
     pub fn slot(&self, index: u32) -> Option<&Arc<Slot>> {
         self.slots.get(index as usize)
     }
-
-    /// Number of targets.
-    pub fn len(&self) -> usize {
-        self.slots.len()
-    }
-
-    /// True when there are no targets.
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
-    }
 }

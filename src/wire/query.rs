@@ -32,11 +32,6 @@ pub struct Query<'a> {
 }
 
 impl Query<'_> {
-    /// The opcode field.
-    pub fn opcode(&self) -> u8 {
-        ((self.flags >> 11) & 0xf) as u8
-    }
-
     /// True for class IN.
     pub fn is_class_in(&self) -> bool {
         self.qclass == CLASS_IN
