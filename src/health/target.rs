@@ -21,11 +21,7 @@ pub struct TargetKey {
 
 impl fmt::Display for TargetKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}/{}", self.host, self.port, self.check)
-        } else {
-            write!(f, "{}:{}/{}", self.host, self.port, self.check)
-        }
+        write!(f, "{}/{}", self.authority(), self.check)
     }
 }
 

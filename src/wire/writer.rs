@@ -109,7 +109,7 @@ impl<'a> Writer<'a> {
     /// Writes the question; the name is copied as received so its case is kept.
     pub fn question(&mut self, qname: &[u8], qtype: u16, qclass: u16) -> Result<(), Full> {
         let start = self.len;
-        self.name(qname, true)?;
+        self.name(qname)?;
         self.put(&qtype.to_be_bytes())?;
         self.put(&qclass.to_be_bytes())
             .inspect_err(|_| self.len = start)?;
@@ -166,7 +166,7 @@ impl<'a> Writer<'a> {
         rdata: &[u8],
         layout: RdataLayout,
     ) -> Result<(), Full> {
-        self.name(owner, true)?;
+        self.name(owner)?;
         self.put(&rr_type.to_be_bytes())?;
         self.put(&super::CLASS_IN.to_be_bytes())?;
         self.put(&ttl.to_be_bytes())?;
@@ -177,14 +177,14 @@ impl<'a> Writer<'a> {
             RdataLayout::NameAt(offset) => {
                 let offset = offset as usize;
                 self.put(&rdata[..offset])?;
-                self.name(&rdata[offset..], true)?;
+                self.name(&rdata[offset..])?;
             }
             RdataLayout::Soa => {
                 let mname_len = crate::name::wire_name_len(rdata).unwrap_or(rdata.len());
-                self.name(&rdata[..mname_len], true)?;
+                self.name(&rdata[..mname_len])?;
                 let rest = &rdata[mname_len..];
                 let rname_len = crate::name::wire_name_len(rest).unwrap_or(rest.len());
-                self.name(&rest[..rname_len], true)?;
+                self.name(&rest[..rname_len])?;
                 self.put(&rest[rname_len..])?;
             }
         }
@@ -230,10 +230,10 @@ impl<'a> Writer<'a> {
 
     /// Writes an uncompressed wire name, pointing its longest already-written
     /// suffix at the earlier copy.
-    fn name(&mut self, name: &[u8], compress: bool) -> Result<(), Full> {
+    fn name(&mut self, name: &[u8]) -> Result<(), Full> {
         let mut at = 0;
         while name.get(at).is_some_and(|&len| len != 0) {
-            if compress && let Some(target) = self.find(&name[at..]) {
+            if let Some(target) = self.find(&name[at..]) {
                 self.literal_labels(&name[..at])?;
                 return self.put(&(0xc000 | target).to_be_bytes());
             }
