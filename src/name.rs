@@ -253,9 +253,37 @@ impl Eq for Name {}
 
 impl Hash for Name {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        for b in self.wire.iter() {
-            state.write_u8(b.to_ascii_lowercase());
+        // One write of the lower-cased bytes: hashers are much faster fed
+        // whole slices than byte by byte.
+        let mut lower = [0u8; MAX_NAME_LEN];
+        let lower = &mut lower[..self.wire.len().min(MAX_NAME_LEN)];
+        lower.copy_from_slice(&self.wire[..lower.len()]);
+        lower.make_ascii_lowercase();
+        state.write(lower);
+    }
+}
+
+/// The offsets where each label of a wire name starts, root excluded.
+struct LabelStarts {
+    starts: [u8; 128],
+    count: usize,
+}
+
+impl LabelStarts {
+    fn new(wire: &[u8]) -> LabelStarts {
+        let mut starts = [0u8; 128];
+        let mut count = 0;
+        let mut at = 0;
+        while at < wire.len() && wire[at] != 0 && count < starts.len() {
+            starts[count] = at as u8;
+            count += 1;
+            at += 1 + wire[at] as usize;
         }
+        LabelStarts { starts, count }
+    }
+
+    fn starts(&self) -> &[u8] {
+        &self.starts[..self.count]
     }
 }
 
@@ -263,9 +291,11 @@ impl Ord for Name {
     /// Canonical DNS order (RFC 4034 §6.1): compare labels right to left,
     /// each as lower-cased octets.
     fn cmp(&self, other: &Name) -> Ordering {
-        let mine: Vec<&[u8]> = self.labels().collect();
-        let theirs: Vec<&[u8]> = other.labels().collect();
-        for (a, b) in mine.iter().rev().zip(theirs.iter().rev()) {
+        // Label start offsets on the stack: a name has at most 127 labels.
+        let (mine, theirs) = (LabelStarts::new(&self.wire), LabelStarts::new(&other.wire));
+        for (&a, &b) in mine.starts().iter().rev().zip(theirs.starts().iter().rev()) {
+            let a = &self.wire[a as usize + 1..][..self.wire[a as usize] as usize];
+            let b = &other.wire[b as usize + 1..][..other.wire[b as usize] as usize];
             let ordering = a
                 .iter()
                 .map(u8::to_ascii_lowercase)
@@ -274,7 +304,7 @@ impl Ord for Name {
                 return ordering;
             }
         }
-        mine.len().cmp(&theirs.len())
+        mine.starts().len().cmp(&theirs.starts().len())
     }
 }
 

@@ -2,7 +2,7 @@
 //! owner+type: one policy, no plain records mixed in, set-wide options that
 //! agree, and something to probe for every checked member.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use super::annotation::{Annotation, Policy};
 use super::rdata::type_name;
@@ -13,11 +13,19 @@ use crate::wire::rtype;
 /// Checks every annotated set, and that each `check=` names a check for
 /// which `is_check` is true; pushes one error per offending record.
 pub fn check(records: &[Record], is_check: &dyn Fn(&str) -> bool, errors: &mut Vec<ZoneError>) {
-    let mut sets: BTreeMap<(Name, u16), Vec<&Record>> = BTreeMap::new();
+    // Only sets with an annotated member have rules; most sets have none.
+    let annotated: HashSet<(&Name, u16)> = records
+        .iter()
+        .filter(|r| r.health.is_some())
+        .map(|r| (&r.owner, r.rtype))
+        .collect();
+    let mut sets: BTreeMap<(&Name, u16), Vec<&Record>> = BTreeMap::new();
     for record in records {
-        sets.entry((record.owner.clone(), record.rtype))
-            .or_default()
-            .push(record);
+        if !annotated.is_empty() && annotated.contains(&(&record.owner, record.rtype)) {
+            sets.entry((&record.owner, record.rtype))
+                .or_default()
+                .push(record);
+        }
     }
     for ((owner, rr_type), members) in &sets {
         let Some(first) = members

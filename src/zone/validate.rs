@@ -55,9 +55,30 @@ pub fn validate(
     unify_ttls(&mut records, warnings);
     let records = dedupe(records);
     let records = drop_occluded(records, &origin, warnings);
-    check_apex(&records, &origin, file_location, errors);
+    check_apex(&records, &origin, file_location.clone(), errors);
     check_cname_dname(&records, &origin, errors);
+    check_size(&records, MAX_TABLE_BYTES, file_location, errors);
     Some(Zone { origin, records })
+}
+
+/// Most bytes of names and RDATA one zone's answer table may hold: it
+/// addresses them with 32-bit offsets.
+const MAX_TABLE_BYTES: u64 = u32::MAX as u64;
+
+/// Refuses a zone whose answer table would hold more than `limit` bytes:
+/// each owner name twice (as written and lower-cased) and each RDATA with
+/// its length, an upper bound of what `answer::build` stores.
+fn check_size(records: &[Record], limit: u64, file: Location, errors: &mut Vec<ZoneError>) {
+    let size: u64 = records
+        .iter()
+        .map(|r| 2 * r.owner.wire_len() as u64 + 2 + r.rdata.len() as u64)
+        .sum();
+    if size > limit {
+        let message = format!(
+            "zone too large: {size} bytes of names and RDATA, more than the {limit} one zone may hold; split it into several zones"
+        );
+        errors.push(problem(file, message));
+    }
 }
 
 fn problem(location: Location, message: impl Into<String>) -> ZoneError {
@@ -87,28 +108,42 @@ fn drop_out_of_zone(
 
 /// All members of an RRset take the TTL of its first record.
 fn unify_ttls(records: &mut [Record], warnings: &mut Vec<ZoneError>) {
-    let mut first: HashMap<(Name, u16), u32> = HashMap::new();
-    for r in records.iter_mut() {
-        let ttl = *first.entry((r.owner.clone(), r.rtype)).or_insert(r.ttl);
+    let mut first: HashMap<(&Name, u16), u32> = HashMap::with_capacity(records.len());
+    let mut fixes = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        let ttl = *first.entry((&r.owner, r.rtype)).or_insert(r.ttl);
         if ttl != r.ttl {
-            let message = format!(
-                "TTL {} differs from the TTL {ttl} of the {} {} RRset; using {ttl}",
-                r.ttl,
-                r.owner,
-                type_name(r.rtype)
-            );
-            warnings.push(problem(r.location.clone(), message));
-            r.ttl = ttl;
+            fixes.push((i, ttl));
         }
+    }
+    for (i, ttl) in fixes {
+        let r = &mut records[i];
+        let message = format!(
+            "TTL {} differs from the TTL {ttl} of the {} {} RRset; using {ttl}",
+            r.ttl,
+            r.owner,
+            type_name(r.rtype)
+        );
+        warnings.push(problem(r.location.clone(), message));
+        r.ttl = ttl;
     }
 }
 
 /// Exact duplicates (owner, type, RDATA) are merged into the first.
 fn dedupe(records: Vec<Record>) -> Vec<Record> {
-    let mut seen: HashSet<(Name, u16, Box<[u8]>)> = HashSet::new();
+    let mut seen: HashSet<(&Name, u16, &[u8])> = HashSet::with_capacity(records.len());
+    let keep: Vec<bool> = records
+        .iter()
+        .map(|r| seen.insert((&r.owner, r.rtype, &r.rdata)))
+        .collect();
+    if keep.iter().all(|&k| k) {
+        return records;
+    }
+    drop(seen);
     records
         .into_iter()
-        .filter(|r| seen.insert((r.owner.clone(), r.rtype, r.rdata.clone())))
+        .zip(keep)
+        .filter_map(|(r, keep)| keep.then_some(r))
         .collect()
 }
 
@@ -128,24 +163,34 @@ fn drop_occluded(
         .filter(|r| r.rtype == DNAME)
         .map(|r| &r.owner)
         .collect();
+    if cuts.is_empty() && dnames.is_empty() {
+        return records;
+    }
     let apex_depth = origin.label_count();
+    let hidden: Vec<Option<String>> = records
+        .iter()
+        .map(|r| {
+            let glue = matches!(r.rtype, A | AAAA);
+            let mut hidden_by = None;
+            if cuts.contains(&r.owner) && !matches!(r.rtype, NS | DS | NSEC | RRSIG) && !glue {
+                hidden_by = Some(format!("the delegation at {}", r.owner));
+            }
+            let mut above = r.owner.parent();
+            while let Some(name) = above.filter(|n| n.label_count() > apex_depth) {
+                if cuts.contains(&name) && !glue {
+                    hidden_by = Some(format!("the delegation at {name}"));
+                }
+                if dnames.contains(&name) {
+                    hidden_by = Some(format!("the DNAME at {name}"));
+                }
+                above = name.parent();
+            }
+            hidden_by
+        })
+        .collect();
+    drop((cuts, dnames));
     let mut keep = Vec::with_capacity(records.len());
-    for r in &records {
-        let glue = matches!(r.rtype, A | AAAA);
-        let mut hidden_by = None;
-        if cuts.contains(&r.owner) && !matches!(r.rtype, NS | DS | NSEC | RRSIG) && !glue {
-            hidden_by = Some(format!("the delegation at {}", r.owner));
-        }
-        let mut above = r.owner.parent();
-        while let Some(name) = above.filter(|n| n.label_count() > apex_depth) {
-            if cuts.contains(&name) && !glue {
-                hidden_by = Some(format!("the delegation at {name}"));
-            }
-            if dnames.contains(&name) {
-                hidden_by = Some(format!("the DNAME at {name}"));
-            }
-            above = name.parent();
-        }
+    for (r, hidden_by) in records.into_iter().zip(hidden) {
         match hidden_by {
             Some(by) => {
                 let message = format!(
@@ -155,7 +200,7 @@ fn drop_occluded(
                 );
                 warnings.push(problem(r.location.clone(), message));
             }
-            None => keep.push(r.clone()),
+            None => keep.push(r),
         }
     }
     keep
@@ -193,8 +238,17 @@ fn check_apex(records: &[Record], origin: &Name, file: Location, errors: &mut Ve
 }
 
 fn check_cname_dname(records: &[Record], origin: &Name, errors: &mut Vec<ZoneError>) {
+    // Only owners with a CNAME or DNAME have rules to break.
+    let aliased: HashSet<&Name> = records
+        .iter()
+        .filter(|r| matches!(r.rtype, CNAME | DNAME))
+        .map(|r| &r.owner)
+        .collect();
+    if aliased.is_empty() {
+        return;
+    }
     let mut by_owner: HashMap<&Name, Vec<&Record>> = HashMap::new();
-    for r in records {
+    for r in records.iter().filter(|r| aliased.contains(&r.owner)) {
         by_owner.entry(&r.owner).or_default().push(r);
     }
     for r in records {
@@ -232,5 +286,48 @@ fn check_cname_dname(records: &[Record], origin: &Name, errors: &mut Vec<ZoneErr
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(owner: &str, rdata: &[u8]) -> Record {
+        Record {
+            owner: Name::from_text(owner, None).unwrap(),
+            rtype: A,
+            ttl: 300,
+            rdata: rdata.into(),
+            location: Location {
+                file: Path::new("z").into(),
+                line: 2,
+            },
+            health: None,
+        }
+    }
+
+    #[test]
+    fn size_counts_names_twice_and_rdata_with_length() {
+        // "a.example." is 11 bytes on the wire: 2 * 11 + 2 + 4 = 28 per record.
+        let records = [
+            record("a.example.", &[1, 2, 3, 4]),
+            record("a.example.", &[5, 6, 7, 8]),
+        ];
+        let file = Location {
+            file: Path::new("z").into(),
+            line: 1,
+        };
+        let mut errors = Vec::new();
+        check_size(&records, 56, file.clone(), &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        check_size(&records, 55, file, &mut errors);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].location.to_string(), "z:1");
+        assert!(
+            errors[0].message.starts_with("zone too large: 56 bytes"),
+            "{}",
+            errors[0]
+        );
     }
 }
