@@ -1,14 +1,16 @@
 //! Building the answer table from validated zones.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use hashbrown::{DefaultHashBuilder, HashTable};
+
 use super::dynamic::{self, Dynamic, Member};
-use super::table::{Node, RRset, Table, Target, ZoneData};
+use super::table::{NOT_DYNAMIC, NodeEntry, RRsetEntry, Table, Target, ZoneData, hash_key};
 use crate::config::Checks;
 use crate::health::{Board, Slot, TargetKey, target};
-use crate::name::{Name, wire_name_len};
-use crate::wire::{RdataLayout, rtype};
+use crate::name::{MAX_NAME_LEN, Name};
+use crate::wire::rtype;
 use crate::zone::{AllDown, Policy, Record, Zone};
 
 /// Members a multivalue answer has when the set sets no `max`.
@@ -38,7 +40,7 @@ pub fn build_with(
         targets: Vec::new(),
         index: HashMap::new(),
     };
-    let mut zone_map = HashMap::new();
+    let mut zone_map = hashbrown::HashMap::default();
     for zone in zones {
         if let Some(data) = builder.zone(zone) {
             zone_map.insert(zone.origin.lowercase_wire(), data);
@@ -61,86 +63,98 @@ struct Builder<'c> {
 
 impl Builder<'_> {
     fn zone(&mut self, zone: &Zone) -> Option<ZoneData> {
-        // Group by owner, then type, keeping file order inside an RRset.
-        let mut owners: BTreeMap<Name, BTreeMap<u16, Vec<&Record>>> = BTreeMap::new();
-        for record in &zone.records {
-            owners
-                .entry(record.owner.clone())
-                .or_default()
-                .entry(record.rtype)
-                .or_default()
-                .push(record);
-        }
+        let records = &zone.records;
+        let mut flat = Flat::default();
         let apex_key = zone.origin.lowercase_wire();
-        let mut nodes: HashMap<Box<[u8]>, Node> = HashMap::with_capacity(owners.len() * 2);
-        for (owner, by_type) in &owners {
-            let rrsets: Box<[RRset]> = by_type
-                .iter()
-                .map(|(&rr_type, records)| self.rrset(owner, rr_type, records))
-                .collect();
-            let key = owner.lowercase_wire();
-            let cut = key != apex_key && rrsets.iter().any(|set| set.rr_type == rtype::NS);
-            add_empty_ancestors(&mut nodes, owner, &zone.origin);
-            nodes.insert(
-                key,
-                Node {
-                    name: owner.clone(),
-                    rrsets,
-                    cut,
-                },
-            );
+
+        // One node per owner, numbered in order of first appearance.
+        let mut node_of: Vec<u32> = Vec::with_capacity(records.len());
+        for record in records {
+            node_of.push(flat.intern(record.owner.as_wire()));
         }
-        let apex = nodes.get(&apex_key)?;
-        let soa = apex.rrset(rtype::SOA)?;
-        let minimum = soa.rdatas[0]
+        let owners = flat.nodes.len();
+        // Empty non-terminals between each owner and the apex (RFC 4592
+        // §2.2.2): suffixes of names already in the arena.
+        for id in 0..owners {
+            flat.add_ancestors(id, apex_key.len());
+        }
+
+        // Records grouped by node (a stable counting sort keeps file order).
+        let mut starts = vec![0u32; flat.nodes.len() + 1];
+        for &id in &node_of {
+            starts[id as usize + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut order = vec![0u32; records.len()];
+        let mut next = starts.clone();
+        for (i, &id) in node_of.iter().enumerate() {
+            order[next[id as usize] as usize] = i as u32;
+            next[id as usize] += 1;
+        }
+        drop((node_of, next));
+
+        let apex_node = flat.find(&apex_key)?;
+        let mut by_type: Vec<(u16, u32)> = Vec::new();
+        let mut members: Vec<&Record> = Vec::new();
+        for id in 0..owners {
+            by_type.clear();
+            by_type.extend(
+                order[starts[id] as usize..starts[id + 1] as usize]
+                    .iter()
+                    .map(|&i| (records[i as usize].rtype, i)),
+            );
+            by_type.sort_by_key(|&(rr_type, _)| rr_type);
+            let first = flat.rrsets.len() as u32;
+            for group in by_type.chunk_by(|a, b| a.0 == b.0) {
+                members.clear();
+                members.extend(group.iter().map(|&(_, i)| &records[i as usize]));
+                let dynamic = self.dynamic(&members[0].owner, group[0].0, &members);
+                flat.push_rrset(&members, dynamic);
+            }
+            let node = &mut flat.nodes[id];
+            node.rrsets = first;
+            node.rrset_count = flat.rrsets.len() as u32 - first;
+            node.cut = id as u32 != apex_node
+                && flat.rrsets[first as usize..]
+                    .iter()
+                    .any(|set| set.rr_type == rtype::NS);
+        }
+
+        let apex = flat.nodes[apex_node as usize];
+        let soa = *flat.rrsets[apex.rrsets as usize..][..apex.rrset_count as usize]
+            .iter()
+            .find(|set| set.rr_type == rtype::SOA)?;
+        let soa_rdata = flat.rdata(&soa, 0);
+        let minimum = soa_rdata
             .last_chunk::<4>()
             .map_or(0, |bytes| u32::from_be_bytes(*bytes));
-        let negative_soa = RRset {
+        let negative_soa = RRsetEntry {
             ttl: soa.ttl.min(minimum),
-            ..soa.clone()
+            dynamic: NOT_DYNAMIC,
+            ..soa
         };
         Some(ZoneData {
             apex: zone.origin.clone(),
             apex_labels: zone.origin.label_count(),
-            nodes,
+            apex_node,
+            bytes: flat.bytes.into(),
+            nodes: flat.nodes.into(),
+            rrsets: flat.rrsets.into(),
+            rdatas: flat.rdatas.into(),
+            dynamics: flat.dynamics.into(),
+            index: flat.index,
+            hasher: flat.hasher,
             negative_soa,
             counters: crate::metrics::global().zone(&zone.origin),
         })
     }
 
-    fn rrset(&mut self, owner: &Name, rr_type: u16, records: &[&Record]) -> RRset {
-        let target_offset = match rr_type {
-            rtype::NS => Some(0),
-            rtype::MX => Some(2),
-            rtype::SRV => Some(6),
-            _ => None,
-        };
-        let targets = target_offset
-            .map(|offset| {
-                records
-                    .iter()
-                    .filter_map(|record| {
-                        let name = record.rdata.get(offset..)?;
-                        let len = wire_name_len(name)?;
-                        Some(name[..len].to_ascii_lowercase().into_boxed_slice())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        RRset {
-            rr_type,
-            ttl: records[0].ttl,
-            layout: RdataLayout::for_type(rr_type),
-            rdatas: records.iter().map(|record| record.rdata.clone()).collect(),
-            targets,
-            dynamic: self.dynamic(owner, rr_type, records).map(Box::new),
-        }
-    }
-
     /// The rules of an annotated set (zone validation made the members agree).
     fn dynamic(&mut self, owner: &Name, rr_type: u16, records: &[&Record]) -> Option<Dynamic> {
-        let set_name = format!("{owner} {}", crate::zone::rdata::type_name(rr_type));
         let first = records.first()?.health.as_ref()?;
+        let set_name = format!("{owner} {}", crate::zone::rdata::type_name(rr_type));
         let kind = match first.policy {
             Policy::Failover(_) => dynamic::Kind::Failover,
             Policy::Multivalue => dynamic::Kind::Multivalue,
@@ -219,25 +233,127 @@ impl Builder<'_> {
     }
 }
 
-/// Inserts empty non-terminals between `owner` and `apex` (RFC 4592 §2.2.2).
-fn add_empty_ancestors(nodes: &mut HashMap<Box<[u8]>, Node>, owner: &Name, apex: &Name) {
-    let mut name = owner.parent();
-    while let Some(ancestor) = name {
-        if !ancestor.is_subdomain_of(apex) {
-            break;
+/// A zone's arrays while they are filled (see [`ZoneData`]).
+///
+/// Offsets are `u32`: zone validation refuses zones whose names and RDATA
+/// would not fit (see `zone::validate`).
+#[derive(Default)]
+struct Flat {
+    bytes: Vec<u8>,
+    nodes: Vec<NodeEntry>,
+    rrsets: Vec<RRsetEntry>,
+    rdatas: Vec<u32>,
+    dynamics: Vec<Dynamic>,
+    index: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+}
+
+impl Flat {
+    fn key_of(&self, id: u32) -> &[u8] {
+        let node = &self.nodes[id as usize];
+        &self.bytes[node.key as usize..][..node.name_len as usize]
+    }
+
+    fn find(&self, key: &[u8]) -> Option<u32> {
+        let hash = hash_key(&self.hasher, key);
+        self.index.find(hash, |&id| self.key_of(id) == key).copied()
+    }
+
+    /// The node of an owner name (any case), added if new.
+    fn intern(&mut self, wire: &[u8]) -> u32 {
+        let mut lower = [0u8; MAX_NAME_LEN];
+        let lower = &mut lower[..wire.len()];
+        lower.copy_from_slice(wire);
+        lower.make_ascii_lowercase();
+        if let Some(id) = self.find(lower) {
+            return id;
         }
-        let key = ancestor.lowercase_wire();
-        if nodes.contains_key(&key) {
-            break;
-        }
-        name = ancestor.parent();
-        nodes.insert(
+        let name = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(wire);
+        let key = if *lower == *wire {
+            name
+        } else {
+            let key = self.bytes.len() as u32;
+            self.bytes.extend_from_slice(lower);
+            key
+        };
+        self.insert(NodeEntry {
+            name,
             key,
-            Node {
-                name: ancestor,
-                rrsets: Box::new([]),
+            rrsets: 0,
+            rrset_count: 0,
+            name_len: wire.len() as u8,
+            cut: false,
+        })
+    }
+
+    fn insert(&mut self, node: NodeEntry) -> u32 {
+        let id = self.nodes.len() as u32;
+        self.nodes.push(node);
+        let (bytes, nodes, hasher) = (&self.bytes, &self.nodes, &self.hasher);
+        let key_of = |id: u32| {
+            let node = &nodes[id as usize];
+            &bytes[node.key as usize..][..node.name_len as usize]
+        };
+        let hash = hash_key(hasher, key_of(id));
+        self.index
+            .insert_unique(hash, id, |&id| hash_key(hasher, key_of(id)));
+        id
+    }
+
+    /// Adds the missing ancestors of node `id` down to (not including) the
+    /// apex, whose lower-cased wire name is `apex_len` bytes long.
+    fn add_ancestors(&mut self, id: usize, apex_len: usize) {
+        let node = self.nodes[id];
+        let len = node.name_len as usize;
+        let mut skip = 0;
+        loop {
+            skip += 1 + self.bytes[node.key as usize + skip] as usize;
+            if len - skip <= apex_len {
+                return;
+            }
+            let key = node.key as usize + skip;
+            if self.find(&self.bytes[key..key + len - skip]).is_some() {
+                return;
+            }
+            self.insert(NodeEntry {
+                name: node.name + skip as u32,
+                key: key as u32,
+                rrsets: 0,
+                rrset_count: 0,
+                name_len: (len - skip) as u8,
                 cut: false,
-            },
-        );
+            });
+        }
+    }
+
+    fn push_rrset(&mut self, members: &[&Record], dynamic: Option<Dynamic>) {
+        let first = self.rdatas.len() as u32;
+        for record in members {
+            self.rdatas.push(self.bytes.len() as u32);
+            self.bytes
+                .extend_from_slice(&(record.rdata.len() as u16).to_be_bytes());
+            self.bytes.extend_from_slice(&record.rdata);
+        }
+        let dynamic = match dynamic {
+            Some(dynamic) => {
+                self.dynamics.push(dynamic);
+                self.dynamics.len() as u32 - 1
+            }
+            None => NOT_DYNAMIC,
+        };
+        self.rrsets.push(RRsetEntry {
+            rdatas: first,
+            count: members.len() as u32,
+            ttl: members[0].ttl,
+            dynamic,
+            rr_type: members[0].rtype,
+        });
+    }
+
+    fn rdata(&self, set: &RRsetEntry, i: usize) -> &[u8] {
+        let at = self.rdatas[set.rdatas as usize + i] as usize;
+        let len = u16::from_be_bytes([self.bytes[at], self.bytes[at + 1]]) as usize;
+        &self.bytes[at + 2..at + 2 + len]
     }
 }

@@ -9,13 +9,13 @@ use crate::wire::rtype;
 #[derive(Debug)]
 pub(super) enum Found<'t> {
     /// The name exists (possibly as an empty non-terminal).
-    Exact(&'t Node),
+    Exact(Node<'t>),
     /// The name does not exist; this wildcard node synthesises it.
-    Wildcard(&'t Node),
+    Wildcard(Node<'t>),
     /// The name is at or below this delegation point.
-    Referral(&'t Node),
+    Referral(Node<'t>),
     /// The name is below this node's DNAME.
-    Dname(&'t Node, &'t RRset),
+    Dname(Node<'t>, RRset<'t>),
     /// The name does not exist.
     NxDomain,
 }
@@ -71,11 +71,16 @@ pub(super) fn find<'t>(zone: &'t ZoneData, lower: &[u8], labels: &Labels, qtype:
     let mut encloser: &[u8] = labels.suffix(lower, zone.apex_labels);
     for depth in zone.apex_labels..=total {
         let key = labels.suffix(lower, depth);
-        let Some(node) = zone.nodes.get(key) else {
-            return wildcard(zone, encloser);
+        let node = if depth == zone.apex_labels {
+            zone.apex_node()
+        } else {
+            match zone.node(key) {
+                Some(node) => node,
+                None => return wildcard(zone, encloser),
+            }
         };
         let at_query = depth == total;
-        if node.cut && !(at_query && qtype == rtype::DS) {
+        if node.is_cut() && !(at_query && qtype == rtype::DS) {
             return Found::Referral(node);
         }
         if !at_query && let Some(dname) = node.rrset(rtype::DNAME) {
@@ -98,7 +103,7 @@ fn wildcard<'t>(zone: &'t ZoneData, encloser: &[u8]) -> Found<'t> {
     }
     key[..2].copy_from_slice(&[1, b'*']);
     key[2..len].copy_from_slice(encloser);
-    match zone.nodes.get(&key[..len]) {
+    match zone.node(&key[..len]) {
         Some(node) => Found::Wildcard(node),
         None => Found::NxDomain,
     }

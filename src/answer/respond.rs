@@ -179,7 +179,7 @@ struct Answer<'t> {
     board: &'t Board,
     qtype: u16,
     transport: Transport,
-    additional: [Option<&'t RRset>; MAX_ADDITIONAL_SOURCES],
+    additional: [Option<RRset<'t>>; MAX_ADDITIONAL_SOURCES],
     additional_count: usize,
 }
 
@@ -217,15 +217,15 @@ impl<'t> Answer<'t> {
                         w.set_flags(w.flags() & !flag::AA);
                     }
                     let ns = cut.rrset(rtype::NS).expect("a cut has NS");
-                    self.write_set(w, Section::Authority, cut.name.as_wire(), ns)?;
+                    self.write_set(w, Section::Authority, cut.name(), ns)?;
                     self.want_additional(ns);
                     return Ok(rcode::NOERROR);
                 }
                 Found::Dname(node, dname) => {
-                    self.write_set(w, Section::Answer, node.name.as_wire(), dname)?;
+                    self.write_set(w, Section::Answer, node.name(), dname)?;
                     // RFC 6672 §2.2: replace the DNAME owner by its target.
-                    let keep = len - node.name.wire_len();
-                    let target = &dname.rdatas[0];
+                    let keep = len - node.name().len();
+                    let target = dname.rdata(0);
                     if keep + target.len() > MAX_NAME_LEN {
                         return Ok(rcode::YXDOMAIN);
                     }
@@ -236,7 +236,7 @@ impl<'t> Answer<'t> {
                         Section::Answer,
                         &owner[..len],
                         rtype::CNAME,
-                        dname.ttl,
+                        dname.ttl(),
                         cname,
                         RdataLayout::NameAt(0),
                     )?;
@@ -279,20 +279,20 @@ impl<'t> Answer<'t> {
     /// Answers at an existing (or wildcard-synthesised) node.
     fn at_node(
         &mut self,
-        node: &'t Node,
+        node: Node<'t>,
         owner: &[u8],
         w: &mut Writer<'_>,
     ) -> Result<Step<'t>, Truncated> {
-        if self.qtype == rtype::ANY && !node.rrsets.is_empty() {
-            let sets: &[RRset] = match self.transport {
-                Transport::Tcp => &node.rrsets,
-                // RFC 8482 §4.2: one RRset stands for the lot; like Knot,
-                // the one of lowest type (the CNAME at an alias).
-                Transport::Udp => {
-                    std::slice::from_ref(node.rrset(rtype::CNAME).unwrap_or(&node.rrsets[0]))
-                }
-            };
-            for set in sets {
+        if self.qtype == rtype::ANY && !node.is_empty() {
+            // RFC 8482 §4.2: over UDP one RRset stands for the lot; like
+            // Knot, the one of lowest type (the CNAME at an alias).
+            let one = node.rrset(rtype::CNAME).or_else(|| node.rrsets().next());
+            let all = (self.transport == Transport::Tcp).then(|| node.rrsets());
+            for set in all
+                .into_iter()
+                .flatten()
+                .chain(one.filter(|_| self.transport == Transport::Udp))
+            {
                 if self.write_set(w, Section::Answer, owner, set)? == Written::Records {
                     self.want_additional(set);
                 }
@@ -308,8 +308,8 @@ impl<'t> Answer<'t> {
             return Ok(Step::Done(rcode::NOERROR));
         }
         if let Some(cname) = node.rrset(rtype::CNAME) {
-            let (index, ttl) = match &cname.dynamic {
-                None => (0, cname.ttl),
+            let (index, ttl) = match cname.dynamic() {
+                None => (0, cname.ttl()),
                 Some(dynamic) => match dynamic.pick(self.board) {
                     Pick::Servfail => return Ok(Step::Done(rcode::SERVFAIL)),
                     pick => match pick.indices().first() {
@@ -321,14 +321,14 @@ impl<'t> Answer<'t> {
                     },
                 },
             };
-            let target = &cname.rdatas[index];
+            let target = cname.rdata(index);
             w.record(
                 Section::Answer,
                 owner,
                 rtype::CNAME,
                 ttl,
                 target,
-                cname.layout,
+                cname.layout(),
             )?;
             return Ok(Step::Follow(target));
         }
@@ -342,7 +342,7 @@ impl<'t> Answer<'t> {
             w,
             Section::Authority,
             self.zone.apex.as_wire(),
-            &self.zone.negative_soa,
+            self.zone.negative_soa(),
         )
         .map(|_| ())
     }
@@ -354,20 +354,21 @@ impl<'t> Answer<'t> {
         w: &mut Writer<'_>,
         section: Section,
         owner: &[u8],
-        set: &RRset,
+        set: RRset<'_>,
     ) -> Result<Written, Full> {
         let mark = w.mark();
+        let (rr_type, layout) = (set.rr_type(), set.layout());
         let mut put =
-            |rdata: &[u8], ttl: u32| w.record(section, owner, set.rr_type, ttl, rdata, set.layout);
-        let result = match &set.dynamic {
-            None => set.rdatas.iter().try_for_each(|rdata| put(rdata, set.ttl)),
+            |rdata: &[u8], ttl: u32| w.record(section, owner, rr_type, ttl, rdata, layout);
+        let result = match set.dynamic() {
+            None => set.rdatas().try_for_each(|rdata| put(rdata, set.ttl())),
             Some(dynamic) => match dynamic.pick(self.board) {
                 Pick::Empty => return Ok(Written::Empty),
                 Pick::Servfail => return Ok(Written::Servfail),
                 pick => pick
                     .indices()
                     .iter()
-                    .try_for_each(|&i| put(&set.rdatas[i as usize], dynamic.ttl)),
+                    .try_for_each(|&i| put(set.rdata(i as usize), dynamic.ttl)),
             },
         };
         match result {
@@ -379,8 +380,8 @@ impl<'t> Answer<'t> {
         }
     }
 
-    fn want_additional(&mut self, set: &'t RRset) {
-        if !set.targets.is_empty() && self.additional_count < MAX_ADDITIONAL_SOURCES {
+    fn want_additional(&mut self, set: RRset<'t>) {
+        if set.has_targets() && self.additional_count < MAX_ADDITIONAL_SOURCES {
             self.additional[self.additional_count] = Some(set);
             self.additional_count += 1;
         }
@@ -390,17 +391,27 @@ impl<'t> Answer<'t> {
     /// What does not fit is left out without TC (RFC 2181 §9).
     fn add_additional(&self, w: &mut Writer<'_>) {
         for set in self.additional[..self.additional_count].iter().flatten() {
-            for (i, target) in set.targets.iter().enumerate() {
-                if set.targets[..i].contains(target) {
+            for i in 0..set.len() {
+                let Some(target) = set.target(i) else {
+                    continue;
+                };
+                if (0..i).any(|j| {
+                    set.target(j)
+                        .is_some_and(|t| t.eq_ignore_ascii_case(target))
+                }) {
                     continue;
                 }
-                let Some(node) = self.zone.node(target) else {
+                let mut lower = [0u8; MAX_NAME_LEN];
+                let lower = &mut lower[..target.len()];
+                lower.copy_from_slice(target);
+                lower.make_ascii_lowercase();
+                let Some(node) = self.zone.node(lower) else {
                     continue;
                 };
                 for rr_type in [rtype::A, rtype::AAAA] {
                     if let Some(addresses) = node.rrset(rr_type)
                         && self
-                            .write_set(w, Section::Additional, node.name.as_wire(), addresses)
+                            .write_set(w, Section::Additional, node.name(), addresses)
                             .is_err()
                     {
                         return;

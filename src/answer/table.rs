@@ -1,13 +1,25 @@
 //! The immutable answer table.
+//!
+//! # Design
+//!
+//! A zone of a million names must load in a second or two and take less
+//! memory than NSD, so a zone is not a tree of boxes but a few flat arrays
+//! (see [`ZoneData`]): one byte arena for every owner name and RDATA, arrays
+//! of fixed-size node and RRset entries pointing into it by offset, and a
+//! hash index of node numbers keyed by lower-cased wire names. A lookup
+//! hashes the lower-cased query name once per label it tries and compares
+//! bytes in the arena; nothing is allocated. The answer path sees the data
+//! through the [`Node`] and [`RRset`] views, which are two references each.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
 use super::dynamic::Dynamic;
 use crate::config::Check;
 use crate::health::{Board, TargetKey};
 use crate::name::Name;
-use crate::wire::RdataLayout;
+use crate::wire::{RdataLayout, rtype};
 
 /// All served zones, keyed by the lower-cased wire form of their apex, and
 /// the health targets their dynamic sets depend on.
@@ -36,7 +48,7 @@ impl Table {
     /// A table that serves nothing.
     pub fn empty() -> Table {
         Table {
-            zones: HashMap::new(),
+            zones: HashMap::default(),
             board: Board::default(),
             targets: Box::new([]),
         }
@@ -53,61 +65,222 @@ impl Table {
     }
 }
 
-/// One zone's nodes.
+/// One zone's names and records, flat.
 #[derive(Debug)]
 pub struct ZoneData {
     /// The apex name.
     pub apex: Name,
     /// Labels in the apex name.
     pub(super) apex_labels: usize,
-    /// Every owner name and every empty non-terminal, by lower-cased wire name.
-    pub(super) nodes: HashMap<Box<[u8]>, Node>,
+    /// The apex's node number.
+    pub(super) apex_node: u32,
+    /// Owner names (as written, and lower-cased where that differs) and
+    /// RDATA, each RDATA preceded by its length as a big-endian `u16`.
+    pub(super) bytes: Box<[u8]>,
+    /// Every owner name and every empty non-terminal.
+    pub(super) nodes: Box<[NodeEntry]>,
+    /// Every RRset; a node's are contiguous and sorted by type.
+    pub(super) rrsets: Box<[RRsetEntry]>,
+    /// Where each RDATA starts in `bytes`; an RRset's are contiguous.
+    pub(super) rdatas: Box<[u32]>,
+    /// The rules of the health-aware sets.
+    pub(super) dynamics: Box<[Dynamic]>,
+    /// Node numbers by lower-cased wire name.
+    pub(super) index: HashTable<u32>,
+    pub(super) hasher: DefaultHashBuilder,
     /// The SOA as it goes into negative answers: TTL = min(SOA TTL, MINIMUM)
     /// (RFC 2308 §3).
-    pub(super) negative_soa: RRset,
+    pub(super) negative_soa: RRsetEntry,
     /// This zone's query counters (the same across reloads).
     pub(super) counters: Arc<crate::metrics::QueryCounters>,
 }
 
+/// A node: where its names and RRsets are.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct NodeEntry {
+    /// Offset of the owner name as written.
+    pub(super) name: u32,
+    /// Offset of the lower-cased name (the same when it has no capitals).
+    pub(super) key: u32,
+    /// Index of its first RRset.
+    pub(super) rrsets: u32,
+    /// How many RRsets; 0 for an empty non-terminal.
+    pub(super) rrset_count: u32,
+    /// Length of both names.
+    pub(super) name_len: u8,
+    /// True when this is a delegation point (NS below the apex).
+    pub(super) cut: bool,
+}
+
+/// An RRset: its type, TTL and where its RDATA are.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RRsetEntry {
+    /// Index of its first RDATA offset in `rdatas`.
+    pub(super) rdatas: u32,
+    /// How many records.
+    pub(super) count: u32,
+    /// The TTL every member is sent with.
+    pub(super) ttl: u32,
+    /// Index in `dynamics`, or [`NOT_DYNAMIC`].
+    pub(super) dynamic: u32,
+    /// The type.
+    pub(super) rr_type: u16,
+}
+
+/// [`RRsetEntry::dynamic`] of a static set.
+pub(super) const NOT_DYNAMIC: u32 = u32::MAX;
+
+/// The hash of a lower-cased wire name in a zone's index.
+pub(super) fn hash_key(hasher: &DefaultHashBuilder, key: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    hasher.hash_one(key)
+}
+
 impl ZoneData {
     /// The node for a lower-cased wire name.
-    pub fn node(&self, key: &[u8]) -> Option<&Node> {
-        self.nodes.get(key)
+    pub fn node(&self, key: &[u8]) -> Option<Node<'_>> {
+        let hash = hash_key(&self.hasher, key);
+        let &id = self
+            .index
+            .find(hash, |&id| self.key_of(&self.nodes[id as usize]) == key)?;
+        Some(self.node_at(id))
+    }
+
+    /// The apex node.
+    pub(super) fn apex_node(&self) -> Node<'_> {
+        self.node_at(self.apex_node)
+    }
+
+    /// Every node, in no particular order.
+    pub fn nodes(&self) -> impl Iterator<Item = Node<'_>> {
+        self.nodes.iter().map(|entry| Node { zone: self, entry })
+    }
+
+    /// The SOA for negative answers.
+    pub(super) fn negative_soa(&self) -> RRset<'_> {
+        RRset {
+            zone: self,
+            entry: &self.negative_soa,
+        }
+    }
+
+    fn node_at(&self, id: u32) -> Node<'_> {
+        Node {
+            zone: self,
+            entry: &self.nodes[id as usize],
+        }
+    }
+
+    fn key_of(&self, entry: &NodeEntry) -> &[u8] {
+        &self.bytes[entry.key as usize..][..entry.name_len as usize]
     }
 }
 
-/// One name in a zone.
-#[derive(Debug)]
-pub struct Node {
-    /// The owner name as written in the zone (case kept).
-    pub name: Name,
-    /// RRsets at this name; empty for an empty non-terminal.
-    pub rrsets: Box<[RRset]>,
+/// One name in a zone (a view into its [`ZoneData`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Node<'t> {
+    zone: &'t ZoneData,
+    entry: &'t NodeEntry,
+}
+
+impl<'t> Node<'t> {
+    /// The owner name as written in the zone (case kept), wire format.
+    pub fn name(&self) -> &'t [u8] {
+        &self.zone.bytes[self.entry.name as usize..][..self.entry.name_len as usize]
+    }
+
     /// True when this is a delegation point (NS below the apex).
-    pub cut: bool,
-}
+    pub fn is_cut(&self) -> bool {
+        self.entry.cut
+    }
 
-impl Node {
+    /// True for an empty non-terminal.
+    pub fn is_empty(&self) -> bool {
+        self.entry.rrset_count == 0
+    }
+
+    /// The RRsets, by ascending type.
+    pub fn rrsets(&self) -> impl Iterator<Item = RRset<'t>> + use<'t> {
+        let zone = self.zone;
+        let start = self.entry.rrsets as usize;
+        zone.rrsets[start..start + self.entry.rrset_count as usize]
+            .iter()
+            .map(move |entry| RRset { zone, entry })
+    }
+
     /// The RRset of one type.
-    pub fn rrset(&self, rr_type: u16) -> Option<&RRset> {
-        self.rrsets.iter().find(|set| set.rr_type == rr_type)
+    pub fn rrset(&self, rr_type: u16) -> Option<RRset<'t>> {
+        self.rrsets().find(|set| set.rr_type() == rr_type)
     }
 }
 
-/// Records of one owner and type.
-#[derive(Debug, Clone)]
-pub struct RRset {
+/// Records of one owner and type (a view into its [`ZoneData`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RRset<'t> {
+    zone: &'t ZoneData,
+    entry: &'t RRsetEntry,
+}
+
+impl<'t> RRset<'t> {
     /// The type.
-    pub rr_type: u16,
+    pub fn rr_type(&self) -> u16 {
+        self.entry.rr_type
+    }
+
     /// The TTL every member is sent with.
-    pub ttl: u32,
+    pub fn ttl(&self) -> u32 {
+        self.entry.ttl
+    }
+
     /// Where RDATA names may be compressed.
-    pub layout: RdataLayout,
-    /// Member RDATA, wire format.
-    pub rdatas: Box<[Box<[u8]>]>,
-    /// For NS, MX and SRV: the lower-cased target names whose addresses go
-    /// into the additional section (RFC 1035 §3.3.9, RFC 2782).
-    pub targets: Box<[Box<[u8]>]>,
+    pub fn layout(&self) -> RdataLayout {
+        RdataLayout::for_type(self.entry.rr_type)
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.entry.count as usize
+    }
+
+    /// True when the set has no records (never, for a built table).
+    pub fn is_empty(&self) -> bool {
+        self.entry.count == 0
+    }
+
+    /// The RDATA of member `i` (wire format, uncompressed).
+    pub fn rdata(&self, i: usize) -> &'t [u8] {
+        let bytes = &self.zone.bytes;
+        let at = self.zone.rdatas[self.entry.rdatas as usize + i] as usize;
+        let len = u16::from_be_bytes([bytes[at], bytes[at + 1]]) as usize;
+        &bytes[at + 2..at + 2 + len]
+    }
+
+    /// Every member's RDATA, in file order.
+    pub fn rdatas(&self) -> impl Iterator<Item = &'t [u8]> + use<'t> {
+        let set = *self;
+        (0..set.len()).map(move |i| set.rdata(i))
+    }
+
     /// For health-aware sets: how members are chosen per query.
-    pub dynamic: Option<Box<Dynamic>>,
+    pub fn dynamic(&self) -> Option<&'t Dynamic> {
+        self.zone.dynamics.get(self.entry.dynamic as usize)
+    }
+
+    /// For NS, MX and SRV: the name in member `i` whose addresses go into
+    /// the additional section (RFC 1035 §3.3.9, RFC 2782), case as written.
+    pub fn target(&self, i: usize) -> Option<&'t [u8]> {
+        let offset = match self.entry.rr_type {
+            rtype::NS => 0,
+            rtype::MX => 2,
+            rtype::SRV => 6,
+            _ => return None,
+        };
+        let name = self.rdata(i).get(offset..)?;
+        Some(&name[..crate::name::wire_name_len(name)?])
+    }
+
+    /// True for the types whose members name targets ([`RRset::target`]).
+    pub fn has_targets(&self) -> bool {
+        matches!(self.entry.rr_type, rtype::NS | rtype::MX | rtype::SRV)
+    }
 }

@@ -47,17 +47,19 @@ impl Table {
     pub fn dynamic_sets(&self) -> Vec<SetView> {
         let mut sets = Vec::new();
         for zone in self.zones.values() {
-            for node in zone.nodes.values() {
-                for set in node.rrsets.iter() {
-                    let Some(dynamic) = &set.dynamic else {
+            for node in zone.nodes() {
+                for set in node.rrsets() {
+                    let Some(dynamic) = set.dynamic() else {
                         continue;
                     };
-                    let rr_type = crate::zone::rdata::type_name(set.rr_type);
+                    let rr_type = crate::zone::rdata::type_name(set.rr_type());
+                    let owner = crate::name::Name::from_wire(node.name())
+                        .map_or_else(|_| String::from("?"), |name| name.to_string());
                     let members = dynamic
                         .members
                         .iter()
                         .map(|member| MemberView {
-                            rdata: rdata_text(set.rr_type, &set.rdatas[member.rdata as usize]),
+                            rdata: rdata_text(set.rr_type(), set.rdata(member.rdata as usize)),
                             target: member
                                 .target
                                 .map(|t| self.targets[t as usize].key.to_string()),
@@ -68,11 +70,11 @@ impl Table {
                     let answer = dynamic
                         .candidates(&self.board)
                         .iter()
-                        .map(|&i| rdata_text(set.rr_type, &set.rdatas[i as usize]))
+                        .map(|&i| rdata_text(set.rr_type(), set.rdata(i as usize)))
                         .collect();
                     sets.push(SetView {
-                        name: format!("{} {rr_type}", node.name),
-                        owner: node.name.to_string(),
+                        name: format!("{owner} {rr_type}"),
+                        owner,
                         rr_type,
                         policy: match dynamic.kind {
                             Kind::Failover => "failover",
