@@ -154,6 +154,9 @@ fn serve(source: Source) -> anyhow::Result<ExitCode> {
         tracing::warn!("{warning}");
     }
     let table = answer::build(&loaded.zones, &config.checks);
+    let zone_count = loaded.zones.len();
+    drop(loaded);
+    healthdns::load::release_freed_memory();
     let workers = config
         .udp_workers
         .map(|n| n as usize)
@@ -174,13 +177,17 @@ fn serve(source: Source) -> anyhow::Result<ExitCode> {
     };
     runtime.block_on(async {
         let api_listener = match &config.api {
-            Some(api) => Some(api::bind(api.listen).await.with_context(|| format!("cannot listen on {}", api.listen))?),
+            Some(api) => Some(
+                api::bind(api.listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {}", api.listen))?,
+            ),
             None => None,
         };
         let mut stdout = std::io::stdout().lock();
         for addr in server::addresses(&listeners) {
             writeln!(stdout, "listening on {addr}")?;
-            tracing::info!(%addr, zones = loaded.zones.len(), targets = table.targets().len(), "serving");
+            tracing::info!(%addr, zones = zone_count, targets = table.targets().len(), "serving");
         }
         if let Some(listener) = &api_listener {
             writeln!(stdout, "api listening on {}", listener.local_addr()?)?;
@@ -190,14 +197,23 @@ fn serve(source: Source) -> anyhow::Result<ExitCode> {
 
         let shutdown = CancellationToken::new();
         let mut service = Service::start(table, config.notify.clone(), &shutdown)?;
-        let sockets = tokio::spawn(server::serve(listeners, service.table().clone(), settings, shutdown.clone()));
+        let sockets = tokio::spawn(server::serve(
+            listeners,
+            service.table().clone(),
+            settings,
+            shutdown.clone(),
+        ));
         let (commands, mut requests) = mpsc::channel(8);
         let api_task = api_listener.map(|listener| {
             let api = Api {
                 table: service.table().clone(),
                 history: service.history().clone(),
                 commands,
-                token: config.api.as_ref().and_then(|a| a.token.as_deref()).map(Arc::from),
+                token: config
+                    .api
+                    .as_ref()
+                    .and_then(|a| a.token.as_deref())
+                    .map(Arc::from),
             };
             tokio::spawn(api::serve(listener, api, shutdown.clone()))
         });

@@ -142,7 +142,9 @@ impl Service {
             zones: zones.zones.len(),
             targets: table.targets().len(),
         };
+        drop(zones);
         self.replace(table);
+        crate::load::release_freed_memory();
         self.notify(config.notify);
         tracing::info!(
             zones = reloaded.zones,
