@@ -74,48 +74,52 @@ impl Name {
         if text == "." {
             return Ok(Name::root());
         }
+        // Built on the stack, so that a name costs one allocation. Errors
+        // come in scan order, as a label completes; the length is judged
+        // once the whole name is read.
         let bytes = text.as_bytes();
-        let mut wire = Vec::with_capacity(bytes.len() + 2);
-        let mut label = Vec::with_capacity(MAX_LABEL_LEN);
+        let mut wire = Wire::default();
+        let mut label = [0u8; MAX_LABEL_LEN];
+        let mut label_len = 0;
         let mut absolute = false;
         let mut i = 0;
         while i < bytes.len() {
-            match bytes[i] {
+            let byte = match bytes[i] {
                 b'.' => {
-                    if label.is_empty() {
-                        return Err(NameError::EmptyLabel);
-                    }
-                    push_label(&mut wire, &label)?;
-                    label.clear();
+                    wire.push_label(&label, label_len)?;
+                    label_len = 0;
                     if i + 1 == bytes.len() {
                         absolute = true;
                     }
                     i += 1;
+                    continue;
                 }
                 b'\\' => {
                     let (byte, used) = unescape(&bytes[i + 1..])
                         .ok_or_else(|| NameError::BadEscape(text.to_owned()))?;
-                    label.push(byte);
                     i += 1 + used;
+                    byte
                 }
-                b => {
-                    label.push(b);
+                byte => {
                     i += 1;
+                    byte
                 }
+            };
+            if let Some(slot) = label.get_mut(label_len) {
+                *slot = byte;
             }
+            label_len += 1;
         }
-        if !label.is_empty() {
-            push_label(&mut wire, &label)?;
+        if label_len > 0 {
+            wire.push_label(&label, label_len)?;
         }
         if absolute {
-            wire.push(0);
+            wire.extend(&[0]);
         } else {
             let origin = origin.ok_or_else(|| NameError::NoOrigin(text.to_owned()))?;
-            wire.extend_from_slice(&origin.wire);
+            wire.extend(&origin.wire);
         }
-        if wire.len() > MAX_NAME_LEN {
-            return Err(NameError::NameTooLong);
-        }
+        let wire = wire.bytes().ok_or(NameError::NameTooLong)?;
         Ok(Name { wire: wire.into() })
     }
 
@@ -217,16 +221,53 @@ fn label_offset(wire: &[u8], skip: usize) -> usize {
     offset
 }
 
-fn push_label(wire: &mut Vec<u8>, label: &[u8]) -> Result<(), NameError> {
-    if label.is_empty() {
-        return Err(NameError::EmptyLabel);
+/// A name being built from text, on the stack.
+struct Wire {
+    bytes: [u8; MAX_NAME_LEN],
+    len: usize,
+    /// Set when the name grew past [`MAX_NAME_LEN`].
+    too_long: bool,
+}
+
+impl Default for Wire {
+    fn default() -> Wire {
+        Wire {
+            bytes: [0; MAX_NAME_LEN],
+            len: 0,
+            too_long: false,
+        }
     }
-    if label.len() > MAX_LABEL_LEN {
-        return Err(NameError::LabelTooLong);
+}
+
+impl Wire {
+    /// Appends a label whose first bytes are in `label` and whose length is
+    /// `len` (which may exceed the buffer: that is the error).
+    fn push_label(&mut self, label: &[u8; MAX_LABEL_LEN], len: usize) -> Result<(), NameError> {
+        if len == 0 {
+            return Err(NameError::EmptyLabel);
+        }
+        if len > MAX_LABEL_LEN {
+            return Err(NameError::LabelTooLong);
+        }
+        self.extend(&[len as u8]);
+        self.extend(&label[..len]);
+        Ok(())
     }
-    wire.push(label.len() as u8);
-    wire.extend_from_slice(label);
-    Ok(())
+
+    fn extend(&mut self, more: &[u8]) {
+        match self.bytes.get_mut(self.len..self.len + more.len()) {
+            Some(room) if !self.too_long => {
+                room.copy_from_slice(more);
+                self.len += more.len();
+            }
+            _ => self.too_long = true,
+        }
+    }
+
+    /// The name, unless it grew too long.
+    fn bytes(&self) -> Option<&[u8]> {
+        (!self.too_long).then_some(&self.bytes[..self.len])
+    }
 }
 
 /// Decodes the escape after a `\`: `\DDD` or `\X`. Returns the byte and how

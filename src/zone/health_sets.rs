@@ -2,7 +2,9 @@
 //! owner+type: one policy, no plain records mixed in, set-wide options that
 //! agree, and something to probe for every checked member.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+
+use hashbrown::HashSet;
 
 use super::annotation::{Annotation, Policy};
 use super::rdata::type_name;

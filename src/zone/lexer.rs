@@ -6,16 +6,24 @@
 //! the previous record) and the `healthdns` annotation of its first line.
 //! Escapes are kept as written in [`Token::raw`]; the field parsers decode them.
 
+use std::borrow::Cow;
+
 /// One token as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Token {
-    /// The source bytes, escapes undecoded, without the surrounding quotes.
-    pub raw: Vec<u8>,
+pub struct Token<'a> {
+    /// The source bytes, escapes undecoded, without the surrounding quotes:
+    /// a slice of the file (owned only when a field parser joins tokens).
+    pub raw: Cow<'a, [u8]>,
     /// True when the token was a `"quoted string"`.
     pub quoted: bool,
 }
 
-impl Token {
+impl Token<'_> {
+    /// The raw text when it is UTF-8, without copying.
+    pub fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.raw).ok()
+    }
+
     /// The raw text for messages (invalid UTF-8 shown lossily).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.raw).into_owned()
@@ -25,7 +33,7 @@ impl Token {
     /// written as `\DDD` so that nothing is lost.
     pub fn name_text(&self) -> String {
         let mut out = String::with_capacity(self.raw.len());
-        for &b in &self.raw {
+        for &b in self.raw.iter() {
             if b.is_ascii() {
                 out.push(b as char);
             } else {
@@ -43,13 +51,13 @@ impl Token {
 
 /// One logical line: a record or a directive.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub struct Entry<'a> {
     /// 1-based line where the entry starts.
     pub line: u32,
     /// True when the line started with a blank: same owner as before.
     pub continues_owner: bool,
     /// The tokens, in order.
-    pub tokens: Vec<Token>,
+    pub tokens: Vec<Token<'a>>,
     /// The `; healthdns …` comment of the entry's first line, if any.
     pub annotation: Option<String>,
 }
@@ -90,7 +98,7 @@ impl LexError {
 
 /// Splits a zone file into entries. Never fails as a whole: problems are
 /// returned beside whatever could be read.
-pub fn lex(input: &[u8]) -> (Vec<Entry>, Vec<LexError>) {
+pub fn lex(input: &[u8]) -> (Vec<Entry<'_>>, Vec<LexError>) {
     Lexer {
         input,
         pos: 0,
@@ -105,12 +113,12 @@ struct Lexer<'a> {
     input: &'a [u8],
     pos: usize,
     line: u32,
-    entries: Vec<Entry>,
+    entries: Vec<Entry<'a>>,
     errors: Vec<LexError>,
 }
 
-impl Lexer<'_> {
-    fn run(mut self) -> (Vec<Entry>, Vec<LexError>) {
+impl<'a> Lexer<'a> {
+    fn run(mut self) -> (Vec<Entry<'a>>, Vec<LexError>) {
         let mut current = self.new_entry(self.starts_blank());
         let mut depth = 0u32;
         let mut paren_line = 0;
@@ -171,7 +179,7 @@ impl Lexer<'_> {
         (self.entries, self.errors)
     }
 
-    fn new_entry(&self, continues_owner: bool) -> Entry {
+    fn new_entry(&self, continues_owner: bool) -> Entry<'a> {
         Entry {
             line: self.line,
             continues_owner,
@@ -185,7 +193,7 @@ impl Lexer<'_> {
     }
 
     /// Ends the current entry; the next one starts on the current line.
-    fn finish(&mut self, current: &mut Entry, next_blank: bool) {
+    fn finish(&mut self, current: &mut Entry<'a>, next_blank: bool) {
         let next = self.new_entry(next_blank);
         let done = std::mem::replace(current, next);
         if !done.tokens.is_empty() {
@@ -202,10 +210,11 @@ impl Lexer<'_> {
         self.input.get(start..self.pos).unwrap_or_default()
     }
 
-    fn quoted(&mut self) -> Token {
+    fn quoted(&mut self) -> Token<'a> {
         let start_line = self.line;
         self.pos += 1;
-        let mut raw = Vec::new();
+        let start = self.pos;
+        let mut end = start;
         loop {
             match self.input.get(self.pos) {
                 None | Some(b'\n') => {
@@ -214,43 +223,43 @@ impl Lexer<'_> {
                     break;
                 }
                 Some(b'"') => {
+                    end = self.pos;
                     self.pos += 1;
                     break;
                 }
-                Some(b'\\') => self.escape(&mut raw),
-                Some(&b) => {
-                    raw.push(b);
-                    self.pos += 1;
-                }
+                Some(b'\\') => self.escape(),
+                Some(_) => self.pos += 1,
             }
+            end = self.pos;
         }
-        Token { raw, quoted: true }
+        Token {
+            raw: Cow::Borrowed(&self.input[start..end]),
+            quoted: true,
+        }
     }
 
-    fn unquoted(&mut self) -> Token {
-        let mut raw = Vec::new();
+    fn unquoted(&mut self) -> Token<'a> {
+        let start = self.pos;
         while let Some(&b) = self.input.get(self.pos) {
             match b {
                 b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"' => break,
-                b'\\' => self.escape(&mut raw),
-                _ => {
-                    raw.push(b);
-                    self.pos += 1;
-                }
+                b'\\' => self.escape(),
+                _ => self.pos += 1,
             }
         }
-        Token { raw, quoted: false }
+        Token {
+            raw: Cow::Borrowed(&self.input[start..self.pos]),
+            quoted: false,
+        }
     }
 
-    /// Copies a backslash and the byte it escapes, as written.
-    fn escape(&mut self, raw: &mut Vec<u8>) {
-        raw.push(b'\\');
+    /// Steps over a backslash and the byte it escapes (kept as written).
+    fn escape(&mut self) {
         self.pos += 1;
         if let Some(&b) = self.input.get(self.pos) {
             if b == b'\n' {
                 self.line = self.line.saturating_add(1);
             }
-            raw.push(b);
             self.pos += 1;
         }
     }
@@ -306,10 +315,10 @@ mod tests {
         let (entries, errors) = lex(br#"t TXT "a \"b\" ; c" d\ e \059x"#);
         assert!(errors.is_empty());
         let tokens = &entries[0].tokens;
-        assert_eq!(tokens[2].raw, br#"a \"b\" ; c"#);
+        assert_eq!(*tokens[2].raw, *br#"a \"b\" ; c"#);
         assert!(tokens[2].quoted);
-        assert_eq!(tokens[3].raw, br"d\ e");
-        assert_eq!(tokens[4].raw, br"\059x");
+        assert_eq!(*tokens[3].raw, *br"d\ e");
+        assert_eq!(*tokens[4].raw, *br"\059x");
         assert!(!tokens[4].quoted);
     }
 
@@ -352,7 +361,7 @@ mod tests {
     #[test]
     fn name_text_escapes_non_ascii() {
         let token = Token {
-            raw: vec![b'a', 0xc3, 0xa9],
+            raw: Cow::Borrowed(&[b'a', 0xc3, 0xa9]),
             quoted: false,
         };
         assert_eq!(token.name_text(), "a\\195\\169");

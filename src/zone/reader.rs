@@ -231,7 +231,11 @@ impl Reader {
 
     /// A TTL value; above 2^31-1 it becomes 0 with a warning (RFC 2181 §8, as BIND).
     fn ttl_value(&mut self, state: &FileState, line: u32, token: &Token) -> Result<u32, LineError> {
-        let value = ttl::parse(&token.text()).map_err(|e| LineError::Ttl(token.text(), e))?;
+        let value = token
+            .as_str()
+            .ok_or(ttl::TtlError::Syntax)
+            .and_then(ttl::parse)
+            .map_err(|e| LineError::Ttl(token.text(), e))?;
         if value > MAX_TTL {
             let message = format!("TTL {value} is above {MAX_TTL}; using 0 (RFC 2181 §8)");
             self.parsed.warnings.push(error(state.at(line), message));
@@ -256,12 +260,11 @@ impl Reader {
         let rtype = loop {
             let (token, rest) = tokens.split_first().ok_or(LineError::MissingType)?;
             tokens = rest;
-            let text = token.text();
-            if !token.quoted && ttl::looks_like_ttl(&text) && explicit_ttl.is_none() {
+            if !token.quoted && ttl::looks_like_ttl(&token.raw) && explicit_ttl.is_none() {
                 explicit_ttl = Some(self.ttl_value(state, entry.line, token)?);
             } else if let Some(class) = class_of(token).filter(|_| !class_seen) {
                 if class != 1 {
-                    return Err(LineError::Class(text));
+                    return Err(LineError::Class(token.text()));
                 }
                 class_seen = true;
             } else {
@@ -299,7 +302,11 @@ impl Reader {
 }
 
 fn parse_name(what: &'static str, token: &Token, origin: Option<&Name>) -> Result<Name, LineError> {
-    Name::from_text(&token.name_text(), origin).map_err(|e| LineError::Name(what, token.text(), e))
+    let parsed = match token.as_str().filter(|text| text.is_ascii()) {
+        Some(text) => Name::from_text(text, origin),
+        None => Name::from_text(&token.name_text(), origin),
+    };
+    parsed.map_err(|e| LineError::Name(what, token.text(), e))
 }
 
 /// The class code of a class mnemonic, or `None` when the token is no class.
@@ -307,17 +314,20 @@ fn class_of(token: &Token) -> Option<u16> {
     if token.quoted {
         return None;
     }
-    let upper = token.text().to_ascii_uppercase();
-    match upper.as_str() {
-        "IN" => Some(1),
-        "CS" => Some(2),
-        "CH" | "CHAOS" => Some(3),
-        "HS" | "HESIOD" => Some(4),
-        "NONE" => Some(254),
-        "ANY" => Some(255),
+    let mut upper = [0u8; 16];
+    let upper = upper.get_mut(..token.raw.len())?;
+    upper.copy_from_slice(&token.raw);
+    upper.make_ascii_uppercase();
+    match &*upper {
+        b"IN" => Some(1),
+        b"CS" => Some(2),
+        b"CH" | b"CHAOS" => Some(3),
+        b"HS" | b"HESIOD" => Some(4),
+        b"NONE" => Some(254),
+        b"ANY" => Some(255),
         _ => {
-            let digits = upper.strip_prefix("CLASS")?;
-            rdata::parse_number(digits.as_bytes(), u16::MAX.into())
+            let digits = upper.strip_prefix(b"CLASS")?;
+            rdata::parse_number(digits, u16::MAX.into())
                 .ok()
                 .map(|n| n as u16)
         }
@@ -326,8 +336,17 @@ fn class_of(token: &Token) -> Option<u16> {
 
 /// A type mnemonic (any case) or `TYPEnnn`.
 fn parse_type(token: &Token) -> Result<u16, LineError> {
-    let text = token.text();
-    let upper = text.to_ascii_uppercase();
+    // Mnemonics are short; a longer token is no type (nor TYPEnnnnn).
+    let mut buffer = [0u8; 16];
+    let upper = buffer
+        .get_mut(..token.raw.len())
+        .filter(|_| token.raw.is_ascii())
+        .map(|upper| {
+            upper.copy_from_slice(&token.raw);
+            upper.make_ascii_uppercase();
+            std::str::from_utf8(upper).unwrap_or_default()
+        })
+        .unwrap_or_default();
     let code = match upper.strip_prefix("TYPE") {
         Some(digits) if !digits.is_empty() => {
             rdata::parse_number(digits.as_bytes(), u16::MAX.into())
@@ -335,9 +354,9 @@ fn parse_type(token: &Token) -> Result<u16, LineError> {
                 .ok()
         }
         _ if token.quoted => None,
-        _ => RecordType::from_str(&upper).ok().map(u16::from),
+        _ => RecordType::from_str(upper).ok().map(u16::from),
     };
-    let code = code.ok_or(LineError::UnknownType(text))?;
+    let code = code.ok_or_else(|| LineError::UnknownType(token.text()))?;
     if code == 0 || code == 41 || (128..=255).contains(&code) {
         return Err(LineError::MetaType(type_name(code)));
     }

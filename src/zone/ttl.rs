@@ -54,8 +54,8 @@ pub fn parse(text: &str) -> Result<u32, TtlError> {
 }
 
 /// True when the token looks like a TTL rather than a class or type.
-pub fn looks_like_ttl(text: &str) -> bool {
-    text.bytes().next().is_some_and(|b| b.is_ascii_digit())
+pub fn looks_like_ttl(raw: &[u8]) -> bool {
+    raw.first().is_some_and(u8::is_ascii_digit)
 }
 
 #[cfg(test)]

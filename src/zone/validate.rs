@@ -2,7 +2,7 @@
 //! DNAME exclusivity, occlusion below delegations and DNAMEs, duplicate
 //! records and TTLs within an RRset.
 
-use std::collections::{HashMap, HashSet};
+use hashbrown::{HashMap, HashSet};
 use std::path::Path;
 
 use super::rdata::type_name;
@@ -116,6 +116,7 @@ fn unify_ttls(records: &mut [Record], warnings: &mut Vec<ZoneError>) {
             fixes.push((i, ttl));
         }
     }
+    drop(first);
     for (i, ttl) in fixes {
         let r = &mut records[i];
         let message = format!(
@@ -136,10 +137,10 @@ fn dedupe(records: Vec<Record>) -> Vec<Record> {
         .iter()
         .map(|r| seen.insert((&r.owner, r.rtype, &r.rdata)))
         .collect();
+    drop(seen);
     if keep.iter().all(|&k| k) {
         return records;
     }
-    drop(seen);
     records
         .into_iter()
         .zip(keep)
@@ -164,6 +165,7 @@ fn drop_occluded(
         .map(|r| &r.owner)
         .collect();
     if cuts.is_empty() && dnames.is_empty() {
+        drop((cuts, dnames));
         return records;
     }
     let apex_depth = origin.label_count();

@@ -10,7 +10,8 @@ use super::fields::Fields;
 pub fn a(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     let token = f.next("address")?;
     let addr: Ipv4Addr = token
-        .text()
+        .as_str()
+        .unwrap_or_default()
         .parse()
         .map_err(|_| f.bad("address", token, "is not an IPv4 address"))?;
     Ok(addr.octets().to_vec())
@@ -20,7 +21,8 @@ pub fn a(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
 pub fn aaaa(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     let token = f.next("address")?;
     let addr: Ipv6Addr = token
-        .text()
+        .as_str()
+        .unwrap_or_default()
         .parse()
         .map_err(|_| f.bad("address", token, "is not an IPv6 address"))?;
     Ok(addr.octets().to_vec())

@@ -10,15 +10,15 @@ use crate::zone::ttl;
 
 /// The RDATA tokens of one record, consumed field by field.
 pub struct Fields<'a> {
-    rtype: &'a str,
-    tokens: &'a [Token],
+    rtype: u16,
+    tokens: &'a [Token<'a>],
     pos: usize,
     origin: Option<&'a Name>,
 }
 
 impl<'a> Fields<'a> {
-    /// `rtype` is the type mnemonic used in messages (`MX preference …`).
-    pub fn new(rtype: &'a str, tokens: &'a [Token], origin: Option<&'a Name>) -> Fields<'a> {
+    /// `rtype` is the type code; messages name it (`MX preference …`).
+    pub fn new(rtype: u16, tokens: &'a [Token<'a>], origin: Option<&'a Name>) -> Fields<'a> {
         Fields {
             rtype,
             tokens,
@@ -28,40 +28,40 @@ impl<'a> Fields<'a> {
     }
 
     /// The type mnemonic used in messages.
-    pub fn rtype(&self) -> &'a str {
-        self.rtype
+    pub fn rtype(&self) -> String {
+        super::type_name(self.rtype)
     }
 
     /// An error about `field` holding `value`.
     pub fn bad(&self, field: &str, value: &Token, problem: impl Display) -> RdataError {
         RdataError::Field {
-            field: format!("{} {field}", self.rtype),
+            field: format!("{} {field}", self.rtype()),
             value: value.text(),
             problem: problem.to_string(),
         }
     }
 
     /// The next token, or "X field is missing".
-    pub fn next(&mut self, field: &str) -> Result<&'a Token, RdataError> {
+    pub fn next(&mut self, field: &str) -> Result<&'a Token<'a>, RdataError> {
         let token = self
             .tokens
             .get(self.pos)
             .ok_or_else(|| RdataError::Missing {
-                field: format!("{} {field}", self.rtype),
+                field: format!("{} {field}", self.rtype()),
             })?;
         self.pos += 1;
         Ok(token)
     }
 
     /// The next token if any.
-    pub fn optional(&mut self) -> Option<&'a Token> {
+    pub fn optional(&mut self) -> Option<&'a Token<'a>> {
         let token = self.tokens.get(self.pos)?;
         self.pos += 1;
         Some(token)
     }
 
     /// The next token, not consumed.
-    pub fn peek(&self) -> Option<&'a Token> {
+    pub fn peek(&self) -> Option<&'a Token<'a>> {
         self.tokens.get(self.pos)
     }
 
@@ -75,7 +75,7 @@ impl<'a> Fields<'a> {
         match self.tokens.get(self.pos) {
             None => Ok(()),
             Some(token) => Err(RdataError::Trailing {
-                rtype: self.rtype.to_owned(),
+                rtype: self.rtype(),
                 value: token.text(),
             }),
         }
@@ -137,12 +137,12 @@ impl<'a> Fields<'a> {
     /// All remaining tokens joined and read as hex; at least one is needed.
     pub fn hex_rest(&mut self, field: &str) -> Result<Vec<u8>, RdataError> {
         let first = self.next(field)?;
-        let mut joined = first.raw.clone();
+        let mut joined = first.raw.to_vec();
         while let Some(token) = self.optional() {
             joined.extend_from_slice(&token.raw);
         }
         let shown = Token {
-            raw: joined,
+            raw: joined.into(),
             quoted: false,
         };
         text::hex(&shown.raw).map_err(|e: TextError| self.bad(field, &shown, e))

@@ -65,13 +65,13 @@ pub fn type_name(rtype: u16) -> String {
 
 /// Encodes the RDATA `tokens` of a record of type `rtype`.
 pub fn encode(rtype: u16, tokens: &[Token], origin: Option<&Name>) -> Result<Vec<u8>, RdataError> {
-    let name = type_name(rtype);
-    let mut f = Fields::new(&name, tokens, origin);
+    let mut f = Fields::new(rtype, tokens, origin);
     let wire = if f.peek().is_some_and(|t| t.is_word("\\#")) {
         f.optional();
         generic(rtype, &mut f)?
     } else {
-        let encoder = encoder_for(rtype).ok_or_else(|| RdataError::NeedsGeneric(name.clone()))?;
+        let encoder =
+            encoder_for(rtype).ok_or_else(|| RdataError::NeedsGeneric(type_name(rtype)))?;
         encoder(&mut f)?
     };
     f.done()?;

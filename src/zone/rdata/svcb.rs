@@ -43,7 +43,7 @@ pub fn svcb(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
             Some(eq) => {
                 let inline = &raw[eq + 1..];
                 let value = if inline.is_empty() && f.peek().is_some_and(|t| t.quoted) {
-                    f.optional().map(|t| t.raw.clone()).unwrap_or_default()
+                    f.optional().map(|t| t.raw.to_vec()).unwrap_or_default()
                 } else {
                     inline.to_vec()
                 };
