@@ -1,11 +1,14 @@
 //! Lookup + encode on the real answer path, per kind of answer, for the
-//! shipped example zone.
+//! shipped example zone; and a health transition up to the first answer
+//! that shows it.
 
 use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use healthdns::answer::{Transport, build, respond};
+use healthdns::answer::{Table, Transport, build, respond};
+use healthdns::health::slot;
+use healthdns::health::state::{Health, Thresholds};
 use healthdns::name::Name;
 
 fn query(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
@@ -77,6 +80,51 @@ fn answers(c: &mut Criterion) {
         });
     }
     group.finish();
+    transition(c, &table, &mut out);
+}
+
+/// A transition is published by one atomic store in the target's slot; no
+/// table is rebuilt. Measured: the primary of a failover set goes down (as
+/// the probe loop does it: the state machine under the slot's detail lock,
+/// then the store), a query answers with the secondary, the primary comes
+/// back, a query answers with it again.
+fn transition(c: &mut Criterion, table: &Table, out: &mut [u8]) {
+    let primary = table
+        .targets()
+        .iter()
+        .position(|t| t.key.host == "192.0.2.10")
+        .expect("api's primary is a target") as u32;
+    let slot = table.board().slot(primary).expect("its slot").clone();
+    let once = Thresholds { rise: 1, fall: 1 };
+    let flip = |passed: bool| {
+        let to = slot
+            .update(|detail| detail.state.observe(passed, once))
+            .expect("a transition")
+            .to;
+        slot.publish(slot::serving(to, false, None));
+    };
+    let packet = query("api.dyn.test.", 1, false);
+    let first_address = |out: &mut [u8]| {
+        let len = respond(table, &packet, Transport::Udp, out).expect("an answer");
+        // One A record answers: its RDATA ends the message.
+        [out[len - 4], out[len - 3], out[len - 2], out[len - 1]]
+    };
+    assert_eq!(first_address(out), [192, 0, 2, 10]);
+    flip(false);
+    assert_eq!(first_address(out), [192, 0, 2, 11], "the secondary answers");
+    flip(true);
+    assert_eq!(first_address(out), [192, 0, 2, 10], "the primary is back");
+    let mut group = c.benchmark_group("transition");
+    group.bench_function("down + answer + up + answer", |b| {
+        b.iter(|| {
+            flip(false);
+            black_box(first_address(out));
+            flip(true);
+            black_box(first_address(out))
+        })
+    });
+    group.finish();
+    assert_eq!(slot.detail().state.health(), Health::Up);
 }
 
 criterion_group!(benches, answers);
