@@ -5,6 +5,16 @@
 # latency, RSS; then p50/p99 latency at half of gdnsd's peak rate; then the
 # ratios healthdns/gdnsd and healthdns/NSD; then the same over TCP.
 #
+# Beside the real servers it runs benches/udp_floor.c: the same recvmmsg/
+# sendmmsg calls as healthdns and no DNS work, so its queries per CPU-second
+# are the ceiling for any server on kernel UDP sockets in the same run.
+#
+# Pinning: taskset alone is not enough, because Knot sets its UDP threads'
+# affinity itself (thread N to CPU N mod online CPUs, so its worker ran on
+# dnsperf's CPU 0). Where a cpuset cgroup can be made (root, cgroup v1 or
+# v2), every server runs inside one holding only CPU 1, which no
+# sched_setaffinity call can leave.
+#
 #   bash benches/compare.sh [SECONDS_PER_RUN=10] [RUNS=3]
 #
 # The query mix: 60% static A names, 10% NXDOMAIN, and 10% each of a
@@ -18,7 +28,7 @@ seconds=${1:-10}
 runs=${2:-3}
 
 need=()
-for tool in dnsperf:dnsperf gdnsd:gdnsd nsd:nsd knotd:knot taskset:util-linux; do
+for tool in dnsperf:dnsperf gdnsd:gdnsd nsd:nsd knotd:knot taskset:util-linux cc:gcc; do
     command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
 done
 if ((${#need[@]})); then
@@ -28,13 +38,40 @@ cargo build --release --quiet
 bin=$PWD/target/release/healthdns
 
 work=$(mktemp -d)
+cc -O2 -o "$work/udp_floor" benches/udp_floor.c
 pids=()
+cpuset=
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    if [ -n "$cpuset" ]; then
+        # Anything a server forked and left behind is in the cpuset too.
+        for pid in $(cat "$cpuset/cgroup.procs" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+        sleep 0.2
+        rmdir "$cpuset" 2>/dev/null || true
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
+
+# A cpuset cgroup holding only CPU 1, and the file that moves a process in.
+if [ -d /sys/fs/cgroup/cpuset ] && mkdir -p "/sys/fs/cgroup/cpuset/healthdns-compare-$$" 2>/dev/null; then
+    cpuset=/sys/fs/cgroup/cpuset/healthdns-compare-$$
+    echo 1 >"$cpuset/cpuset.cpus" && echo 0 >"$cpuset/cpuset.mems" && procs=$cpuset/cgroup.procs || cpuset=
+elif grep -qw cpuset /sys/fs/cgroup/cgroup.controllers 2>/dev/null &&
+    echo +cpuset >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null &&
+    mkdir -p "/sys/fs/cgroup/healthdns-compare-$$" 2>/dev/null; then
+    cpuset=/sys/fs/cgroup/healthdns-compare-$$
+    echo 1 >"$cpuset/cpuset.cpus" && procs=$cpuset/cgroup.procs || cpuset=
+fi
+[ -n "$cpuset" ] || echo "note: no cpuset cgroup here; servers pinned with taskset only (Knot moves its UDP thread)" >&2
+# Runs a server confined to CPU 1. Call it with & only: it moves the
+# background subshell into the cpuset and execs the server in its place, so
+# $! is the server's own pid.
+on_cpu1() {
+    [ -z "$cpuset" ] || echo "$BASHPID" >"$procs"
+    exec taskset -c 1 "$@"
+}
 
 # --- the zone and the queries ----------------------------------------------
 zone=$work/bench.test.zone
@@ -62,14 +99,14 @@ awk 'BEGIN { srand(7); for (i = 0; i < 100000; i++) { r = rand();
 # --- the servers -----------------------------------------------------------
 port=15300
 start_healthdns() {
-    taskset -c 1 "$bin" serve --listen "127.0.0.1:$1" "$zone" >"$work/healthdns.out" 2>"$work/healthdns.log" &
+    on_cpu1 "$bin" serve --listen "127.0.0.1:$1" "$zone" >"$work/healthdns.out" 2>"$work/healthdns.log" &
     pids+=($!)
 }
 start_gdnsd() {
     mkdir -p "$work/gdnsd/zones"
     cp "$zone" "$work/gdnsd/zones/bench.test"
     printf 'options => {\n  listen => [ 127.0.0.1:%s ]\n  udp_threads => 1\n  tcp_threads => 1\n}\n' "$1" >"$work/gdnsd/config"
-    taskset -c 1 gdnsd -c "$work/gdnsd" start >"$work/gdnsd.log" 2>&1 &
+    on_cpu1 gdnsd -c "$work/gdnsd" start >"$work/gdnsd.log" 2>&1 &
     pids+=($!)
 }
 start_nsd() {
@@ -95,7 +132,7 @@ zone:
   name: bench.test
   zonefile: "$zone"
 EOF
-    taskset -c 1 nsd -d -c "$work/nsd/nsd.conf" >"$work/nsd.log" 2>&1 &
+    on_cpu1 nsd -d -c "$work/nsd/nsd.conf" >"$work/nsd.log" 2>&1 &
     pids+=($!)
 }
 start_knot() {
@@ -118,7 +155,11 @@ zone:
   - domain: bench.test
     file: "$zone"
 EOF
-    taskset -c 1 knotd -c "$work/knot/knot.conf" >"$work/knot.log" 2>&1 &
+    on_cpu1 knotd -c "$work/knot/knot.conf" >"$work/knot.log" 2>&1 &
+    pids+=($!)
+}
+start_floor() {
+    on_cpu1 "$work/udp_floor" "$1" >"$work/floor.log" 2>&1 &
     pids+=($!)
 }
 
@@ -128,14 +169,26 @@ tree() {
     echo "$pid"
     for child in $(pgrep -P "$pid" 2>/dev/null); do tree "$child"; done
 }
-cpu_ticks() {
-    local total=0
+cpu_ticks() { # user and system ticks of the whole tree
+    local user=0 system=0 u s
     for pid in $(tree "$1"); do
         [ -r "/proc/$pid/stat" ] || continue
         # utime and stime are fields 14 and 15; the name may hold spaces.
-        total=$((total + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')))
+        read -r u s < <(sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12, $13 }')
+        user=$((user + u)) system=$((system + s))
     done
-    echo "$total"
+    echo "$user $system"
+}
+# Warns when a thread of the server may run on a CPU other than 1.
+check_pinned() {
+    local pid task allowed
+    for pid in $(tree "$2"); do
+        for task in /proc/"$pid"/task/*; do
+            allowed=$(awk '/^Cpus_allowed_list/ { print $2 }' "$task/status" 2>/dev/null || true)
+            [ -z "$allowed" ] || [ "$allowed" = 1 ] ||
+                echo "warning: $1 thread ${task##*/} may run on CPUs $allowed" >&2
+        done
+    done
 }
 rss_kib() {
     local total=0
@@ -144,9 +197,11 @@ rss_kib() {
     done
     echo "$total"
 }
-wait_ready() {
+wait_ready() { # the floor answers with the query itself: any reply will do
+    local want=192.0.2.1
+    [ "$2" != floor ] || want=NOERROR
     for _ in $(seq 100); do
-        dig +short +tries=1 +time=1 @127.0.0.1 -p "$1" ns1.bench.test A 2>/dev/null | grep -q 192.0.2.1 && return 0
+        dig +tries=1 +time=1 @127.0.0.1 -p "$1" ns1.bench.test A 2>/dev/null | grep -q "$want" && return 0
         sleep 0.1
     done
     echo "server on port $1 never answered" >&2
@@ -155,43 +210,56 @@ wait_ready() {
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 hz=$(getconf CLK_TCK)
-declare -A qps per_cpu latency rss port_of pid_of
-printf '%-10s %4s %12s %14s %12s %10s\n' server run QPS 'QPS/CPU-s' 'avg lat ms' 'RSS MiB'
-for server in gdnsd nsd knot healthdns; do
+declare -A qps per_cpu user_share latency rss port_of pid_of
+servers=(gdnsd nsd knot healthdns floor)
+printf '%-10s %4s %12s %14s %8s %12s %10s\n' server run QPS 'QPS/CPU-s' 'user %' 'avg lat ms' 'RSS MiB'
+for server in "${servers[@]}"; do
     port=$((port + 1))
     "start_$server" "$port"
     pid=${pids[-1]}
-    wait_ready "$port"
+    wait_ready "$port" "$server"
     port_of[$server]=$port
     pid_of[$server]=$pid
     # Sanity: the health-filtered names answer.
-    dig +short @127.0.0.1 -p "$port" www.bench.test A | grep -q 192.0.2.2 || { echo "$server: bad answer" >&2; exit 1; }
-    for run in $(seq "$runs"); do
-        before=$(cpu_ticks "$pid")
-        taskset -c 0 dnsperf -s 127.0.0.1 -p "$port" -d "$queries" -l "$seconds" -c 4 -q 256 >"$work/out" 2>&1
-        after=$(cpu_ticks "$pid")
+    [ "$server" = floor ] || dig +short @127.0.0.1 -p "$port" www.bench.test A | grep -q 192.0.2.2 ||
+        { echo "$server: bad answer" >&2; exit 1; }
+done
+# Runs alternate between the servers, so a burst of load elsewhere on the
+# machine falls on all of them rather than on one.
+for run in $(seq "$runs"); do
+    for server in "${servers[@]}"; do
+        pid=${pid_of[$server]}
+        read -r user0 system0 < <(cpu_ticks "$pid")
+        taskset -c 0 dnsperf -s 127.0.0.1 -p "${port_of[$server]}" -d "$queries" -l "$seconds" -c 4 -q 256 >"$work/out" 2>&1
+        read -r user1 system1 < <(cpu_ticks "$pid")
+        check_pinned "$server" "$pid"
+        ticks=$((user1 - user0 + system1 - system0))
         completed=$(awk '/Queries completed:/ { print $3 }' "$work/out")
         q=$(awk '/Queries per second:/ { printf "%.0f", $4 }' "$work/out")
         lat=$(awk '/Average Latency/ { printf "%.3f", $4 * 1000 }' "$work/out")
-        cpu=$(awk -v t=$((after - before)) -v hz="$hz" 'BEGIN { printf "%.3f", t / hz }')
+        cpu=$(awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "%.3f", t / hz }')
         pc=$(awk -v c="$completed" -v s="$cpu" 'BEGIN { printf "%.0f", (s > 0 ? c / s : 0) }')
+        share=$(awk -v u=$((user1 - user0)) -v t="$ticks" 'BEGIN { printf "%.1f", (t > 0 ? 100 * u / t : 0) }')
         mem=$(awk -v k="$(rss_kib "$pid")" 'BEGIN { printf "%.1f", k / 1024 }')
-        printf '%-10s %4s %12s %14s %12s %10s\n' "$server" "$run" "$q" "$pc" "$lat" "$mem"
+        printf '%-10s %4s %12s %14s %8s %12s %10s\n' "$server" "$run" "$q" "$pc" "$share" "$lat" "$mem"
         qps[$server]+="$q "
         per_cpu[$server]+="$pc "
+        user_share[$server]+="$share "
         latency[$server]+="$lat "
         rss[$server]=$mem
     done
 done
 
 echo
-printf '%-10s %12s %14s %12s %10s   (medians of %s runs of %ss)\n' server QPS 'QPS/CPU-s' 'avg lat ms' 'RSS MiB' "$runs" "$seconds"
-for server in gdnsd nsd knot healthdns; do
-    printf '%-10s %12s %14s %12s %10s\n' "$server" \
+printf '%-10s %12s %14s %8s %12s %10s   (medians of %s runs of %ss)\n' server QPS 'QPS/CPU-s' 'user %' 'avg lat ms' 'RSS MiB' "$runs" "$seconds"
+for server in "${servers[@]}"; do
+    printf '%-10s %12s %14s %8s %12s %10s\n' "$server" \
         "$(tr ' ' '\n' <<<"${qps[$server]}" | grep . | median)" \
         "$(tr ' ' '\n' <<<"${per_cpu[$server]}" | grep . | median)" \
+        "$(tr ' ' '\n' <<<"${user_share[$server]}" | grep . | median)" \
         "$(tr ' ' '\n' <<<"${latency[$server]}" | grep . | median)" "${rss[$server]}"
 done
+echo "(user %: the share of the server's CPU time spent in user space; the rest is the kernel's)"
 
 # Latency percentiles at half of gdnsd's peak rate, from dnsperf -v.
 half=$(($(tr ' ' '\n' <<<"${qps[gdnsd]}" | grep . | median | cut -d. -f1) / 2))
@@ -212,21 +280,26 @@ echo
 printf '%-10s %12s %14s   (TCP, one run of %ss)\n' server QPS 'QPS/CPU-s' "$seconds"
 for server in gdnsd nsd knot healthdns; do
     pid=${pid_of[$server]}
-    before=$(cpu_ticks "$pid")
+    read -r user0 system0 < <(cpu_ticks "$pid")
     taskset -c 0 dnsperf -m tcp -s 127.0.0.1 -p "${port_of[$server]}" -d "$queries" -l "$seconds" -c 4 -q 256 >"$work/out" 2>&1
-    after=$(cpu_ticks "$pid")
+    read -r user1 system1 < <(cpu_ticks "$pid")
     completed=$(awk '/Queries completed:/ { print $3 }' "$work/out")
     q=$(awk '/Queries per second:/ { printf "%.0f", $4 }' "$work/out")
-    cpu=$(awk -v t=$((after - before)) -v hz="$hz" 'BEGIN { printf "%.3f", t / hz }')
+    cpu=$(awk -v t=$((user1 - user0 + system1 - system0)) -v hz="$hz" 'BEGIN { printf "%.3f", t / hz }')
     tcp_per_cpu[$server]=$(awk -v c="$completed" -v s="$cpu" 'BEGIN { printf "%.0f", (s > 0 ? c / s : 0) }')
     printf '%-10s %12s %14s\n' "$server" "$q" "${tcp_per_cpu[$server]}"
 done
 
 echo
 awk -v h="${tcp_per_cpu[healthdns]}" -v r="${tcp_per_cpu[gdnsd]}" 'BEGIN { printf "healthdns/gdnsd TCP queries per server CPU-second: %.2f\n", (r > 0 ? h / r : 0) }'
-for ref in gdnsd nsd; do
-    h=$(tr ' ' '\n' <<<"${per_cpu[healthdns]}" | grep . | median)
-    r=$(tr ' ' '\n' <<<"${per_cpu[$ref]}" | grep . | median)
-    awk -v h="$h" -v r="$r" -v ref="$ref" 'BEGIN { printf "healthdns/%s queries per server CPU-second: %.2f\n", ref, h / r }'
-done
+ratio() { # A B: the ratio of their median UDP queries per CPU-second
+    local a b
+    a=$(tr ' ' '\n' <<<"${per_cpu[$1]}" | grep . | median)
+    b=$(tr ' ' '\n' <<<"${per_cpu[$2]}" | grep . | median)
+    awk -v a="$a" -v b="$b" -v what="$1/$2" 'BEGIN { printf "%s queries per server CPU-second: %.2f\n", what, a / b }'
+}
+ratio healthdns gdnsd
+ratio healthdns nsd
+ratio floor gdnsd
+ratio healthdns floor
 echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo); $(date -u +%Y-%m-%d)"
