@@ -6,7 +6,9 @@ use std::sync::Arc;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::dynamic::{self, Dynamic, Member};
-use super::table::{NOT_DYNAMIC, NodeEntry, RRsetEntry, Table, Target, ZoneData, hash_key};
+use super::table::{
+    ApexLengths, NOT_DYNAMIC, NodeEntry, RRsetEntry, Table, Target, ZoneData, hash_key,
+};
 use crate::config::Checks;
 use crate::health::{Board, Slot, TargetKey, target};
 use crate::name::{MAX_NAME_LEN, Name};
@@ -47,6 +49,7 @@ pub fn build_with(
         }
     }
     Table {
+        apex_lengths: ApexLengths::of(zone_map.keys().map(|apex| &apex[..])),
         zones: zone_map,
         board: Board::from_slots(builder.slots),
         targets: builder.targets.into(),

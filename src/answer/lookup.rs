@@ -60,9 +60,14 @@ pub(super) fn find_zone<'t>(
     lower: &[u8],
     labels: &Labels,
 ) -> Option<&'t ZoneData> {
-    (0..=labels.len())
-        .rev()
-        .find_map(|n| table.zones.get(labels.suffix(lower, n)))
+    (0..=labels.len()).rev().find_map(|n| {
+        let suffix = labels.suffix(lower, n);
+        if table.apex_lengths.contains(suffix.len()) {
+            table.zones.get(suffix)
+        } else {
+            None
+        }
+    })
 }
 
 /// Resolves `lower` (a lower-cased name at or below `zone`'s apex).

@@ -192,16 +192,17 @@ impl<'t> Answer<'t> {
         let mut lower = [0u8; MAX_NAME_LEN];
         let mut len = qname.len();
         owner[..len].copy_from_slice(qname);
-        // Names already answered in this chain, to stop loops.
-        let mut seen = [[0u8; MAX_NAME_LEN]; MAX_CHAIN];
+        // Names already answered in this chain, to stop loops: made only
+        // when there is a chain, as most answers need no second step.
+        let mut seen: Option<[[u8; MAX_NAME_LEN]; MAX_CHAIN]> = None;
         let mut seen_len = [0usize; MAX_CHAIN];
         let mut hops = 0;
+        let mut next = [0u8; MAX_NAME_LEN];
         loop {
             lower[..len].copy_from_slice(&owner[..len]);
             lower[..len].make_ascii_lowercase();
             let name = &lower[..len];
             let labels = Labels::new(name);
-            let mut next = [0u8; MAX_NAME_LEN];
             let next_len = match find(self.zone, name, &labels, self.qtype) {
                 Found::Exact(node) | Found::Wildcard(node) => {
                     match self.at_node(node, &owner[..len], w)? {
@@ -253,6 +254,7 @@ impl<'t> Answer<'t> {
             };
             // Follow the target if it stays in the zone, has not been
             // answered already, and the chain is not too long.
+            let seen = seen.get_or_insert([[0u8; MAX_NAME_LEN]; MAX_CHAIN]);
             seen[hops][..len].copy_from_slice(&lower[..len]);
             seen_len[hops] = len;
             hops += 1;

@@ -26,11 +26,35 @@ use crate::wire::{RdataLayout, rtype};
 #[derive(Debug)]
 pub struct Table {
     pub(super) zones: HashMap<Box<[u8]>, ZoneData>,
+    /// The wire lengths of the apexes in `zones`: a query name's suffix of
+    /// any other length names no zone, so it is not hashed.
+    pub(super) apex_lengths: ApexLengths,
     /// The targets' slots: serving state written by the probe loops while
     /// this table is published (atomics), shared with them (`Arc`s).
     pub(super) board: Board,
     /// The targets, by board index.
     pub(super) targets: Box<[Target]>,
+}
+
+/// A set of name lengths (1 to 255 bytes), one bit each.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct ApexLengths([u64; 4]);
+
+impl ApexLengths {
+    /// The lengths of `names`.
+    pub(super) fn of<'n>(names: impl IntoIterator<Item = &'n [u8]>) -> ApexLengths {
+        let mut set = ApexLengths::default();
+        for name in names {
+            let len = name.len().min(255);
+            set.0[len / 64] |= 1 << (len % 64);
+        }
+        set
+    }
+
+    /// True when some name of the set is `len` bytes long.
+    pub(super) fn contains(&self, len: usize) -> bool {
+        len <= 255 && self.0[len / 64] & (1 << (len % 64)) != 0
+    }
 }
 
 /// A target to probe, with the check that probes it.
@@ -49,6 +73,7 @@ impl Table {
     pub fn empty() -> Table {
         Table {
             zones: HashMap::default(),
+            apex_lengths: ApexLengths::default(),
             board: Board::default(),
             targets: Box::new([]),
         }

@@ -63,7 +63,13 @@ pub struct Writer<'a> {
     limit: usize,
     counts: [u16; 4],
     targets: [u16; MAX_TARGETS],
+    /// The uncompressed length of the name from each target to the root:
+    /// a suffix can only match a target of its own length.
+    target_lens: [u8; MAX_TARGETS],
     target_count: usize,
+    /// Length of the question name at offset 12 (0 before the question, and
+    /// for the root): most names written after it are that name again.
+    question_len: usize,
 }
 
 impl<'a> Writer<'a> {
@@ -78,7 +84,9 @@ impl<'a> Writer<'a> {
             limit,
             counts: [0; 4],
             targets: [0; MAX_TARGETS],
+            target_lens: [0; MAX_TARGETS],
             target_count: 0,
+            question_len: 0,
         }
     }
 
@@ -114,6 +122,9 @@ impl<'a> Writer<'a> {
         self.put(&qclass.to_be_bytes())
             .inspect_err(|_| self.len = start)?;
         self.counts[0] = 1;
+        if start == 12 && qname.len() > 1 {
+            self.question_len = qname.len();
+        }
         Ok(())
     }
 
@@ -231,19 +242,27 @@ impl<'a> Writer<'a> {
     /// Writes an uncompressed wire name, pointing its longest already-written
     /// suffix at the earlier copy.
     fn name(&mut self, name: &[u8]) -> Result<(), Full> {
+        // The question name byte for byte (answers are written with the
+        // query's own spelling): the pointer the search below would find
+        // first, without the search.
+        if self.question_len != 0 && name == &self.buf[12..12 + self.question_len] {
+            return self.put(&0xc00c_u16.to_be_bytes());
+        }
         let mut at = 0;
         while name.get(at).is_some_and(|&len| len != 0) {
             if let Some(target) = self.find(&name[at..]) {
-                self.literal_labels(&name[..at])?;
+                self.literal_labels(&name[..at], name.len())?;
                 return self.put(&(0xc000 | target).to_be_bytes());
             }
             at += 1 + name[at] as usize;
         }
-        self.literal_labels(&name[..at])?;
+        self.literal_labels(&name[..at], name.len())?;
         self.put(&[0])
     }
 
-    fn literal_labels(&mut self, labels: &[u8]) -> Result<(), Full> {
+    /// Writes the leading `labels` of a name `full_len` bytes long (the
+    /// rest follows as a pointer or the root), each a target for later names.
+    fn literal_labels(&mut self, labels: &[u8], full_len: usize) -> Result<(), Full> {
         let start = self.len;
         self.put(labels)?;
         let mut at = 0;
@@ -251,6 +270,7 @@ impl<'a> Writer<'a> {
             let offset = start + at;
             if offset < 0x4000 && self.target_count < MAX_TARGETS {
                 self.targets[self.target_count] = offset as u16;
+                self.target_lens[self.target_count] = (full_len - at) as u8;
                 self.target_count += 1;
             }
             at += 1 + labels[at] as usize;
@@ -259,9 +279,10 @@ impl<'a> Writer<'a> {
     }
 
     fn find(&self, suffix: &[u8]) -> Option<u16> {
-        self.targets[..self.target_count]
-            .iter()
-            .copied()
+        let len = suffix.len() as u8;
+        (0..self.target_count)
+            .filter(|&i| self.target_lens[i] == len)
+            .map(|i| self.targets[i])
             .find(|&target| self.matches(target as usize, suffix))
     }
 
@@ -413,6 +434,92 @@ mod tests {
                 .data
                 .to_string()
                 .starts_with("ns1.example.com. hostmaster.example.com.")
+        );
+    }
+
+    /// Every name is pointed at the longest suffix already written, whatever
+    /// its case and whether it came as a question, an owner or RDATA; a
+    /// suffix of another length never matches.
+    #[test]
+    fn names_point_at_the_longest_written_suffix() {
+        let mut buf = [0u8; 512];
+        let mut w = Writer::new(&mut buf, 500);
+        w.header(1, 0x8400);
+        w.question(&wire("Mail.Example.COM."), 15, 1).unwrap();
+        let q = 12; // "Mail" at 12, "Example" at 17, "COM" at 25
+        let mut mx = vec![0, 10];
+        mx.extend(wire("mx.example.com."));
+        // The question's own bytes, then another spelling of them.
+        for owner in ["Mail.Example.COM.", "mail.example.com."] {
+            w.record(
+                Section::Answer,
+                &wire(owner),
+                15,
+                60,
+                &mx,
+                RdataLayout::NameAt(2),
+            )
+            .unwrap();
+        }
+        // "example.org.": "com" does not hold "org", nothing matches.
+        w.record(
+            Section::Additional,
+            &wire("example.org."),
+            1,
+            60,
+            &[192, 0, 2, 1],
+            RdataLayout::Opaque,
+        )
+        .unwrap();
+        // "com." alone, and "ns.mx.example.com." below a name in RDATA.
+        w.record(
+            Section::Additional,
+            &wire("com."),
+            1,
+            60,
+            &[192, 0, 2, 2],
+            RdataLayout::Opaque,
+        )
+        .unwrap();
+        w.record(
+            Section::Additional,
+            &wire("ns.mx.example.com."),
+            1,
+            60,
+            &[192, 0, 2, 3],
+            RdataLayout::Opaque,
+        )
+        .unwrap();
+        let len = w.finish();
+        let after_question = q + 18 + 4;
+        let first = &buf[after_question..];
+        assert_eq!(&first[..2], &[0xc0, q as u8], "owner = the question");
+        // RDATA: preference, then "mx" and a pointer to "Example".
+        assert_eq!(&first[12..17], &[0, 10, 2, b'm', b'x']);
+        assert_eq!(&first[17..19], &[0xc0, 17]);
+        let second = &buf[after_question + 19..];
+        assert_eq!(&second[..2], &[0xc0, q as u8], "other case, same pointer");
+        // The second MX target is the first one's "mx" label.
+        assert_eq!(&second[14..16], &[0xc0, (after_question + 14) as u8]);
+        let third = &buf[after_question + 19 + 16..];
+        assert_eq!(&third[..13], b"\x07example\x03org\x00");
+        let fourth = &third[13 + 14..];
+        assert_eq!(
+            &fourth[..2],
+            &[0xc0, 25],
+            "com. = the question's last label"
+        );
+        let fifth = &fourth[2 + 14..];
+        assert_eq!(
+            &fifth[..5],
+            &[2, b'n', b's', 0xc0, (after_question + 14) as u8]
+        );
+        let message = Message::from_bytes(&buf[..len]).unwrap();
+        assert_eq!(message.answers[0].name.to_string(), "Mail.Example.COM.");
+        // A pointer takes the spelling of what it points at.
+        assert_eq!(
+            message.additionals[2].name.to_string(),
+            "ns.mx.Example.COM."
         );
     }
 }
