@@ -109,7 +109,6 @@ async fn connection(
             0 => return Ok(()),
             n => end += n,
         }
-        let round = Instant::now();
         let mut frames = Frames::new(&input[start..end]);
         let (mut answered, mut busy) = (0, Duration::ZERO);
         loop {
@@ -130,7 +129,8 @@ async fn connection(
                 .observe_many(busy / answered, u64::from(answered));
         }
         if frames.consumed() > 0 {
-            deadline = round + settings.tcp_idle_timeout;
+            // From now, not from the read: a slow write is not idleness.
+            deadline = Instant::now() + settings.tcp_idle_timeout;
         }
         start += frames.consumed();
         if start == end {
