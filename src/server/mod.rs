@@ -6,6 +6,7 @@
 //! loading the published table once per batch; TCP runs on tokio.
 
 mod bind;
+mod frames;
 mod tcp;
 mod udp;
 
@@ -33,7 +34,7 @@ pub struct Settings {
 }
 
 /// Serves every listener until `shutdown` is cancelled, then lets open TCP
-/// connections finish the query they are on (bounded by the idle timeout).
+/// connections answer the queries they have already read whole.
 pub async fn serve(
     listeners: Vec<Listener>,
     table: SharedTable,

@@ -1,5 +1,6 @@
-//! Transport rules seen from outside: the TCP idle timeout and connection
-//! limit, malformed datagrams, and serving from a config file.
+//! Transport rules seen from outside: TCP framing (pipelined, split and
+//! trickled queries), the TCP idle timeout and connection limit, malformed
+//! datagrams, and serving from a config file.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
@@ -47,12 +48,123 @@ fn tcp_exchange(conn: &mut TcpStream, id: u16) -> Vec<u8> {
     let q = query(id, "www.example.com", 1);
     conn.write_all(&(q.len() as u16).to_be_bytes()).unwrap();
     conn.write_all(&q).unwrap();
+    read_answer(conn)
+}
+
+/// `message` with its 2-byte length prefix.
+fn framed(message: &[u8]) -> Vec<u8> {
+    [&(message.len() as u16).to_be_bytes()[..], message].concat()
+}
+
+/// The next framed answer on `conn`, without its prefix.
+fn read_answer(conn: &mut TcpStream) -> Vec<u8> {
     conn.set_read_timeout(Some(DEADLINE)).unwrap();
     let mut len = [0u8; 2];
     conn.read_exact(&mut len).unwrap();
     let mut answer = vec![0u8; u16::from_be_bytes(len) as usize];
     conn.read_exact(&mut answer).unwrap();
     answer
+}
+
+/// The ID and RCODE of an answer, after checking it is one (QR set).
+fn id_and_rcode(answer: &[u8]) -> (u16, u8) {
+    assert!(answer.len() >= 12, "short answer: {answer:?}");
+    assert_eq!(answer[2] & 0x80, 0x80, "QR set");
+    (u16::from_be_bytes([answer[0], answer[1]]), answer[3] & 0x0f)
+}
+
+#[test]
+fn queries_pipelined_in_one_write_are_all_answered_in_order() {
+    let s = Server::fixture();
+    // A small receive buffer and a late reader: the server blocks writing
+    // answers while queries pile up unread, so that later reads come full
+    // (a frame cut at the end of the server's buffer) and one read's
+    // answers are more than it writes at once.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&s.addr.into()).unwrap();
+    let mut conn = TcpStream::from(socket);
+    // Frames that get no answer (empty, too short for a header) and one
+    // that gets FORMERR among them.
+    let mut stream = Vec::new();
+    let mut expected = Vec::new();
+    for id in 0..6000u16 {
+        match id % 500 {
+            7 => stream.extend(framed(&[])),
+            8 => stream.extend(framed(&[1, 2, 3, 4, 5])),
+            9 => {
+                stream.extend(framed(&with_questions(id, "www.example.com", 1, 2)));
+                expected.push((id, 1));
+            }
+            _ if id % 3 == 0 => {
+                stream.extend(framed(&query(id, &format!("nx{id}.example.com"), 1)));
+                expected.push((id, 3));
+            }
+            _ => {
+                stream.extend(framed(&query(id, "www.example.com", 1)));
+                expected.push((id, 0));
+            }
+        }
+    }
+    // A writer of its own: the answers come back while the queries go out.
+    let mut writer = conn.try_clone().unwrap();
+    let sent = std::thread::spawn(move || writer.write_all(&stream));
+    std::thread::sleep(Duration::from_millis(500));
+    let answers: Vec<(u16, u8)> = (0..expected.len())
+        .map(|_| id_and_rcode(&read_answer(&mut conn)))
+        .collect();
+    sent.join().unwrap().unwrap();
+    assert_eq!(answers, expected, "every answer, in query order");
+}
+
+#[test]
+fn a_query_written_one_byte_at_a_time_is_answered() {
+    let s = Server::fixture();
+    let mut conn = TcpStream::connect(s.addr).unwrap();
+    conn.set_nodelay(true).unwrap();
+    for byte in framed(&query(0x1234, "www.example.com", 1)) {
+        conn.write_all(&[byte]).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(id_and_rcode(&read_answer(&mut conn)), (0x1234, 0));
+}
+
+#[test]
+fn a_length_prefix_split_across_writes_is_put_back_together() {
+    let s = Server::fixture();
+    let mut conn = TcpStream::connect(s.addr).unwrap();
+    conn.set_nodelay(true).unwrap();
+    let first = framed(&query(1, "www.example.com", 1));
+    let second = framed(&query(2, "www.example.com", 1));
+    // The first query whole and one byte of the second's length.
+    conn.write_all(&[&first[..], &second[..1]].concat())
+        .unwrap();
+    assert_eq!(
+        id_and_rcode(&read_answer(&mut conn)),
+        (1, 0),
+        "the whole query is answered without waiting for the next"
+    );
+    conn.write_all(&second[1..]).unwrap();
+    assert_eq!(id_and_rcode(&read_answer(&mut conn)), (2, 0));
+}
+
+#[test]
+fn a_connection_stalled_inside_a_frame_is_closed_after_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve_config(dir.path(), "tcp-idle-timeout = \"1s\"");
+    let whole = framed(&query(9, "www.example.com", 1));
+    // Half a message, then half a length prefix.
+    for cut in [whole.len() / 2, 1] {
+        let mut conn = TcpStream::connect(s.addr).unwrap();
+        conn.write_all(&whole[..cut]).unwrap();
+        let started = Instant::now();
+        assert!(closed_by_peer(&mut conn), "cut after {cut} bytes");
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(900) && waited < DEADLINE,
+            "cut after {cut} bytes: closed after {waited:?}, expected about 1 s"
+        );
+    }
 }
 
 #[test]
