@@ -13,7 +13,9 @@
 //! server's alone, from /proc/PID/stat; the lateness comes from scraping
 //! its /metrics (API on a loopback port 0) at the start and end of the
 //! window and taking quantiles of the bucket differences, so each is the
-//! upper bound of its bucket; the mean is exact.
+//! upper bound of its bucket; the mean is exact. The last column is the
+//! machine's load average: on a shared machine a busy neighbour shows up as
+//! server CPU starved and probes late.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -51,7 +53,7 @@ fn main() {
         .build()
         .unwrap();
     println!(
-        "{:>8} {:>5} {:>7} {:>12} {:>9} {:>7} {:>11} {:>11} {:>11} {:>11}",
+        "{:>8} {:>5} {:>7} {:>12} {:>9} {:>7} {:>11} {:>11} {:>11} {:>11} {:>6}",
         "targets",
         "kind",
         "CPU %",
@@ -61,13 +63,14 @@ fn main() {
         "late p50 ≤",
         "late p99 ≤",
         "late max ≤",
-        "late mean"
+        "late mean",
+        "load"
     );
     for &n in &counts {
         for kind in ["http", "tcp"] {
             let r = runtime.block_on(measure(n, kind));
             println!(
-                "{n:>8} {kind:>5} {:>7.1} {:>12.2} {:>9.0} {:>7} {:>11} {:>11} {:>11} {:>11}",
+                "{n:>8} {kind:>5} {:>7.1} {:>12.2} {:>9.0} {:>7} {:>11} {:>11} {:>11} {:>11} {:>6}",
                 r.cpu,
                 r.cpu / (n as f64 / 1000.0),
                 r.rate,
@@ -76,6 +79,7 @@ fn main() {
                 seconds(r.lateness.quantile(0.99)),
                 seconds(r.lateness.quantile(1.0)),
                 seconds(r.lateness.mean()),
+                r.load,
             );
             if r.accept_errors > 0 {
                 println!(
@@ -112,6 +116,9 @@ struct Run {
     failed: u64,
     lateness: Buckets,
     accept_errors: u64,
+    /// The machine's 1-minute load average after the window: the server
+    /// shares the CPUs with the backends and with whatever else runs.
+    load: String,
 }
 
 /// One listener for every 127/8 address on a free port.
@@ -230,6 +237,10 @@ async fn measure(n: usize, kind: &str) -> Run {
         failed: failed(&metrics_after) - failed(&metrics_before),
         lateness: after.minus(&before),
         accept_errors: accept_errors.load(Ordering::Relaxed),
+        load: std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|l| l.split(' ').next().map(str::to_owned))
+            .unwrap_or_default(),
     }
 }
 
@@ -330,7 +341,7 @@ fn seconds(s: f64) -> String {
     } else if s < 1.0 {
         format!("{}ms", (s * 1e4).round() / 10.0)
     } else {
-        format!("{s}s")
+        format!("{}s", (s * 100.0).round() / 100.0)
     }
 }
 
