@@ -13,9 +13,10 @@
 //! server's alone, from /proc/PID/stat; the lateness comes from scraping
 //! its /metrics (API on a loopback port 0) at the start and end of the
 //! window and taking quantiles of the bucket differences, so each is the
-//! upper bound of its bucket; the mean is exact. The last column is the
-//! machine's load average: on a shared machine a busy neighbour shows up as
-//! server CPU starved and probes late.
+//! upper bound of its bucket; the mean is exact. On a shared machine a busy
+//! neighbour shows up as probes late while the server's CPU stays low:
+//! `runq %` (time its threads were runnable but not running, from
+//! schedstat) and the machine's load average say when that happened.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -53,11 +54,12 @@ fn main() {
         .build()
         .unwrap();
     println!(
-        "{:>8} {:>5} {:>7} {:>12} {:>9} {:>7} {:>11} {:>11} {:>11} {:>11} {:>6}",
+        "{:>8} {:>5} {:>7} {:>12} {:>8} {:>9} {:>7} {:>11} {:>11} {:>11} {:>11} {:>6}",
         "targets",
         "kind",
         "CPU %",
         "CPU%/1k tgt",
+        "runq %",
         "probes/s",
         "failed",
         "late p50 ≤",
@@ -70,9 +72,10 @@ fn main() {
         for kind in ["http", "tcp"] {
             let r = runtime.block_on(measure(n, kind));
             println!(
-                "{n:>8} {kind:>5} {:>7.1} {:>12.2} {:>9.0} {:>7} {:>11} {:>11} {:>11} {:>11} {:>6}",
+                "{n:>8} {kind:>5} {:>7.1} {:>12.2} {:>8.1} {:>9.0} {:>7} {:>11} {:>11} {:>11} {:>11} {:>6}",
                 r.cpu,
                 r.cpu / (n as f64 / 1000.0),
+                r.runq,
                 r.rate,
                 r.failed,
                 seconds(r.lateness.quantile(0.5)),
@@ -112,6 +115,9 @@ fn address(i: usize) -> String {
 
 struct Run {
     cpu: f64,
+    /// Time the server's threads were runnable but waiting for a CPU, in
+    /// % of the window: high when neighbours starve it.
+    runq: f64,
     rate: f64,
     failed: u64,
     lateness: Buckets,
@@ -212,15 +218,17 @@ async fn measure(n: usize, kind: &str) -> Run {
     }
     let api = api.expect("an `api listening on` line");
     tokio::time::sleep(WARM_UP).await;
-    let (cpu_before, probes_before, metrics_before, started) = (
+    let (cpu_before, wait_before, probes_before, metrics_before, started) = (
         cpu_ticks(child.id()),
+        runqueue_wait(child.id()),
         probes.load(Ordering::Relaxed),
         scrape(api).await,
         Instant::now(),
     );
     tokio::time::sleep(MEASURE).await;
-    let (cpu_after, probes_after, metrics_after) = (
+    let (cpu_after, wait_after, probes_after, metrics_after) = (
         cpu_ticks(child.id()),
+        runqueue_wait(child.id()),
         probes.load(Ordering::Relaxed),
         scrape(api).await,
     );
@@ -233,6 +241,7 @@ async fn measure(n: usize, kind: &str) -> Run {
     let after = Buckets::parse(&metrics_after);
     Run {
         cpu: (cpu_after - cpu_before) as f64 / ticks_per_second() / elapsed * 100.0,
+        runq: wait_after.saturating_sub(wait_before) as f64 / 1e9 / elapsed * 100.0,
         rate: (probes_after - probes_before) as f64 / elapsed,
         failed: failed(&metrics_after) - failed(&metrics_before),
         lateness: after.minus(&before),
@@ -350,6 +359,19 @@ fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// Nanoseconds the threads of a process spent waiting on a run queue
+/// (/proc/PID/task/TID/schedstat, second field).
+fn runqueue_wait(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split(' ').nth(1)?.parse::<u64>().ok())
+        .sum()
 }
 
 fn ticks_per_second() -> f64 {
