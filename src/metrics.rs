@@ -111,6 +111,11 @@ pub struct Histogram {
 const PROBE_BOUNDS: &[f64] = &[
     0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+/// Seconds: 100 µs to 5 s, a probe's start after its due time. Below 1 ms
+/// is tokio's timer tick; seconds mean the loops cannot keep their interval.
+const LATENESS_BOUNDS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
 /// Seconds: 100 ms to 5 min, first failed probe to new answer.
 const FAILOVER_BOUNDS: &[f64] = &[
     0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
@@ -121,6 +126,11 @@ const RESPONSE_BOUNDS: &[f64] = &[
 ];
 
 impl Histogram {
+    /// An empty histogram with the buckets of `health_probe_lateness_seconds`.
+    pub fn for_lateness() -> Histogram {
+        Histogram::new(LATENESS_BOUNDS)
+    }
+
     fn new(bounds: &'static [f64]) -> Histogram {
         Histogram {
             bounds,
@@ -146,6 +156,26 @@ impl Histogram {
         self.sum_nanos
             .fetch_add(each.as_nanos() as u64 * count, Ordering::Relaxed);
         self.count.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// Observations so far and their sum; for tests.
+    #[cfg(test)]
+    pub(crate) fn totals(&self) -> (u64, Duration) {
+        (
+            self.count.load(Ordering::Relaxed),
+            Duration::from_nanos(self.sum_nanos.load(Ordering::Relaxed)),
+        )
+    }
+
+    /// Observations at or below `bound` (cumulative, as rendered); for tests.
+    #[cfg(test)]
+    pub(crate) fn at_most(&self, bound: f64) -> u64 {
+        self.bounds
+            .iter()
+            .zip(self.buckets.iter())
+            .take_while(|&(&b, _)| b <= bound)
+            .map(|(_, bucket)| bucket.load(Ordering::Relaxed))
+            .sum()
     }
 
     fn render(&self, name: &str, labels: &str, out: &mut String) {
@@ -180,6 +210,9 @@ pub struct Metrics {
     /// Time to answer one query.
     pub response: Histogram,
     failover: Histogram,
+    /// How late probes start after their due time, across every loop: one
+    /// histogram, not one per check, so a probe costs no lock to count it.
+    pub lateness: Histogram,
     probes: Mutex<BTreeMap<String, Arc<Histogram>>>,
     events: Mutex<BTreeMap<(String, String, String, String), u64>>,
 }
@@ -187,17 +220,22 @@ pub struct Metrics {
 /// The metrics of this process.
 pub fn global() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();
-    METRICS.get_or_init(|| Metrics {
-        zones: Mutex::new(HashMap::new()),
-        unzoned: QueryCounters::new(),
-        response: Histogram::new(RESPONSE_BOUNDS),
-        failover: Histogram::new(FAILOVER_BOUNDS),
-        probes: Mutex::new(BTreeMap::new()),
-        events: Mutex::new(BTreeMap::new()),
-    })
+    METRICS.get_or_init(Metrics::new)
 }
 
 impl Metrics {
+    fn new() -> Metrics {
+        Metrics {
+            zones: Mutex::new(HashMap::new()),
+            unzoned: QueryCounters::new(),
+            response: Histogram::new(RESPONSE_BOUNDS),
+            failover: Histogram::new(FAILOVER_BOUNDS),
+            lateness: Histogram::for_lateness(),
+            probes: Mutex::new(BTreeMap::new()),
+            events: Mutex::new(BTreeMap::new()),
+        }
+    }
+
     /// The query counters of a zone, the same across reloads.
     pub fn zone(&self, apex: &Name) -> Arc<QueryCounters> {
         let mut zones = self.zones.lock().unwrap_or_else(|e| e.into_inner());
@@ -400,6 +438,14 @@ impl Metrics {
                 &mut out,
             );
         }
+        family(
+            &mut out,
+            "health_probe_lateness_seconds",
+            "histogram",
+            "How long after its due time a probe started.",
+        );
+        self.lateness
+            .render("health_probe_lateness_seconds", "", &mut out);
         out
     }
 }
@@ -454,6 +500,30 @@ mod tests {
         assert!(out.contains("x_bucket{a=\"b\",le=\"0.01\"} 2\n"), "{out}");
         assert!(out.contains("x_bucket{a=\"b\",le=\"+Inf\"} 3\n"), "{out}");
         assert!(out.contains("x_count{a=\"b\"} 3\n"), "{out}");
+    }
+
+    #[test]
+    fn lateness_is_rendered_with_its_buckets() {
+        let m = Metrics::new();
+        m.lateness.observe(Duration::from_micros(50));
+        m.lateness.observe(Duration::from_millis(300));
+        m.lateness.observe(Duration::from_secs(7));
+        let table = crate::answer::build(&[], &Default::default());
+        let out = m.render(&table);
+        assert!(
+            out.contains("# TYPE health_probe_lateness_seconds histogram\n"),
+            "{out}"
+        );
+        for line in [
+            "health_probe_lateness_seconds_bucket{le=\"0.0001\"} 1\n",
+            "health_probe_lateness_seconds_bucket{le=\"0.25\"} 1\n",
+            "health_probe_lateness_seconds_bucket{le=\"0.5\"} 2\n",
+            "health_probe_lateness_seconds_bucket{le=\"5\"} 2\n",
+            "health_probe_lateness_seconds_bucket{le=\"+Inf\"} 3\n",
+            "health_probe_lateness_seconds_count 3\n",
+        ] {
+            assert!(out.contains(line), "no {line:?} in\n{out}");
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ use super::slot::{self, Change, Probe, Slot};
 use super::state::Health;
 use crate::answer::Target;
 use crate::config::Failback;
+use crate::metrics::Histogram;
 use crate::random;
 
 /// Starts the probe loop of one target on its slot. The loop stops when
@@ -49,6 +50,7 @@ pub fn spawn(
         prober,
         jitter: true,
         events,
+        lateness: &crate::metrics::global().lateness,
     };
     Some(tokio::spawn(run.run(shutdown)))
 }
@@ -77,6 +79,9 @@ struct Loop<P> {
     /// Off in tests: start at once, probe exactly every interval.
     jitter: bool,
     events: broadcast::Sender<Event>,
+    /// Where each probe's start minus its due time goes: the process-wide
+    /// `health_probe_lateness_seconds`, or a test's own.
+    lateness: &'static Histogram,
 }
 
 impl<P: Prober> Loop<P> {
@@ -114,6 +119,10 @@ impl<P: Prober> Loop<P> {
                 _ = tokio::time::sleep_until(next) => {}
             }
             let started = Instant::now();
+            // Measured here, after the timer fired and the task was polled:
+            // a busy runtime shows up as lateness, not as a slower probe.
+            self.lateness
+                .observe(started.saturating_duration_since(next));
             let outcome = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return,
@@ -264,9 +273,11 @@ mod tests {
     use crate::health::slot::Override;
     use crate::health::state::Thresholds;
 
-    /// Plays back results and records the (virtual) time of each probe.
+    /// Plays back results, each probe taking its delay (none when the
+    /// delays run out), and records the (virtual) time of each probe.
     struct Script {
         results: VecDeque<bool>,
+        delays: VecDeque<Duration>,
         seen: Arc<Mutex<Vec<Duration>>>,
         epoch: Instant,
     }
@@ -274,12 +285,18 @@ mod tests {
     impl Prober for Script {
         fn probe(&mut self) -> impl Future<Output = Outcome> + Send {
             let passed = self.results.pop_front().unwrap_or(true);
+            let delay = self.delays.pop_front().unwrap_or_default();
             self.seen.lock().unwrap().push(self.epoch.elapsed());
-            std::future::ready(Outcome {
-                passed,
-                reason: String::new(),
-                latency: Duration::ZERO,
-            })
+            async move {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                Outcome {
+                    passed,
+                    reason: String::new(),
+                    latency: delay,
+                }
+            }
         }
     }
 
@@ -310,11 +327,25 @@ mod tests {
         slot: Arc<Slot>,
         events: broadcast::Receiver<Event>,
         seen: Arc<Mutex<Vec<Duration>>>,
+        lateness: &'static Histogram,
         shutdown: CancellationToken,
         task: JoinHandle<()>,
     }
 
     fn start(failback: Failback, initial: Health, results: &[bool], jitter: bool) -> Running {
+        start_delayed(failback, initial, results, jitter, &[])
+    }
+
+    /// [`start`] with probes that take `delays`, recording lateness into a
+    /// histogram of the test's own (the global one is shared by every test).
+    fn start_delayed(
+        failback: Failback,
+        initial: Health,
+        results: &[bool],
+        jitter: bool,
+        delays: &[Duration],
+    ) -> Running {
+        let lateness: &'static Histogram = Box::leak(Box::new(Histogram::for_lateness()));
         let slot = Arc::new(Slot::new(initial));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (sender, events) = broadcast::channel(64);
@@ -324,17 +355,20 @@ mod tests {
             slot: slot.clone(),
             prober: Script {
                 results: results.iter().copied().collect(),
+                delays: delays.iter().copied().collect(),
                 seen: seen.clone(),
                 epoch: Instant::now(),
             },
             jitter,
             events: sender,
+            lateness,
         };
         let task = tokio::spawn(run.run(shutdown.clone()));
         Running {
             slot,
             events,
             seen,
+            lateness,
             shutdown,
             task,
         }
@@ -450,6 +484,50 @@ mod tests {
         assert!(!running.slot.detail().held);
         assert!(running.slot.serving());
         running.shutdown.cancel();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_that_overruns_its_interval_makes_the_next_one_late() {
+        // Interval 1 s, no jitter. Probe 0 takes 1.25 s, so probe 1, due at
+        // 1 s, starts at 1.25 s: 250 ms late. Probe 2 is due 1 s after
+        // probe 1 started and starts on time, as do the rest.
+        let running = start_delayed(
+            Failback::Auto,
+            Health::Up,
+            &[true; 10],
+            false,
+            &[Duration::from_millis(1250)],
+        );
+        tokio::time::sleep(Duration::from_millis(4500)).await;
+        running.shutdown.cancel();
+        running.task.await.unwrap();
+        let ms = Duration::from_millis;
+        assert_eq!(
+            *running.seen.lock().unwrap(),
+            [ms(0), ms(1250), ms(2250), ms(3250), ms(4250)]
+        );
+        assert_eq!(running.lateness.totals(), (5, ms(250)));
+        assert_eq!(running.lateness.at_most(0.0001), 4, "four on time");
+        assert_eq!(running.lateness.at_most(0.1), 4);
+        assert_eq!(running.lateness.at_most(0.25), 5, "one 250 ms late");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lateness_is_measured_from_the_jittered_deadline() {
+        // With ±10 % jitter the deadlines are 0.9–1.1 s apart; measured
+        // from them, probes on an idle runtime are late by less than the
+        // timer's 1 ms tick, where `started - (last start + interval)`
+        // would show up to 100 ms.
+        let running = start(Failback::Auto, Health::Up, &[true; 100], true);
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        running.shutdown.cancel();
+        running.task.await.unwrap();
+        let probes = running.seen.lock().unwrap().len() as u64;
+        assert!(probes >= 17, "{probes} probes in 20 s");
+        let (count, sum) = running.lateness.totals();
+        assert_eq!(count, probes, "one observation per probe");
+        assert_eq!(running.lateness.at_most(0.001), count, "all within 1 ms");
+        assert!(sum < Duration::from_millis(probes), "{sum:?}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -16,6 +16,7 @@ const FAMILIES: &[(&str, &str)] = &[
     ("failover_duration_seconds", "histogram"),
     ("health_checks_total", "counter"),
     ("health_check_duration_seconds", "histogram"),
+    ("health_probe_lateness_seconds", "histogram"),
     ("dns_queries_total", "counter"),
     ("dns_response_duration_seconds", "histogram"),
 ];
@@ -58,6 +59,7 @@ fn metrics_has_every_family_with_help_and_type() {
     // Histograms that have observations by now: buckets up to +Inf, sum, count.
     for family in [
         "health_check_duration_seconds",
+        "health_probe_lateness_seconds",
         "dns_response_duration_seconds",
     ] {
         let inf = m.sum(&format!("{family}_bucket"), &[("le", "+Inf")]);

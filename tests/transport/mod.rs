@@ -274,3 +274,68 @@ fn shipped_config_and_zone_pass_check() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A server started with a low soft limit on open files (systemd's and
+/// most shells' 1024) raises it to the hard limit: a few thousand targets
+/// need that many sockets.
+#[test]
+fn serve_raises_the_open_files_limit_to_the_hard_limit() {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+
+    let mut ours = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct it is given.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut ours) },
+        0
+    );
+    let hard = ours.rlim_max;
+    let low = (hard / 2).min(256);
+    let mut command = Command::new(crate::util::bin());
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg(crate::util::fixture_zone())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    // SAFETY: between fork and exec only setrlimit runs, which is
+    // async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: low,
+                rlim_max: hard,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let mut child = command.spawn().expect("spawn healthdns serve");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id()));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.starts_with("listening on"), "{line:?}");
+    let row = limits
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files row")
+        .to_owned();
+    let numbers: Vec<&str> = row.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(
+        numbers,
+        [hard.to_string(), hard.to_string()],
+        "soft {low} should be raised to the hard limit: {row}"
+    );
+}
