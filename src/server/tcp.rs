@@ -116,7 +116,13 @@ async fn connection(
             let more = output.answer(&table.load(), &mut frames, &mut answered);
             busy += started.elapsed();
             if !output.is_empty() {
-                stream.write_all(output.bytes()).await?;
+                // A client that stops reading gets the idle timeout too,
+                // or it would hold its slot (and shutdown) for ever.
+                let write = stream.write_all(output.bytes());
+                match tokio::time::timeout(settings.tcp_idle_timeout, write).await {
+                    Ok(written) => written?,
+                    Err(_) => return Ok(()),
+                }
                 output.clear();
             }
             if !more {

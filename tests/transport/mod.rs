@@ -200,23 +200,50 @@ fn connections_over_the_limit_are_closed_and_the_others_kept() {
     );
     drop(first);
     // The slot frees up once the first connection is gone.
+    wait_for_a_free_slot(&s, "the slot never freed up");
+}
+
+/// Opens connections until one gets an answer; panics past the deadline.
+fn wait_for_a_free_slot(s: &Server, why: &str) {
     let deadline = Instant::now() + DEADLINE;
     loop {
-        let mut third = TcpStream::connect(s.addr).unwrap();
-        third
-            .set_read_timeout(Some(Duration::from_secs(2)))
-            .unwrap();
-        let q = query(3, "www.example.com", 1);
-        let sent = third
-            .write_all(&(q.len() as u16).to_be_bytes())
-            .and_then(|_| third.write_all(&q));
+        let mut conn = TcpStream::connect(s.addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let sent = conn.write_all(&framed(&query(3, "www.example.com", 1)));
         let mut len = [0u8; 2];
-        if sent.is_ok() && third.read_exact(&mut len).is_ok() {
-            break;
+        if sent.is_ok() && conn.read_exact(&mut len).is_ok() {
+            return;
         }
-        assert!(Instant::now() < deadline, "the slot never freed up");
+        assert!(Instant::now() < deadline, "{why}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn a_client_that_stops_reading_is_closed_after_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve_config(
+        dir.path(),
+        "tcp-max-connections = 1\ntcp-idle-timeout = \"1s\"",
+    );
+    // A tiny receive window and no reads: the server's writes block once
+    // the socket buffers are full (megabytes of answers are asked for).
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&s.addr.into()).unwrap();
+    let stuck = TcpStream::from(socket);
+    let mut writer = stuck.try_clone().unwrap();
+    let queries: Vec<u8> = (0..60_000u16)
+        .flat_map(|id| framed(&query(id, "www.example.com", 255)))
+        .collect();
+    // The server stops reading too once it cannot write, so this write may
+    // block until the connection is closed; it is not waited for.
+    std::thread::spawn(move || writer.write_all(&queries));
+    wait_for_a_free_slot(
+        &s,
+        "the connection that never reads still holds the only slot",
+    );
+    drop(stuck);
 }
 
 #[test]
