@@ -99,26 +99,34 @@ impl LexError {
 /// Splits a zone file into entries. Never fails as a whole: problems are
 /// returned beside whatever could be read.
 pub fn lex(input: &[u8]) -> (Vec<Entry<'_>>, Vec<LexError>) {
+    let mut entries = Vec::new();
+    let errors = lex_each(input, |entry| entries.push(entry));
+    (entries, errors)
+}
+
+/// [`lex`], handing each entry to `sink` as soon as it is complete, so that
+/// a large zone is never held as tokens all at once.
+pub fn lex_each<'a>(input: &'a [u8], mut sink: impl FnMut(Entry<'a>)) -> Vec<LexError> {
     Lexer {
         input,
         pos: 0,
         line: 1,
-        entries: Vec::new(),
+        sink: &mut sink,
         errors: Vec::new(),
     }
     .run()
 }
 
-struct Lexer<'a> {
+struct Lexer<'a, 's> {
     input: &'a [u8],
     pos: usize,
     line: u32,
-    entries: Vec<Entry<'a>>,
+    sink: &'s mut dyn FnMut(Entry<'a>),
     errors: Vec<LexError>,
 }
 
-impl<'a> Lexer<'a> {
-    fn run(mut self) -> (Vec<Entry<'a>>, Vec<LexError>) {
+impl<'a> Lexer<'a, '_> {
+    fn run(mut self) -> Vec<LexError> {
         let mut current = self.new_entry(self.starts_blank());
         let mut depth = 0u32;
         let mut paren_line = 0;
@@ -176,7 +184,7 @@ impl<'a> Lexer<'a> {
                 .push(LexError::UnclosedParen { line: paren_line });
         }
         self.finish(&mut current, false);
-        (self.entries, self.errors)
+        self.errors
     }
 
     fn new_entry(&self, continues_owner: bool) -> Entry<'a> {
@@ -197,7 +205,7 @@ impl<'a> Lexer<'a> {
         let next = self.new_entry(next_blank);
         let done = std::mem::replace(current, next);
         if !done.tokens.is_empty() {
-            self.entries.push(done);
+            (self.sink)(done);
         }
     }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use hickory_proto::rr::RecordType;
 
-use super::lexer::{Entry, Token, lex};
+use super::lexer::{Entry, Token, lex_each};
 use super::rdata::{self, RdataError, type_name};
 use super::ttl::{self, MAX_TTL, TtlError};
 use super::{Location, Record, ZoneError, annotation};
@@ -148,29 +148,30 @@ impl Reader {
             }
         };
         self.stack.push(canonical);
-        let (entries, lex_errors) = lex(&bytes);
-        for e in lex_errors {
-            self.parsed
-                .errors
-                .push(error(state.at(e.line()), e.to_string()));
-        }
-        for entry in &entries {
+        // Lexing errors come first, as if the file had been split into
+        // entries before any was read.
+        let mark = self.parsed.errors.len();
+        let lex_errors = lex_each(&bytes, |entry| {
             let starts_directive = !entry.continues_owner
                 && entry
                     .tokens
                     .first()
                     .is_some_and(|t| !t.quoted && t.raw.starts_with(b"$"));
             let result = if starts_directive {
-                self.directive(&mut state, entry)
+                self.directive(&mut state, &entry)
             } else {
-                self.record(&mut state, entry)
+                self.record(&mut state, &entry)
             };
             if let Err(message) = result {
                 self.parsed
                     .errors
                     .push(error(state.at(entry.line), message.to_string()));
             }
-        }
+        });
+        let lex_errors = lex_errors
+            .into_iter()
+            .map(|e| error(state.at(e.line()), e.to_string()));
+        self.parsed.errors.splice(mark..mark, lex_errors);
         self.stack.pop();
         state
     }

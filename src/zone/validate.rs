@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::rdata::type_name;
 use super::{Location, Record, Zone, ZoneError, health_sets};
-use crate::name::Name;
+use crate::name::{MAX_NAME_LEN, Name};
 
 const NS: u16 = 2;
 const CNAME: u16 = 5;
@@ -51,12 +51,9 @@ pub fn validate(
             }
         },
     };
-    let mut records = drop_out_of_zone(records, &origin, warnings);
-    unify_ttls(&mut records, warnings);
-    let records = dedupe(records);
-    let records = drop_occluded(records, &origin, warnings);
+    let records = drop_out_of_zone(records, &origin, warnings);
+    let records = check_owners(records, &origin, errors, warnings);
     check_apex(&records, &origin, file_location.clone(), errors);
-    check_cname_dname(&records, &origin, errors);
     check_size(&records, MAX_TABLE_BYTES, file_location, errors);
     Some(Zone { origin, records })
 }
@@ -106,19 +103,103 @@ fn drop_out_of_zone(
         .collect()
 }
 
-/// All members of an RRset take the TTL of its first record.
-fn unify_ttls(records: &mut [Record], warnings: &mut Vec<ZoneError>) {
-    let mut first: HashMap<(&Name, u16), u32> = HashMap::with_capacity(records.len());
-    let mut fixes = Vec::new();
-    for (i, r) in records.iter().enumerate() {
-        let ttl = *first.entry((&r.owner, r.rtype)).or_insert(r.ttl);
-        if ttl != r.ttl {
-            fixes.push((i, ttl));
+/// The records of each owner, in file order: the rules that compare records
+/// with one another (one TTL per RRset, duplicates, occlusion, CNAME
+/// exclusivity) all look within one owner, so the zone is hashed by owner
+/// once and every rule walks the groups.
+struct Groups {
+    /// Record indices, grouped by owner in order of first appearance.
+    order: Vec<u32>,
+    /// Group `g` is `order[starts[g]..starts[g + 1]]`.
+    starts: Vec<u32>,
+}
+
+impl Groups {
+    fn new(records: &[Record]) -> Groups {
+        let mut ids: HashMap<&Name, u32> = HashMap::with_capacity(records.len());
+        let group_of: Vec<u32> = records
+            .iter()
+            .map(|r| {
+                let next = ids.len() as u32;
+                *ids.entry(&r.owner).or_insert(next)
+            })
+            .collect();
+        let count = ids.len();
+        drop(ids);
+        // A stable counting sort keeps file order within each group.
+        let mut starts = vec![0u32; count + 1];
+        for &g in &group_of {
+            starts[g as usize + 1] += 1;
+        }
+        for g in 1..starts.len() {
+            starts[g] += starts[g - 1];
+        }
+        let mut next = starts.clone();
+        let mut order = vec![0u32; records.len()];
+        for (i, &g) in group_of.iter().enumerate() {
+            order[next[g as usize] as usize] = i as u32;
+            next[g as usize] += 1;
+        }
+        Groups { order, starts }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u32]> {
+        self.starts
+            .windows(2)
+            .map(|w| &self.order[w[0] as usize..w[1] as usize])
+    }
+}
+
+/// All members of an RRset take the TTL of its first record; exact
+/// duplicates (owner, type, RDATA) are merged into the first; data hidden by
+/// a delegation or a DNAME is dropped; CNAME and DNAME rules are checked on
+/// what is left. Returns the records kept, in file order.
+fn check_owners(
+    mut records: Vec<Record>,
+    origin: &Name,
+    errors: &mut Vec<ZoneError>,
+    warnings: &mut Vec<ZoneError>,
+) -> Vec<Record> {
+    let groups = Groups::new(&records);
+    let mut keep = vec![true; records.len()];
+    let mut ttl_fixes: Vec<(u32, u32)> = Vec::new();
+    let mut by_type: Vec<(u16, u32)> = Vec::new();
+    let mut by_rdata: Vec<u32> = Vec::new();
+    for group in groups.iter() {
+        if group.len() == 1 {
+            continue;
+        }
+        by_type.clear();
+        by_type.extend(group.iter().map(|&i| (records[i as usize].rtype, i)));
+        by_type.sort_unstable();
+        for rrset in by_type.chunk_by(|a, b| a.0 == b.0) {
+            let first = records[rrset[0].1 as usize].ttl;
+            ttl_fixes.extend(
+                rrset
+                    .iter()
+                    .filter(|&&(_, i)| records[i as usize].ttl != first)
+                    .map(|&(_, i)| (i, first)),
+            );
+            if rrset.len() > 1 {
+                by_rdata.clear();
+                by_rdata.extend(rrset.iter().map(|&(_, i)| i));
+                by_rdata.sort_unstable_by(|&a, &b| {
+                    records[a as usize]
+                        .rdata
+                        .cmp(&records[b as usize].rdata)
+                        .then(a.cmp(&b))
+                });
+                for pair in by_rdata.windows(2) {
+                    if records[pair[0] as usize].rdata == records[pair[1] as usize].rdata {
+                        keep[pair[1] as usize] = false;
+                    }
+                }
+            }
         }
     }
-    drop(first);
-    for (i, ttl) in fixes {
-        let r = &mut records[i];
+    ttl_fixes.sort_unstable();
+    for (i, ttl) in ttl_fixes {
+        let r = &mut records[i as usize];
         let message = format!(
             "TTL {} differs from the TTL {ttl} of the {} {} RRset; using {ttl}",
             r.ttl,
@@ -128,19 +209,9 @@ fn unify_ttls(records: &mut [Record], warnings: &mut Vec<ZoneError>) {
         warnings.push(problem(r.location.clone(), message));
         r.ttl = ttl;
     }
-}
-
-/// Exact duplicates (owner, type, RDATA) are merged into the first.
-fn dedupe(records: Vec<Record>) -> Vec<Record> {
-    let mut seen: HashSet<(&Name, u16, &[u8])> = HashSet::with_capacity(records.len());
-    let keep: Vec<bool> = records
-        .iter()
-        .map(|r| seen.insert((&r.owner, r.rtype, &r.rdata)))
-        .collect();
-    drop(seen);
-    if keep.iter().all(|&k| k) {
-        return records;
-    }
+    drop_occluded(&records, &groups, origin, &mut keep, warnings);
+    check_cname_dname(&records, &groups, &keep, origin, errors);
+    drop(groups);
     records
         .into_iter()
         .zip(keep)
@@ -148,64 +219,98 @@ fn dedupe(records: Vec<Record>) -> Vec<Record> {
         .collect()
 }
 
-/// Drops data hidden by a delegation (except A/AAAA glue) or by a DNAME.
+/// Marks data hidden by a delegation (except A/AAAA glue) or by a DNAME as
+/// not kept, with a warning.
 fn drop_occluded(
-    records: Vec<Record>,
+    records: &[Record],
+    groups: &Groups,
     origin: &Name,
+    keep: &mut [bool],
     warnings: &mut Vec<ZoneError>,
-) -> Vec<Record> {
-    let cuts: HashSet<&Name> = records
-        .iter()
-        .filter(|r| r.rtype == NS && r.owner != *origin)
-        .map(|r| &r.owner)
-        .collect();
-    let dnames: HashSet<&Name> = records
-        .iter()
-        .filter(|r| r.rtype == DNAME)
-        .map(|r| &r.owner)
-        .collect();
-    if cuts.is_empty() && dnames.is_empty() {
-        drop((cuts, dnames));
-        return records;
-    }
-    let apex_depth = origin.label_count();
-    let hidden: Vec<Option<String>> = records
-        .iter()
-        .map(|r| {
-            let glue = matches!(r.rtype, A | AAAA);
-            let mut hidden_by = None;
-            if cuts.contains(&r.owner) && !matches!(r.rtype, NS | DS | NSEC | RRSIG) && !glue {
-                hidden_by = Some(format!("the delegation at {}", r.owner));
-            }
-            let mut above = r.owner.parent();
-            while let Some(name) = above.filter(|n| n.label_count() > apex_depth) {
-                if cuts.contains(&name) && !glue {
-                    hidden_by = Some(format!("the delegation at {name}"));
-                }
-                if dnames.contains(&name) {
-                    hidden_by = Some(format!("the DNAME at {name}"));
-                }
-                above = name.parent();
-            }
-            hidden_by
-        })
-        .collect();
-    drop((cuts, dnames));
-    let mut keep = Vec::with_capacity(records.len());
-    for (r, hidden_by) in records.into_iter().zip(hidden) {
-        match hidden_by {
-            Some(by) => {
-                let message = format!(
-                    "{} {} is occluded by {by}; ignored",
-                    r.owner,
-                    type_name(r.rtype)
-                );
-                warnings.push(problem(r.location.clone(), message));
-            }
-            None => keep.push(r),
+) {
+    let mut cuts: HashSet<Box<[u8]>> = HashSet::new();
+    let mut dnames: HashSet<Box<[u8]>> = HashSet::new();
+    for group in groups.iter() {
+        let owner = &records[group[0] as usize].owner;
+        let has = |t: u16| {
+            group
+                .iter()
+                .any(|&i| keep[i as usize] && records[i as usize].rtype == t)
+        };
+        if has(NS) && owner != origin {
+            cuts.insert(owner.lowercase_wire());
+        }
+        if has(DNAME) {
+            dnames.insert(owner.lowercase_wire());
         }
     }
-    keep
+    if cuts.is_empty() && dnames.is_empty() {
+        return;
+    }
+    let apex_len = origin.wire_len();
+    let mut hidden: Vec<(u32, String)> = Vec::new();
+    let mut lower = [0u8; MAX_NAME_LEN];
+    for group in groups.iter() {
+        let owner = records[group[0] as usize].owner.as_wire();
+        let lower = &mut lower[..owner.len()];
+        lower.copy_from_slice(owner);
+        lower.make_ascii_lowercase();
+        let at_cut = cuts.contains(&*lower);
+        // The highest cut and DNAME above the owner and below the apex, by
+        // the offset where they start in the owner's wire form.
+        let mut cut_above = None;
+        let mut dname_above = None;
+        let mut at = 0;
+        loop {
+            at += 1 + lower[at] as usize;
+            if lower.len() - at <= apex_len {
+                break;
+            }
+            if cuts.contains(&lower[at..]) {
+                cut_above = Some(at);
+            }
+            if dnames.contains(&lower[at..]) {
+                dname_above = Some(at);
+            }
+        }
+        if !at_cut && cut_above.is_none() && dname_above.is_none() {
+            continue;
+        }
+        for &i in group.iter().filter(|&&i| keep[i as usize]) {
+            let r = &records[i as usize];
+            let glue = matches!(r.rtype, A | AAAA);
+            let name_at = |offset: usize| {
+                Name::from_wire(&r.owner.as_wire()[offset..]).expect("a suffix of a name")
+            };
+            // As a walk up from the owner finds it: the highest ancestor that
+            // hides the record wins, a DNAME over a cut at the same name; a
+            // cut hides no glue.
+            let by = match (dname_above, cut_above.filter(|_| !glue)) {
+                (Some(dname), cut) if cut.is_none_or(|cut| dname >= cut) => {
+                    Some(format!("the DNAME at {}", name_at(dname)))
+                }
+                (_, Some(cut)) => Some(format!("the delegation at {}", name_at(cut))),
+                _ if at_cut && !glue && !matches!(r.rtype, NS | DS | NSEC | RRSIG) => {
+                    Some(format!("the delegation at {}", r.owner))
+                }
+                _ => None,
+            };
+            if let Some(by) = by {
+                hidden.push((i, by));
+            }
+        }
+    }
+    hidden.sort_unstable();
+    for (i, by) in hidden {
+        let r = &records[i as usize];
+        keep[i as usize] = false;
+        let message = format!(
+            "{} {} is occluded by {by}; ignored",
+            r.owner,
+            type_name(r.rtype)
+        );
+        warnings.push(problem(r.location.clone(), message));
+    }
 }
 
 fn check_apex(records: &[Record], origin: &Name, file: Location, errors: &mut Vec<ZoneError>) {
@@ -239,54 +344,58 @@ fn check_apex(records: &[Record], origin: &Name, file: Location, errors: &mut Ve
     }
 }
 
-fn check_cname_dname(records: &[Record], origin: &Name, errors: &mut Vec<ZoneError>) {
-    // Only owners with a CNAME or DNAME have rules to break.
-    let aliased: HashSet<&Name> = records
-        .iter()
-        .filter(|r| matches!(r.rtype, CNAME | DNAME))
-        .map(|r| &r.owner)
-        .collect();
-    if aliased.is_empty() {
-        return;
-    }
-    let mut by_owner: HashMap<&Name, Vec<&Record>> = HashMap::new();
-    for r in records.iter().filter(|r| aliased.contains(&r.owner)) {
-        by_owner.entry(&r.owner).or_default().push(r);
-    }
-    for r in records {
-        let Some(group) = by_owner.get(&r.owner) else {
+fn check_cname_dname(
+    records: &[Record],
+    groups: &Groups,
+    keep: &[bool],
+    origin: &Name,
+    errors: &mut Vec<ZoneError>,
+) {
+    let mut group: Vec<&Record> = Vec::new();
+    for indices in groups.iter() {
+        // Only owners with a CNAME or DNAME have rules to break.
+        group.clear();
+        group.extend(
+            indices
+                .iter()
+                .filter(|&&i| keep[i as usize])
+                .map(|&i| &records[i as usize]),
+        );
+        if !group.iter().any(|r| matches!(r.rtype, CNAME | DNAME)) {
             continue;
-        };
-        let earlier = group.iter().take_while(|o| !std::ptr::eq(**o, r));
-        match r.rtype {
-            CNAME if r.owner == *origin => {
-                let message = format!("CNAME at the zone apex {origin} is not allowed");
-                errors.push(problem(r.location.clone(), message));
-            }
-            CNAME if health_sets::is_cname_set(group) => {}
-            CNAME | DNAME if earlier.clone().any(|o| o.rtype == r.rtype) => {
-                let message = format!(
-                    "more than one {} at {}; only one is allowed",
-                    type_name(r.rtype),
-                    r.owner
-                );
-                errors.push(problem(r.location.clone(), message));
-            }
-            CNAME => {
-                if let Some(other) = group
-                    .iter()
-                    .find(|o| !matches!(o.rtype, CNAME | RRSIG | NSEC))
-                {
+        }
+        for (at, r) in group.iter().enumerate() {
+            let earlier = &group[..at];
+            match r.rtype {
+                CNAME if r.owner == *origin => {
+                    let message = format!("CNAME at the zone apex {origin} is not allowed");
+                    errors.push(problem(r.location.clone(), message));
+                }
+                CNAME if health_sets::is_cname_set(&group) => {}
+                CNAME | DNAME if earlier.iter().any(|o| o.rtype == r.rtype) => {
                     let message = format!(
-                        "CNAME at {} alongside other data ({} at {})",
-                        r.owner,
-                        type_name(other.rtype),
-                        other.location
+                        "more than one {} at {}; only one is allowed",
+                        type_name(r.rtype),
+                        r.owner
                     );
                     errors.push(problem(r.location.clone(), message));
                 }
+                CNAME => {
+                    if let Some(other) = group
+                        .iter()
+                        .find(|o| !matches!(o.rtype, CNAME | RRSIG | NSEC))
+                    {
+                        let message = format!(
+                            "CNAME at {} alongside other data ({} at {})",
+                            r.owner,
+                            type_name(other.rtype),
+                            other.location
+                        );
+                        errors.push(problem(r.location.clone(), message));
+                    }
+                }
+                _ => {}
             }
-            _ => {}
         }
     }
 }
