@@ -56,8 +56,45 @@ fn udp_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
     }
     socket.set_reuse_port(true)?;
     socket.set_nonblocking(true)?;
+    omit_path_mtu(&socket, addr.is_ipv6())?;
     socket.bind(&addr.into())?;
     Ok(socket.into())
+}
+
+/// Answers go out without DF and ignore path-MTU news (`IP_PMTUDISC_OMIT`),
+/// as gdnsd and NSD send them: a forged ICMP "fragmentation needed"
+/// cannot then lower the MTU our answers are cut to, the lever of
+/// fragmentation attacks on resolvers, and no route MTU is kept per peer.
+fn omit_path_mtu(socket: &Socket, ipv6: bool) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let (level, name, value) = if ipv6 {
+        (
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MTU_DISCOVER,
+            libc::IPV6_PMTUDISC_OMIT,
+        )
+    } else {
+        (
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            libc::IP_PMTUDISC_OMIT,
+        )
+    };
+    // SAFETY: a plain int option on a socket we own, with its true size.
+    let result = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 fn tcp_listener(addr: SocketAddr) -> io::Result<TcpListener> {
@@ -85,5 +122,39 @@ mod tests {
             assert_eq!(socket.local_addr().unwrap(), listener.addr);
         }
         assert_eq!(listener.tcp.local_addr().unwrap(), listener.addr);
+    }
+
+    fn int_option(socket: &UdpSocket, level: libc::c_int, name: libc::c_int) -> libc::c_int {
+        use std::os::fd::AsRawFd;
+        let mut value: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: reads one int option into a buffer of its size.
+        let result = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                level,
+                name,
+                (&mut value as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(result, 0, "{}", io::Error::last_os_error());
+        value
+    }
+
+    #[test]
+    fn udp_sockets_ignore_path_mtu() {
+        let v4 = bind("127.0.0.1:0".parse().unwrap(), 1).unwrap();
+        assert_eq!(
+            int_option(&v4.udp[0], libc::IPPROTO_IP, libc::IP_MTU_DISCOVER),
+            libc::IP_PMTUDISC_OMIT
+        );
+        // ::1 may be missing where IPv6 is off; then there is nothing to check.
+        if let Ok(v6) = bind("[::1]:0".parse().unwrap(), 1) {
+            assert_eq!(
+                int_option(&v6.udp[0], libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER),
+                libc::IPV6_PMTUDISC_OMIT
+            );
+        }
     }
 }
