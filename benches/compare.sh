@@ -24,6 +24,7 @@
 # same zone file, where the annotations are comments, as plain RRsets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benches/reference_configs.sh
 seconds=${1:-10}
 runs=${2:-3}
 
@@ -110,51 +111,12 @@ start_gdnsd() {
     pids+=($!)
 }
 start_nsd() {
-    mkdir -p "$work/nsd"
-    cat >"$work/nsd/nsd.conf" <<EOF
-server:
-  ip-address: 127.0.0.1@$1
-  server-count: 1
-  zonesdir: "$work"
-  pidfile: "$work/nsd/nsd.pid"
-  username: ""
-  database: ""
-  xfrdfile: "$work/nsd/xfrd.state"
-  zonelistfile: "$work/nsd/zone.list"
-  logfile: "$work/nsd/nsd.log"
-  verbosity: 0
-  # NSD limits responses per netblock by default (RRL); one client on
-  # loopback would measure the limiter, not the server.
-  rrl-ratelimit: 0
-remote-control:
-  control-enable: no
-zone:
-  name: bench.test
-  zonefile: "$zone"
-EOF
+    nsd_conf "$work/nsd" "$1" "$zone" bench.test
     on_cpu1 nsd -d -c "$work/nsd/nsd.conf" >"$work/nsd.log" 2>&1 &
     pids+=($!)
 }
 start_knot() {
-    mkdir -p "$work/knot"
-    cat >"$work/knot/knot.conf" <<EOF
-server:
-  listen: 127.0.0.1@$1
-  rundir: "$work/knot"
-  udp-workers: 1
-  tcp-workers: 1
-  background-workers: 1
-database:
-  storage: "$work/knot"
-template:
-  - id: default
-    storage: "$work/knot"
-    zonefile-sync: -1
-    journal-content: none
-zone:
-  - domain: bench.test
-    file: "$zone"
-EOF
+    knot_conf "$work/knot" "$1" "$zone" bench.test
     on_cpu1 knotd -c "$work/knot/knot.conf" >"$work/knot.log" 2>&1 &
     pids+=($!)
 }

@@ -25,6 +25,7 @@
 # Every server listens on 127.0.0.1 only and is killed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benches/reference_configs.sh
 runs=${1:-3}
 records=1000000
 
@@ -105,49 +106,15 @@ start_healthdns() {
     pids+=($!)
 }
 start_nsd() {
-    rm -rf "$work/nsd" && mkdir -p "$work/nsd"
-    cat >"$work/nsd/nsd.conf" <<EOF
-server:
-  ip-address: 127.0.0.1@$1
-  server-count: 1
-  zonesdir: "$work"
-  pidfile: "$work/nsd/nsd.pid"
-  username: ""
-  database: ""
-  xfrdfile: "$work/nsd/xfrd.state"
-  zonelistfile: "$work/nsd/zone.list"
-  logfile: "$work/nsd/nsd.log"
-  verbosity: 0
-remote-control:
-  control-enable: no
-zone:
-  name: big.test
-  zonefile: "$zone"
-EOF
+    rm -rf "$work/nsd"
+    nsd_conf "$work/nsd" "$1" "$zone" big.test
     nsd -d -c "$work/nsd/nsd.conf" >"$work/nsd.log" 2>&1 &
     pids+=($!)
 }
 start_knot() {
     # A fresh storage directory per run: no journal or timers carried over.
-    rm -rf "$work/knot" && mkdir -p "$work/knot"
-    cat >"$work/knot/knot.conf" <<EOF
-server:
-  listen: 127.0.0.1@$1
-  rundir: "$work/knot"
-  udp-workers: 1
-  tcp-workers: 1
-  background-workers: 1
-database:
-  storage: "$work/knot"
-template:
-  - id: default
-    storage: "$work/knot"
-    zonefile-sync: -1
-    journal-content: none
-zone:
-  - domain: big.test
-    file: "$zone"
-EOF
+    rm -rf "$work/knot"
+    knot_conf "$work/knot" "$1" "$zone" big.test
     knotd -c "$work/knot/knot.conf" >"$work/knot.log" 2>&1 &
     pids+=($!)
 }
