@@ -51,13 +51,30 @@ pub fn zones(config: &Config) -> Result<Zones, Vec<String>> {
     }
 }
 
+/// Frees parsed zones, once their table is built, on a thread of its own and
+/// then hands the memory back ([`release_freed_memory`]): for a
+/// 1M-record zone that is ~0.1 s that start-up and reloads need not wait for.
+pub fn dispose(zones: Zones) {
+    let spawned = std::thread::Builder::new()
+        .name("zone-drop".into())
+        .spawn(move || {
+            drop(zones);
+            release_freed_memory();
+        });
+    if let Err(err) = spawned {
+        // The zones went with the closure that could not run.
+        tracing::debug!(%err, "no thread to free zones on; freed here");
+        release_freed_memory();
+    }
+}
+
 /// Hands memory freed since the last call back to the operating system.
 ///
 /// Loading a zone allocates a record at a time and frees it all once the
 /// answer table is built; glibc keeps such small freed blocks in the heap,
 /// so without this a 1M-record zone would keep the resident size of its
 /// parse (about twice the table) for the life of the process.
-pub fn release_freed_memory() {
+fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks the allocator's own free lists; it is
     // safe to call at any time from any thread.

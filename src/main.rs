@@ -156,8 +156,7 @@ fn serve(source: Source) -> anyhow::Result<ExitCode> {
     let table = answer::build(&loaded.zones, &config.checks);
     raise_open_files_limit(table.targets().len() as u64 + u64::from(config.tcp_max_connections));
     let zone_count = loaded.zones.len();
-    drop(loaded);
-    healthdns::load::release_freed_memory();
+    healthdns::load::dispose(loaded);
     let workers = config
         .udp_workers
         .map(|n| n as usize)

@@ -142,9 +142,8 @@ impl Service {
             zones: zones.zones.len(),
             targets: table.targets().len(),
         };
-        drop(zones);
         self.replace(table);
-        crate::load::release_freed_memory();
+        crate::load::dispose(zones);
         self.notify(config.notify);
         tracing::info!(
             zones = reloaded.zones,
