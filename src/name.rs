@@ -166,12 +166,19 @@ impl Name {
 
     /// True when `self` equals `ancestor` or lies below it.
     pub fn is_subdomain_of(&self, ancestor: &Name) -> bool {
-        let (mine, theirs) = (self.label_count(), ancestor.label_count());
-        if mine < theirs {
+        // The tail must match, and start where one of our labels starts
+        // (so `xexample.com.` is not below `example.com.`).
+        let Some(start) = self.wire.len().checked_sub(ancestor.wire.len()) else {
+            return false;
+        };
+        if !self.wire[start..].eq_ignore_ascii_case(&ancestor.wire) {
             return false;
         }
-        let offset = label_offset(&self.wire, mine - theirs);
-        self.wire[offset..].eq_ignore_ascii_case(&ancestor.wire)
+        let mut offset = 0;
+        while offset < start {
+            offset += 1 + self.wire[offset] as usize;
+        }
+        offset == start
     }
 }
 
@@ -211,14 +218,6 @@ pub fn wire_name_len(bytes: &[u8]) -> Option<usize> {
             return None;
         }
     }
-}
-
-fn label_offset(wire: &[u8], skip: usize) -> usize {
-    let mut offset = 0;
-    for _ in 0..skip {
-        offset += 1 + wire[offset] as usize;
-    }
-    offset
 }
 
 /// A name being built from text, on the stack.
@@ -450,6 +449,13 @@ mod tests {
         assert!(name.is_subdomain_of(&n("EXAMPLE.com.")));
         assert!(!n("example.com.").is_subdomain_of(&name));
         assert!(!n("xexample.com.").is_subdomain_of(&n("example.com.")));
+        assert!(name.is_subdomain_of(&name));
+        assert!(name.is_subdomain_of(&n(".")));
+        assert!(!n("a.b.").is_subdomain_of(&n("b.c.")));
+        // The tail's bytes are "\007example\003com\000", but they start
+        // inside the label "x\007example", not at a label.
+        assert!(!n("x\\007example.com.").is_subdomain_of(&n("example.com.")));
+        assert!(n("x.\\007example.com.").is_subdomain_of(&n("\\007example.com.")));
     }
 
     #[test]
