@@ -147,8 +147,10 @@ now_ns() { date +%s%N; }
 declare -A ready rss pss peak
 port=15400
 printf '%-10s %4s %10s %10s %10s %10s\n' server run 'ready ms' 'RSS MiB' 'PSS MiB' 'peak MiB'
-for server in healthdns nsd knot; do
-    for run in $(seq "$runs"); do
+# Runs alternate between the servers, so a burst of load elsewhere on the
+# machine falls on all of them rather than on one.
+for run in $(seq "$runs"); do
+    for server in healthdns nsd knot; do
         port=$((port + 1))
         t0=$(now_ns)
         "start_$server" "$port"
