@@ -86,21 +86,20 @@ fn problem(location: Location, message: impl Into<String>) -> ZoneError {
 }
 
 fn drop_out_of_zone(
-    records: Vec<Record>,
+    mut records: Vec<Record>,
     origin: &Name,
     warnings: &mut Vec<ZoneError>,
 ) -> Vec<Record> {
+    // In place: a record is moved only when one before it was dropped.
+    records.retain(|r| {
+        let inside = r.owner.is_subdomain_of(origin);
+        if !inside {
+            let message = format!("{} is out of zone {origin}: out of zone, ignored", r.owner);
+            warnings.push(problem(r.location.clone(), message));
+        }
+        inside
+    });
     records
-        .into_iter()
-        .filter(|r| {
-            let inside = r.owner.is_subdomain_of(origin);
-            if !inside {
-                let message = format!("{} is out of zone {origin}: out of zone, ignored", r.owner);
-                warnings.push(problem(r.location.clone(), message));
-            }
-            inside
-        })
-        .collect()
 }
 
 /// The records of each owner, in file order: the rules that compare records
@@ -212,11 +211,11 @@ fn check_owners(
     drop_occluded(&records, &groups, origin, &mut keep, warnings);
     check_cname_dname(&records, &groups, &keep, origin, errors);
     drop(groups);
+    // retain visits each record once, in order; nothing moves before the
+    // first record dropped.
+    let mut kept = keep.into_iter();
+    records.retain(|_| kept.next().unwrap_or(true));
     records
-        .into_iter()
-        .zip(keep)
-        .filter_map(|(r, keep)| keep.then_some(r))
-        .collect()
 }
 
 /// Marks data hidden by a delegation (except A/AAAA glue) or by a DNAME as
