@@ -2,40 +2,18 @@
 //! shipped example zone; and a health transition up to the first answer
 //! that shows it.
 
-use std::hint::black_box;
-use std::path::Path;
+mod common;
 
+use std::hint::black_box;
+
+use common::{fixture_table, query};
 use criterion::{Criterion, criterion_group, criterion_main};
-use healthdns::answer::{Table, Transport, build, respond};
+use healthdns::answer::{Table, Transport, respond};
 use healthdns::health::slot;
 use healthdns::health::state::{Health, Thresholds};
-use healthdns::name::Name;
-
-fn query(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
-    let mut packet = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
-    packet.extend(Name::from_text(name, None).unwrap().as_wire());
-    packet.extend(qtype.to_be_bytes());
-    packet.extend(1u16.to_be_bytes());
-    if edns {
-        packet[11] = 1;
-        packet.extend([0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
-    }
-    packet
-}
 
 fn answers(c: &mut Criterion) {
-    // The health-annotated names are a test fixture; nothing probes them
-    // here, so every member keeps its initial "up".
-    let config = healthdns::config::parse(
-        Path::new("tests/data/c.toml"),
-        "[check.web]\ntype = \"http\"\n",
-    )
-    .expect("config");
-    let example = healthdns::zone::load(Path::new("zones/example.com.zone"), None)
-        .expect("example zone loads");
-    let dynamic = healthdns::zone::load(Path::new("tests/data/dyn.test.zone"), None)
-        .expect("dynamic zone loads");
-    let table = build(&[example.zone, dynamic.zone], &config.checks);
+    let table = fixture_table();
     let mut out = vec![0u8; 65535];
     let cases = [
         ("static A", query("www.example.com.", 1, true)),

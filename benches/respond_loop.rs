@@ -12,19 +12,12 @@
 //! failover, mix (6 static, 1 NXDOMAIN, 1 each failover, multivalue,
 //! weighted). Run directly, it times the same loop.
 
-use std::path::Path;
+mod common;
+
 use std::time::Instant;
 
-use healthdns::answer::{Transport, build, respond};
-use healthdns::name::Name;
-
-fn query(name: &str) -> Vec<u8> {
-    let mut packet = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1];
-    packet.extend(Name::from_text(name, None).unwrap().as_wire());
-    packet.extend([0, 1, 0, 1]); // A, IN
-    packet.extend([0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]); // OPT
-    packet
-}
+use common::{fixture_table, query};
+use healthdns::answer::{Transport, respond};
 
 fn main() {
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
@@ -33,14 +26,7 @@ fn main() {
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000_000);
-    let config = healthdns::config::parse(
-        Path::new("tests/data/c.toml"),
-        "[check.web]\ntype = \"http\"\n",
-    )
-    .expect("config");
-    let example = healthdns::zone::load(Path::new("zones/example.com.zone"), None).expect("zone");
-    let dynamic = healthdns::zone::load(Path::new("tests/data/dyn.test.zone"), None).expect("zone");
-    let table = build(&[example.zone, dynamic.zone], &config.checks);
+    let table = fixture_table();
     let names: &[&str] = match kind.as_str() {
         "static" => &["www.example.com."],
         "nx" => &["nothing.example.com."],
@@ -59,7 +45,7 @@ fn main() {
         ],
         other => panic!("unknown kind {other}: static, nx, failover or mix"),
     };
-    let queries: Vec<Vec<u8>> = names.iter().map(|name| query(name)).collect();
+    let queries: Vec<Vec<u8>> = names.iter().map(|name| query(name, 1, true)).collect();
     let mut out = vec![0u8; 65535];
     let started = Instant::now();
     let mut bytes = 0;
