@@ -12,6 +12,7 @@
 //! | [`answer`] | the immutable answer table, its builder and the pure lookup |
 //! | [`health`] | check kinds, probe loops, rise/fall hysteresis |
 //! | [`load`] | loading every zone of a config, collecting every error |
+//! | `groups` | indices grouped by a dense key in input order (records by owner) |
 //! | [`metrics`] | Prometheus counters and histograms in atomics |
 //! | [`api`] | the admin HTTP API, metrics endpoint and status page |
 //! | [`random`] | a per-thread random source for shuffles, weights and jitter |
@@ -23,6 +24,7 @@
 pub mod answer;
 pub mod api;
 pub mod config;
+mod groups;
 pub mod health;
 pub mod load;
 pub mod metrics;

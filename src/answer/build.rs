@@ -10,6 +10,7 @@ use super::table::{
     ApexLengths, NOT_DYNAMIC, NodeEntry, RRsetEntry, Table, Target, ZoneData, hash_key,
 };
 use crate::config::Checks;
+use crate::groups::Groups;
 use crate::health::{Board, Slot, TargetKey, target};
 use crate::name::{MAX_NAME_LEN, Name};
 use crate::wire::rtype;
@@ -82,21 +83,9 @@ impl Builder<'_> {
             flat.add_ancestors(id, apex_key.len());
         }
 
-        // Records grouped by node (a stable counting sort keeps file order).
-        let mut starts = vec![0u32; flat.nodes.len() + 1];
-        for &id in &node_of {
-            starts[id as usize + 1] += 1;
-        }
-        for i in 1..starts.len() {
-            starts[i] += starts[i - 1];
-        }
-        let mut order = vec![0u32; records.len()];
-        let mut next = starts.clone();
-        for (i, &id) in node_of.iter().enumerate() {
-            order[next[id as usize] as usize] = i as u32;
-            next[id as usize] += 1;
-        }
-        drop((node_of, next));
+        // Records grouped by node, each group in file order.
+        let groups = Groups::by_key(&node_of, owners);
+        drop(node_of);
 
         let apex_node = flat.find(&apex_key)?;
         let mut by_type: Vec<(u16, u32)> = Vec::new();
@@ -104,7 +93,8 @@ impl Builder<'_> {
         for id in 0..owners {
             by_type.clear();
             by_type.extend(
-                order[starts[id] as usize..starts[id + 1] as usize]
+                groups
+                    .get(id)
                     .iter()
                     .map(|&i| (records[i as usize].rtype, i)),
             );

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::rdata::type_name;
 use super::{Location, Record, Zone, ZoneError, health_sets};
+use crate::groups::Groups;
 use crate::name::{MAX_NAME_LEN, Name};
 
 const NS: u16 = 2;
@@ -106,47 +107,18 @@ fn drop_out_of_zone(
 /// with one another (one TTL per RRset, duplicates, occlusion, CNAME
 /// exclusivity) all look within one owner, so the zone is hashed by owner
 /// once and every rule walks the groups.
-struct Groups {
-    /// Record indices, grouped by owner in order of first appearance.
-    order: Vec<u32>,
-    /// Group `g` is `order[starts[g]..starts[g + 1]]`.
-    starts: Vec<u32>,
-}
-
-impl Groups {
-    fn new(records: &[Record]) -> Groups {
-        let mut ids: HashMap<&Name, u32> = HashMap::with_capacity(records.len());
-        let group_of: Vec<u32> = records
-            .iter()
-            .map(|r| {
-                let next = ids.len() as u32;
-                *ids.entry(&r.owner).or_insert(next)
-            })
-            .collect();
-        let count = ids.len();
-        drop(ids);
-        // A stable counting sort keeps file order within each group.
-        let mut starts = vec![0u32; count + 1];
-        for &g in &group_of {
-            starts[g as usize + 1] += 1;
-        }
-        for g in 1..starts.len() {
-            starts[g] += starts[g - 1];
-        }
-        let mut next = starts.clone();
-        let mut order = vec![0u32; records.len()];
-        for (i, &g) in group_of.iter().enumerate() {
-            order[next[g as usize] as usize] = i as u32;
-            next[g as usize] += 1;
-        }
-        Groups { order, starts }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &[u32]> {
-        self.starts
-            .windows(2)
-            .map(|w| &self.order[w[0] as usize..w[1] as usize])
-    }
+fn by_owner(records: &[Record]) -> Groups {
+    let mut ids: HashMap<&Name, u32> = HashMap::with_capacity(records.len());
+    let owner_of: Vec<u32> = records
+        .iter()
+        .map(|r| {
+            let next = ids.len() as u32;
+            *ids.entry(&r.owner).or_insert(next)
+        })
+        .collect();
+    let owners = ids.len();
+    drop(ids);
+    Groups::by_key(&owner_of, owners)
 }
 
 /// All members of an RRset take the TTL of its first record; exact
@@ -159,7 +131,7 @@ fn check_owners(
     errors: &mut Vec<ZoneError>,
     warnings: &mut Vec<ZoneError>,
 ) -> Vec<Record> {
-    let groups = Groups::new(&records);
+    let groups = by_owner(&records);
     let mut keep = vec![true; records.len()];
     let mut ttl_fixes: Vec<(u32, u32)> = Vec::new();
     let mut by_type: Vec<(u16, u32)> = Vec::new();
