@@ -42,7 +42,8 @@ fn main() {
     } else {
         counts
     };
-    let limit = raise_open_files_limit();
+    // Soft to hard, for the backends' accepted connections.
+    let limit = healthdns::server::raise_open_files_limit().expect("open files limit");
     let most = counts.iter().copied().max().unwrap_or(0) as u64;
     assert!(
         limit > most + 64,
@@ -92,21 +93,6 @@ fn main() {
             }
         }
     }
-}
-
-/// Soft to hard, for the backends' accepted connections; returns the limit.
-fn raise_open_files_limit() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only touch the struct they are given.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        limit.rlim_cur = limit.rlim_max;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-    }
-    limit.rlim_cur
 }
 
 fn address(i: usize) -> String {

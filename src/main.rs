@@ -231,34 +231,23 @@ fn serve(source: Source) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Raises the soft limit on open files to the hard one, as NSD and Knot do:
-/// each HTTP target keeps a pooled connection and each TCP probe a socket, so
-/// the usual soft limit of 1024 runs out at about a thousand targets. Warns
-/// when even the hard limit is below `needed` (targets and TCP clients).
+/// Raises the open-files limit ([`server::raise_open_files_limit`]): each
+/// HTTP target keeps a pooled connection and each TCP probe a socket, so the
+/// usual soft limit of 1024 runs out at about a thousand targets. Warns when
+/// even the hard limit is below `needed` (targets and TCP clients).
 fn raise_open_files_limit(needed: u64) {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit only writes the struct it is given.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return;
-    }
-    if limit.rlim_cur < limit.rlim_max {
-        let raised = libc::rlimit {
-            rlim_cur: limit.rlim_max,
-            rlim_max: limit.rlim_max,
-        };
-        // SAFETY: setrlimit only reads the struct it is given.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            limit = raised;
+    let limit = match server::raise_open_files_limit() {
+        Ok(limit) => limit,
+        Err(err) => {
+            tracing::debug!(%err, "cannot read the open files limit");
+            return;
         }
-    }
-    tracing::debug!(limit = limit.rlim_cur, "open files");
+    };
+    tracing::debug!(limit, "open files");
     // Sockets, the API, logs and zone files need a few more.
-    if limit.rlim_cur < needed + 64 {
+    if limit < needed + 64 {
         tracing::warn!(
-            limit = limit.rlim_cur,
+            limit,
             needed = needed + 64,
             "the open files limit (ulimit -n) is below what the targets and TCP clients may use; probes may fail with \"too many open files\""
         );

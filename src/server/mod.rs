@@ -7,6 +7,7 @@
 
 mod bind;
 mod frames;
+mod limits;
 mod tcp;
 mod udp;
 
@@ -20,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::answer::Table;
 pub use bind::{Listener, bind};
+pub use limits::raise_open_files_limit;
 
 /// The published answer table: replaced whole, read without a lock.
 pub type SharedTable = Arc<ArcSwap<Table>>;
