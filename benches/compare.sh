@@ -24,7 +24,7 @@
 # same zone file, where the annotations are comments, as plain RRsets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source benches/reference_configs.sh
+source benches/common.sh
 seconds=${1:-10}
 runs=${2:-3}
 
@@ -125,12 +125,6 @@ start_floor() {
     pids+=($!)
 }
 
-# Every process of a server (NSD forks), for CPU and memory.
-tree() {
-    local pid=$1
-    echo "$pid"
-    for child in $(pgrep -P "$pid" 2>/dev/null); do tree "$child"; done
-}
 cpu_ticks() { # user and system ticks of the whole tree
     local user=0 system=0 u s
     for pid in $(tree "$1"); do
@@ -169,7 +163,6 @@ wait_ready() { # the floor answers with the query itself: any reply will do
     echo "server on port $1 never answered" >&2
     return 1
 }
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 hz=$(getconf CLK_TCK)
 declare -A qps per_cpu user_share latency rss port_of pid_of

@@ -25,7 +25,7 @@
 # Every server listens on 127.0.0.1 only and is killed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source benches/reference_configs.sh
+source benches/common.sh
 runs=${1:-3}
 records=1000000
 
@@ -49,13 +49,6 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
-
-# Every process of a server (NSD forks).
-tree() {
-    local pid=$1
-    echo "$pid"
-    for child in $(pgrep -P "$pid" 2>/dev/null); do tree "$child"; done
-}
 
 # --- the zone --------------------------------------------------------------
 # Per cycle of 100 records: 81 A, 6 AAAA (beside an A), 3 MX, 3 TXT, 3 CNAME,
@@ -141,7 +134,6 @@ proc_kib() {
     echo "$total"
 }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 now_ns() { date +%s%N; }
 
 declare -A ready rss pss peak

@@ -1,6 +1,16 @@
-# Config files for the reference servers the bench scripts run beside
-# healthdns, in one place so every script measures them set up alike.
-# Sourced by benches/compare.sh and benches/zone1m.sh.
+# What the bench scripts share: the config files of the reference servers
+# they run beside healthdns, so every script measures them set up alike,
+# and small helpers. Sourced by benches/compare.sh and benches/zone1m.sh.
+
+# Every process of a server (NSD forks), for CPU and memory.
+tree() {
+    local pid=$1
+    echo "$pid"
+    for child in $(pgrep -P "$pid" 2>/dev/null); do tree "$child"; done
+}
+
+# The median of the numbers on standard input, one a line.
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # nsd_conf DIR PORT ZONEFILE ORIGIN: writes DIR/nsd.conf (one server
 # process, no database, no remote control, RRL off: one client on loopback
