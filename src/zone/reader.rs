@@ -286,7 +286,9 @@ impl Reader {
             (None, None, None) => return Err(LineError::NoTtl),
         };
         let health = match &entry.annotation {
-            Some(text) => Some(annotation::parse(text).map_err(LineError::Annotation)?),
+            Some(text) => Some(Box::new(
+                annotation::parse(text).map_err(LineError::Annotation)?,
+            )),
             None => None,
         };
         self.last_ttl = Some(ttl);

@@ -543,3 +543,13 @@ fn undefined_checks_are_reported_with_every_other_error() {
         );
     }
 }
+
+#[test]
+fn a_record_stays_small() {
+    // A 1M-record zone holds a million of these at its load peak; the
+    // annotation, on few records, is boxed so it costs the rest 8 bytes.
+    let size = std::mem::size_of::<Record>();
+    let inline = std::mem::size_of::<Option<Annotation>>();
+    eprintln!("Record is {size} bytes; an inline annotation would add {inline}");
+    assert!(size <= 72, "Record grew to {size} bytes");
+}
