@@ -44,6 +44,10 @@ enum Command {
         /// Address to serve UDP and TCP on; repeatable; adds to the config's.
         #[arg(long, value_name = "ADDR:PORT")]
         listen: Vec<SocketAddr>,
+        /// Answer IPv4 UDP queries arriving on this interface over AF_XDP
+        /// (needs root); overrides the config's `xdp`.
+        #[arg(long, value_name = "INTERFACE")]
+        xdp: Option<String>,
         /// Zone files to serve in addition to the config's (origin = SOA owner).
         zones: Vec<PathBuf>,
     },
@@ -91,12 +95,16 @@ fn main() -> ExitCode {
         Command::Serve {
             config,
             listen,
+            xdp,
             zones,
-        } => serve(Source {
-            config,
-            listen,
-            zones,
-        }),
+        } => serve(
+            Source {
+                config,
+                listen,
+                zones,
+            },
+            xdp,
+        ),
         Command::Status { api } => client::status(&api),
         Command::Override {
             target,
@@ -145,10 +153,15 @@ fn report(errors: &[String]) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn serve(source: Source) -> anyhow::Result<ExitCode> {
+fn serve(source: Source, xdp: Option<String>) -> anyhow::Result<ExitCode> {
     let (config, loaded) = match source.load() {
         Ok(loaded) => loaded,
         Err(errors) => return Ok(report(&errors)),
+    };
+    let xdp = match xdp.map(|name| healthdns::config::interface_name(&name)) {
+        Some(Ok(name)) => Some(name),
+        Some(Err(message)) => return Ok(report(&[format!("--xdp: {message}")])),
+        None => config.xdp.clone(),
     };
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
@@ -167,6 +180,10 @@ fn serve(source: Source) -> anyhow::Result<ExitCode> {
             server::bind(*addr, workers).with_context(|| format!("cannot listen on {addr}"))?,
         );
     }
+    let xdp = match xdp {
+        Some(interface) => Some(open_xdp(&interface, &listeners)?),
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
@@ -199,6 +216,7 @@ fn serve(source: Source) -> anyhow::Result<ExitCode> {
         let mut service = Service::start(table, config.notify.clone(), &shutdown)?;
         let sockets = tokio::spawn(server::serve(
             listeners,
+            xdp,
             service.table().clone(),
             settings,
             shutdown.clone(),
@@ -229,6 +247,24 @@ fn serve(source: Source) -> anyhow::Result<ExitCode> {
     })?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Attaches XDP to `interface` for the first IPv4 listener (its port, and
+/// its address unless it is 0.0.0.0).
+fn open_xdp(interface: &str, listeners: &[server::Listener]) -> anyhow::Result<server::xdp::Xdp> {
+    let mut ipv4 = listeners.iter().filter_map(|l| match l.addr {
+        SocketAddr::V4(addr) => Some(addr),
+        SocketAddr::V6(_) => None,
+    });
+    let addr = ipv4.next().with_context(|| {
+        format!("XDP on {interface} answers IPv4, and no listen address is IPv4")
+    })?;
+    for other in ipv4 {
+        tracing::warn!(%other, xdp = %addr, "XDP serves one IPv4 listener; this one stays on sockets");
+    }
+    let xdp = server::xdp::Xdp::open(interface, addr.port(), *addr.ip())?;
+    tracing::info!(interface, %addr, queues = xdp.queues(), "answering IPv4 UDP over AF_XDP");
+    Ok(xdp)
 }
 
 /// Raises the open-files limit ([`server::raise_open_files_limit`]): each

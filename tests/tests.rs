@@ -13,6 +13,7 @@
 //! | `notify` | `[[notify]]` webhooks and commands hearing a failover, and their config errors |
 //! | `status_page` | the status page (`GET /`) in headless Chromium: fixture documents, errors, the live server |
 //! | `transport` | TCP idle timeout and connection limit, malformed datagrams, config files |
+//! | `xdp` | `serve --xdp lo` in a network namespace answers as the socket path (root only) |
 //!
 //! Area modules live in directories (`tests/NAME/mod.rs`) so Cargo does not
 //! build each of them as a test binary of its own.
@@ -27,6 +28,7 @@ mod notify;
 mod status_page;
 mod transport;
 mod util;
+mod xdp;
 
 /// Counts allocations for `alloc`; forwards to the system allocator.
 #[global_allocator]

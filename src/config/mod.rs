@@ -39,6 +39,8 @@ pub struct Config {
     pub tcp_max_connections: u32,
     /// UDP sockets per listen address; `None` = one per core.
     pub udp_workers: Option<u32>,
+    /// The interface to answer IPv4 UDP on over AF_XDP, if any.
+    pub xdp: Option<String>,
     /// Health checks by name.
     pub checks: Checks,
     /// Where transitions are announced.
@@ -67,6 +69,7 @@ impl Default for Config {
             tcp_idle_timeout: DEFAULT_TCP_IDLE_TIMEOUT,
             tcp_max_connections: DEFAULT_TCP_MAX_CONNECTIONS,
             udp_workers: None,
+            xdp: None,
             checks: BTreeMap::new(),
             notify: Vec::new(),
             api: None,
@@ -138,6 +141,21 @@ pub fn gather(
     Ok(config)
 }
 
+/// An interface name as Linux takes it (at most 15 bytes, no `/`, no
+/// blanks), for `xdp` and `--xdp`.
+pub fn interface_name(name: &str) -> Result<String, String> {
+    let fits = !name.is_empty()
+        && name.len() < libc::IFNAMSIZ
+        && !name.contains(['/', ':'])
+        && !name.chars().any(char::is_whitespace);
+    if !fits {
+        return Err(format!(
+            "xdp interface {name:?} is not an interface name (like eth0; at most 15 bytes)"
+        ));
+    }
+    Ok(name.to_owned())
+}
+
 /// Reads and validates a config file.
 pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
     let text = std::fs::read_to_string(path).map_err(|err| {
@@ -202,6 +220,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
                 "udp-workers must be at least 1".into(),
             )),
             n => config.udp_workers = Some(n),
+        }
+    }
+    if let Some(interface) = &raw.server.xdp {
+        match interface_name(interface.get_ref()) {
+            Ok(name) => config.xdp = Some(name),
+            Err(message) => errors.push(located(Some(interface.span()), message)),
         }
     }
     for (name, section) in &raw.checks {
@@ -332,6 +356,21 @@ mod tests {
         assert_eq!(config.listen.len(), 2);
         assert_eq!(config.tcp_idle_timeout, Duration::from_secs(3));
         assert!(config.zones.is_empty());
+    }
+
+    #[test]
+    fn xdp_names_an_interface() {
+        let config = parse(Path::new("t.toml"), "[server]\nxdp = \"eth0\"\n").unwrap();
+        assert_eq!(config.xdp.as_deref(), Some("eth0"));
+        assert_eq!(parse(Path::new("t.toml"), "").unwrap().xdp, None);
+        for bad in ["", "a-name-longer-than-15", "eth0/1", "eth 0"] {
+            let found = errors(&format!("[server]\nlisten = []\nxdp = {bad:?}\n"));
+            assert_eq!(found.len(), 1, "{bad:?}: {found:#?}");
+            assert!(
+                found[0].starts_with("t.toml:3:7: xdp interface"),
+                "{bad:?}: {found:#?}"
+            );
+        }
     }
 
     #[test]

@@ -3,13 +3,16 @@
 //! hickory-server is not used: its `ServerFuture` spawns a task and allocates
 //! per datagram. Here each UDP worker is a thread owning one SO_REUSEPORT
 //! socket and its buffers for life, batching with recvmmsg/sendmmsg and
-//! loading the published table once per batch; TCP runs on tokio.
+//! loading the published table once per batch; TCP runs on tokio. With
+//! `xdp`, IPv4 UDP queries on one interface bypass the kernel's IP and UDP
+//! layers through AF_XDP sockets ([`xdp`]).
 
 mod bind;
 mod frames;
 mod limits;
 mod tcp;
 mod udp;
+pub mod xdp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,15 +38,22 @@ pub struct Settings {
     pub tcp_max_connections: u32,
 }
 
-/// Serves every listener until `shutdown` is cancelled, then lets open TCP
-/// connections answer the queries they have already read whole.
+/// Serves every listener, and `xdp`'s queues when given, until `shutdown`
+/// is cancelled, then lets open TCP connections answer the queries they
+/// have already read whole.
 pub async fn serve(
     listeners: Vec<Listener>,
+    mut xdp: Option<xdp::Xdp>,
     table: SharedTable,
     settings: Settings,
     shutdown: CancellationToken,
 ) {
     let mut tasks = JoinSet::new();
+    if let Some(xdp) = &mut xdp {
+        for worker in xdp.workers(&table, &shutdown) {
+            tasks.spawn_blocking(worker);
+        }
+    }
     let connections = Arc::new(tokio::sync::Semaphore::new(
         settings.tcp_max_connections as usize,
     ));
@@ -66,6 +76,8 @@ pub async fn serve(
             tracing::error!(%err, "server task failed");
         }
     }
+    // Detaches the XDP program only once no worker uses its sockets.
+    drop(xdp);
 }
 
 /// Bound addresses, for logging and the `listening on` lines.

@@ -169,19 +169,32 @@ pub struct Run {
 /// port with dig's socket, so the kernel hands dig its own query. That is
 /// the harness, not the server: the whole run is repeated (at most 3 times).
 pub fn run(port: u16, args: &[&str]) -> Result<Run, String> {
-    let mut last = run_once(port, args)?;
+    run_via(&[], port, args)
+}
+
+/// [`run`], with dig started by `wrapper` (e.g. `nsenter --net=…`).
+pub fn run_via(wrapper: &[&str], port: u16, args: &[&str]) -> Result<Run, String> {
+    let mut last = run_once(wrapper, port, args)?;
     for _ in 1..3 {
         if last.responses.iter().all(|r| r.flag("qr")) {
             break;
         }
-        last = run_once(port, args)?;
+        last = run_once(wrapper, port, args)?;
     }
     Ok(last)
 }
 
-fn run_once(port: u16, args: &[&str]) -> Result<Run, String> {
+fn run_once(wrapper: &[&str], port: u16, args: &[&str]) -> Result<Run, String> {
     let port_s = port.to_string();
-    let out = Command::new("dig")
+    let mut command = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut command = Command::new(program);
+            command.args(rest).arg("dig");
+            command
+        }
+        None => Command::new("dig"),
+    };
+    let out = command
         .args(["@127.0.0.1", "-p", &port_s])
         .args([
             "+norecurse",

@@ -86,8 +86,16 @@ impl Server {
     /// Starts `healthdns ARGS... --listen 127.0.0.1:0` and waits for the
     /// `listening on 127.0.0.1:PORT` line on stdout.
     pub fn start_args(args: &[&std::ffi::OsStr]) -> Server {
-        let mut child = Command::new(bin())
-            .args(args)
+        let mut command = Command::new(bin());
+        command.args(args);
+        Server::start_command(command)
+    }
+
+    /// Runs `command` (which ends up running `healthdns serve …`) with
+    /// `--listen 127.0.0.1:0` appended, and waits for its `listening on`
+    /// line: for a server started through a wrapper such as `unshare`.
+    pub fn start_command(mut command: Command) -> Server {
+        let mut child = command
             .args(["--listen", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -149,6 +157,11 @@ impl Server {
         dig::query(self.port(), args)
     }
 
+    /// The server's process id (for `nsenter` into its namespaces).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Runs `dig` with several queries; returns every response.
     pub fn dig_all(&self, args: &[&str]) -> Vec<Response> {
         dig::query_all(self.port(), args).unwrap_or_else(|e| panic!("{e}"))
@@ -163,6 +176,21 @@ impl Server {
             .expect("run kill");
         assert!(ok.success(), "kill -TERM {pid} failed");
         self.child.wait().expect("wait for healthdns")
+    }
+
+    /// [`Server::terminate`], then everything the server wrote on stderr
+    /// (its last lines included: the pipe is read to its end).
+    pub fn terminate_keep_stderr(mut self) -> (ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(ok.success(), "kill -TERM {pid} failed");
+        let status = self.child.wait().expect("wait for healthdns");
+        // The reader thread sends what is left and ends at the pipe's end.
+        let text = self.stderr.iter().collect::<Vec<_>>().join("\n");
+        (status, text)
     }
 
     /// What the server wrote on stderr so far.

@@ -1,0 +1,165 @@
+//! `serve --xdp lo`: UDP over AF_XDP answers exactly as the socket path.
+//!
+//! The XDP server runs in a network namespace of its own (`unshare --net`),
+//! so attaching a program to its `lo` and the two sysctls loopback replies
+//! need (see `src/server/xdp/mod.rs`) touch nothing outside the test; dig
+//! joins it with `nsenter`. Needs root and a kernel with AF_XDP, and
+//! `unshare`, `nsenter` (util-linux) and `ip` (iproute2); without them the
+//! test says why and checks nothing.
+
+use std::process::Command;
+
+use crate::util::dig::{self, Response};
+use crate::util::{Server, bin, fixture_zone, which};
+
+/// Queries that take the XDP path (plain IPv4 UDP): answers, referrals
+/// are absent from the fixture, so NOERROR, NODATA, NXDOMAIN, a truncated
+/// answer, EDNS and not, and a CNAME-free multi-record set.
+const QUERIES: &[&[&str]] = &[
+    &["www.example.com", "A"],
+    &["WwW.ExAmPlE.cOm", "AAAA"],
+    &["example.com", "SOA"],
+    &["example.com", "NS"],
+    &["mx.example.com", "MX"],
+    &["www.example.com", "TXT"],
+    &["nonexistent.example.com", "A"],
+    &["big.example.com", "TXT", "+noedns"],
+    &["big.example.com", "TXT", "+bufsize=512"],
+    &["txt.example.com", "TXT", "+noedns"],
+    &["_sip._tcp.example.com", "SRV"],
+    &["www.example.org", "A"],
+];
+
+fn missing() -> Option<String> {
+    // CAP_NET_ADMIN (12) and CAP_SYS_ADMIN (21): a new network namespace,
+    // BPF maps and programs, attaching to an interface. Root in a plain
+    // container has neither.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0);
+    if effective & (1 << 12 | 1 << 21) != 1 << 12 | 1 << 21 {
+        return Some("no CAP_NET_ADMIN and CAP_SYS_ADMIN (not root, or a container)".into());
+    }
+    let protocols = std::fs::read_to_string("/proc/net/protocols").unwrap_or_default();
+    if !protocols.lines().any(|line| line.starts_with("XDP ")) {
+        return Some("no AF_XDP in this kernel".into());
+    }
+    for tool in ["unshare", "nsenter", "ip"] {
+        if which(tool).is_none() {
+            return Some(format!("no {tool}"));
+        }
+    }
+    None
+}
+
+/// `healthdns serve --xdp lo FIXTURE` in a new network namespace with lo up
+/// and loopback replies routed.
+fn start_in_namespace() -> Server {
+    let mut command = Command::new("unshare");
+    command.args(["--net", "sh", "-c"]).arg(
+        "ip link set lo up && \
+         echo 1 > /proc/sys/net/ipv4/conf/lo/route_localnet && \
+         echo 1 > /proc/sys/net/ipv4/conf/lo/accept_local && \
+         exec \"$@\"",
+    );
+    command
+        .arg("sh")
+        .arg(bin())
+        .args(["serve", "--xdp", "lo"])
+        .arg(fixture_zone());
+    Server::start_command(command)
+}
+
+/// What must agree between the two paths: everything but the ID.
+fn key(response: &Response) -> String {
+    format!(
+        "{} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+        response.opcode,
+        response.rcode,
+        response.flags,
+        response.edns.as_ref().map(|e| (e.version, e.udp)),
+        response.question,
+        response.answer,
+        response.authority,
+        response.additional,
+        response.counts
+    )
+}
+
+#[test]
+fn udp_over_xdp_answers_as_the_socket_path_does() {
+    if let Some(why) = missing() {
+        eprintln!("skipped: {why}; the XDP path needs root, AF_XDP, unshare, nsenter and ip");
+        return;
+    }
+    let sockets = Server::fixture();
+    let xdp = start_in_namespace();
+    let netns = format!("--net=/proc/{}/ns/net", xdp.pid());
+    let via = ["nsenter", netns.as_str()];
+    for query in QUERIES {
+        let want = sockets.dig(query);
+        let got = dig::run_via(&via, xdp.port(), query).unwrap_or_else(|e| panic!("{e}"));
+        assert!(got.ok, "dig {query:?} over XDP failed:\n{}", got.output);
+        assert_eq!(got.responses.len(), 1, "{}", got.output);
+        assert_eq!(
+            key(&got.responses[0]),
+            key(&want),
+            "dig {query:?}: XDP\n{}\nsockets\n{want}",
+            got.responses[0]
+        );
+    }
+    // TCP is the kernel's as before.
+    let tcp = dig::run_via(&via, xdp.port(), &["www.example.com", "A", "+tcp"]).unwrap();
+    assert!(
+        tcp.ok && tcp.responses[0].rcode == "NOERROR",
+        "{}",
+        tcp.output
+    );
+
+    // The UDP answers came from the XDP queue, not the socket behind it.
+    let status = xdp.terminate_keep_stderr();
+    assert!(status.0.success(), "exit: {:?}\n{}", status.0, status.1);
+    let stopped = status
+        .1
+        .lines()
+        .find(|line| line.contains("XDP queue stopped"))
+        .unwrap_or_else(|| panic!("no `XDP queue stopped` line:\n{}", status.1));
+    let answered: u64 = stopped
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("answered="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no answered= in {stopped:?}"));
+    assert!(
+        answered >= QUERIES.len() as u64,
+        "only {answered} of {} UDP queries took the XDP path: {stopped}",
+        QUERIES.len()
+    );
+}
+
+#[test]
+fn a_bad_xdp_interface_is_a_clear_start_up_error() {
+    let fixture = fixture_zone();
+    for (interface, expected) in [
+        ("nosuch0", "XDP on nosuch0: cannot find the interface"),
+        (
+            "eth 0",
+            "--xdp: xdp interface \"eth 0\" is not an interface name",
+        ),
+    ] {
+        let out = crate::util::run_healthdns(&[
+            "serve".as_ref(),
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--xdp".as_ref(),
+            interface.as_ref(),
+            fixture.as_os_str(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{interface}: started anyway");
+        assert!(stderr.contains(expected), "{interface}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
