@@ -3,8 +3,8 @@
 //! a valid IPv4 header.
 //!
 //! `cargo +nightly fuzz run xdp_frame corpus/xdp_frame seeds/xdp_frame`: the
-//! seed, a query
-//! frame for www.example.com, gets it past the header checks at once.
+//! seed, a query frame for www.example.com, gets it past the header checks
+//! at once.
 #![no_main]
 
 use std::net::Ipv4Addr;
