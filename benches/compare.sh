@@ -9,12 +9,14 @@
 # sendmmsg calls as healthdns and no DNS work, so its queries per CPU-second
 # are the ceiling for any server on kernel UDP sockets in the same run.
 #
-# Where it can (root, a kernel with AF_XDP, Knot built with XDP), it also
-# runs Knot in XDP mode on lo ("knot-xdp"): the same Knot answering from an
-# AF_XDP socket instead of a UDP socket, what kernel bypass is worth on this
-# machine. On lo that is XDP's emulated (generic, copy) mode, and replies
-# sent through AF_XDP carry no route, so the script sets route_localnet and
-# accept_local on lo for the run and restores them after.
+# Where it can (root, a kernel with AF_XDP), it also runs healthdns with
+# `--xdp lo` ("healthdns-xdp") and, when knotd is built with XDP, Knot in
+# its XDP mode ("knot-xdp"): the same servers answering from AF_XDP sockets
+# instead of UDP sockets. On lo that is XDP's generic (copy) mode, and
+# replies sent through AF_XDP carry no route, so the script sets
+# route_localnet and accept_local on lo for the run and restores them after.
+# One XDP program fits an interface, so these two take turns: each is
+# started for its run and stopped after it.
 #
 # Pinning: taskset alone is not enough, because Knot sets its UDP threads'
 # affinity itself (thread N to CPU N mod online CPUs, so its worker ran on
@@ -138,11 +140,15 @@ start_knot-xdp() {
     on_cpu1 knotd -c "$work/knot-xdp/knot.conf" >"$work/knot-xdp.log" 2>&1 &
     pids+=($!)
 }
-# Knot's XDP mode can run here: root, AF_XDP, and a knotd linked with libxdp.
-xdp_possible() {
-    [ "$(id -u)" = 0 ] && ldd "$(command -v knotd)" 2>/dev/null | grep -q libxdp &&
-        grep -q '^XDP ' /proc/net/protocols 2>/dev/null
+start_healthdns-xdp() {
+    on_cpu1 "$bin" serve --listen "127.0.0.1:$1" --xdp lo "$zone" >"$work/healthdns-xdp.out" 2>"$work/healthdns-xdp.log" &
+    pids+=($!)
 }
+# XDP can run here: root and a kernel with AF_XDP (Knot also needs libxdp).
+xdp_possible() {
+    [ "$(id -u)" = 0 ] && grep -q '^XDP ' /proc/net/protocols 2>/dev/null
+}
+knot_has_xdp() { ldd "$(command -v knotd)" 2>/dev/null | grep -q libxdp; }
 start_floor() {
     on_cpu1 "$work/udp_floor" "$1" >"$work/floor.log" 2>&1 &
     pids+=($!)
@@ -197,26 +203,40 @@ if xdp_possible; then
     done
     xdp_sysctls=$saved
     sysctl -q -w net.ipv4.conf.lo.route_localnet=1 net.ipv4.conf.lo.accept_local=1
-    servers+=(knot-xdp)
+    servers+=(healthdns-xdp)
+    if knot_has_xdp; then servers+=(knot-xdp); else echo "note: this knotd has no XDP mode" >&2; fi
 else
-    echo "note: no Knot XDP row (needs root, AF_XDP and a knotd built with XDP)" >&2
+    echo "note: no XDP rows (they need root and a kernel with AF_XDP)" >&2
 fi
-printf '%-10s %4s %12s %14s %8s %12s %10s\n' server run QPS 'QPS/CPU-s' 'user %' 'avg lat ms' 'RSS MiB'
-for server in "${servers[@]}"; do
+# One XDP program per interface: the XDP servers take turns on lo, each
+# started for its run and stopped after it; the others start once.
+exclusive() { [[ $1 == *-xdp ]]; }
+up() {
     port=$((port + 1))
-    "start_$server" "$port"
-    pid=${pids[-1]}
-    wait_ready "$port" "$server"
-    port_of[$server]=$port
-    pid_of[$server]=$pid
+    "start_$1" "$port"
+    pid_of[$1]=${pids[-1]}
+    port_of[$1]=$port
+    wait_ready "$port" "$1"
     # Sanity: the health-filtered names answer.
-    [ "$server" = floor ] || dig +short @127.0.0.1 -p "$port" www.bench.test A | grep -q 192.0.2.2 ||
-        { echo "$server: bad answer" >&2; exit 1; }
+    [ "$1" = floor ] || dig +short @127.0.0.1 -p "$port" www.bench.test A | grep -q 192.0.2.2 ||
+        { echo "$1: bad answer" >&2; exit 1; }
+}
+down() {
+    local pid=${pid_of[$1]}
+    kill "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+    # Knot's libxdp attachment can outlive it; healthdns's goes with it.
+    ip link set dev lo xdpgeneric off 2>/dev/null || true
+}
+printf '%-13s %4s %12s %14s %8s %12s %10s\n' server run QPS 'QPS/CPU-s' 'user %' 'avg lat ms' 'RSS MiB'
+for server in "${servers[@]}"; do
+    exclusive "$server" || up "$server"
 done
 # Runs alternate between the servers, so a burst of load elsewhere on the
 # machine falls on all of them rather than on one.
 for run in $(seq "$runs"); do
     for server in "${servers[@]}"; do
+        ! exclusive "$server" || up "$server"
         pid=${pid_of[$server]}
         read -r user0 system0 < <(cpu_ticks "$pid")
         taskset -c 0 dnsperf -s 127.0.0.1 -p "${port_of[$server]}" -d "$queries" -l "$seconds" -c 4 -q 256 >"$work/out" 2>&1
@@ -230,19 +250,20 @@ for run in $(seq "$runs"); do
         pc=$(awk -v c="$completed" -v s="$cpu" 'BEGIN { printf "%.0f", (s > 0 ? c / s : 0) }')
         share=$(awk -v u=$((user1 - user0)) -v t="$ticks" 'BEGIN { printf "%.1f", (t > 0 ? 100 * u / t : 0) }')
         mem=$(awk -v k="$(rss_kib "$pid")" 'BEGIN { printf "%.1f", k / 1024 }')
-        printf '%-10s %4s %12s %14s %8s %12s %10s\n' "$server" "$run" "$q" "$pc" "$share" "$lat" "$mem"
+        printf '%-13s %4s %12s %14s %8s %12s %10s\n' "$server" "$run" "$q" "$pc" "$share" "$lat" "$mem"
         qps[$server]+="$q "
         per_cpu[$server]+="$pc "
         user_share[$server]+="$share "
         latency[$server]+="$lat "
         rss[$server]=$mem
+        ! exclusive "$server" || down "$server"
     done
 done
 
 echo
-printf '%-10s %12s %14s %8s %12s %10s   (medians of %s runs of %ss)\n' server QPS 'QPS/CPU-s' 'user %' 'avg lat ms' 'RSS MiB' "$runs" "$seconds"
+printf '%-13s %12s %14s %8s %12s %10s   (medians of %s runs of %ss)\n' server QPS 'QPS/CPU-s' 'user %' 'avg lat ms' 'RSS MiB' "$runs" "$seconds"
 for server in "${servers[@]}"; do
-    printf '%-10s %12s %14s %8s %12s %10s\n' "$server" \
+    printf '%-13s %12s %14s %8s %12s %10s\n' "$server" \
         "$(tr ' ' '\n' <<<"${qps[$server]}" | grep . | median)" \
         "$(tr ' ' '\n' <<<"${per_cpu[$server]}" | grep . | median)" \
         "$(tr ' ' '\n' <<<"${user_share[$server]}" | grep . | median)" \
@@ -256,22 +277,26 @@ echo "(user %: the share of the server's CPU time spent in user space; the rest 
 # this VM moves it by milliseconds).
 half=$(($(tr ' ' '\n' <<<"${qps[gdnsd]}" | grep . | median | cut -d. -f1) / 2))
 latency_servers=(gdnsd nsd knot healthdns)
-[[ " ${servers[*]} " != *" knot-xdp "* ]] || latency_servers+=(knot-xdp)
+for server in healthdns-xdp knot-xdp; do
+    [[ " ${servers[*]} " != *" $server "* ]] || latency_servers+=("$server")
+done
 declare -A p50s p99s lost_total
 for run in $(seq "$runs"); do
     for server in "${latency_servers[@]}"; do
+        ! exclusive "$server" || up "$server"
         taskset -c 0 dnsperf -s 127.0.0.1 -p "${port_of[$server]}" -d "$queries" -l 5 -c 4 -q 256 -Q "$half" -v 2>/dev/null |
             awk '/^> / { print $NF * 1000000 }' | sort -g >"$work/lat"
         n=$(wc -l <"$work/lat")
         p50s[$server]+="$(awk -v n="$n" 'NR == int(n * 0.50) { printf "%.0f", $1 }' "$work/lat") "
         p99s[$server]+="$(awk -v n="$n" 'NR == int(n * 0.99) { printf "%.0f", $1 }' "$work/lat") "
         lost_total[$server]=$((${lost_total[$server]:-0} + half * 5 - n))
+        ! exclusive "$server" || down "$server"
     done
 done
 echo
-printf '%-10s %10s %10s %10s   (at %s queries/s; medians of %s runs of 5 s; lost: all runs)\n' server 'p50 us' 'p99 us' lost "$half" "$runs"
+printf '%-13s %10s %10s %10s   (at %s queries/s; medians of %s runs of 5 s; lost: all runs)\n' server 'p50 us' 'p99 us' lost "$half" "$runs"
 for server in "${latency_servers[@]}"; do
-    printf '%-10s %10s %10s %10s   p99s: %s\n' "$server" \
+    printf '%-13s %10s %10s %10s   p99s: %s\n' "$server" \
         "$(tr ' ' '\n' <<<"${p50s[$server]}" | grep . | median)" \
         "$(tr ' ' '\n' <<<"${p99s[$server]}" | grep . | median)" "${lost_total[$server]}" "${p99s[$server]}"
 done
@@ -279,7 +304,7 @@ done
 # TCP: the same queries over TCP connections (dnsperf keeps each open).
 declare -A tcp_per_cpu
 echo
-printf '%-10s %12s %14s   (TCP, one run of %ss)\n' server QPS 'QPS/CPU-s' "$seconds"
+printf '%-13s %12s %14s   (TCP, one run of %ss)\n' server QPS 'QPS/CPU-s' "$seconds"
 for server in gdnsd nsd knot healthdns; do
     pid=${pid_of[$server]}
     read -r user0 system0 < <(cpu_ticks "$pid")
@@ -289,7 +314,7 @@ for server in gdnsd nsd knot healthdns; do
     q=$(awk '/Queries per second:/ { printf "%.0f", $4 }' "$work/out")
     cpu=$(awk -v t=$((user1 - user0 + system1 - system0)) -v hz="$hz" 'BEGIN { printf "%.3f", t / hz }')
     tcp_per_cpu[$server]=$(awk -v c="$completed" -v s="$cpu" 'BEGIN { printf "%.0f", (s > 0 ? c / s : 0) }')
-    printf '%-10s %12s %14s\n' "$server" "$q" "${tcp_per_cpu[$server]}"
+    printf '%-13s %12s %14s\n' "$server" "$q" "${tcp_per_cpu[$server]}"
 done
 
 echo
@@ -304,7 +329,12 @@ ratio healthdns gdnsd
 ratio healthdns nsd
 ratio floor gdnsd
 ratio healthdns floor
+[[ " ${servers[*]} " != *" healthdns-xdp "* ]] || { ratio healthdns-xdp gdnsd; ratio healthdns-xdp healthdns; }
 [[ " ${servers[*]} " != *" knot-xdp "* ]] || { ratio knot-xdp gdnsd; ratio knot-xdp knot; }
+[[ " ${servers[*]} " != *" healthdns-xdp "* ]] || [[ " ${servers[*]} " != *" knot-xdp "* ]] || ratio healthdns-xdp knot-xdp
 p99_of() { tr ' ' '\n' <<<"${p99s[$1]}" | grep . | median; }
-awk -v h="$(p99_of healthdns)" -v g="$(p99_of gdnsd)" 'BEGIN { printf "healthdns/gdnsd p99 at half gdnsd peak: %.2f (target <= 1)\n", (g > 0 ? h / g : 0) }'
+for server in healthdns healthdns-xdp; do
+    [[ " ${latency_servers[*]} " == *" $server "* ]] || continue
+    awk -v h="$(p99_of "$server")" -v g="$(p99_of gdnsd)" -v s="$server" 'BEGIN { printf "%s/gdnsd p99 at half gdnsd peak: %.2f (target <= 1)\n", s, (g > 0 ? h / g : 0) }'
+done
 echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo); $(date -u +%Y-%m-%d)"
