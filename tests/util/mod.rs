@@ -169,6 +169,19 @@ impl Server {
 
     /// Sends SIGTERM and waits for the process to exit.
     pub fn terminate(mut self) -> ExitStatus {
+        self.sigterm_and_wait()
+    }
+
+    /// [`Server::terminate`], then everything the server wrote on stderr
+    /// (its last lines included: the pipe is read to its end).
+    pub fn terminate_keep_stderr(mut self) -> (ExitStatus, String) {
+        let status = self.sigterm_and_wait();
+        // The reader thread sends what is left and ends at the pipe's end.
+        let text = self.stderr.iter().collect::<Vec<_>>().join("\n");
+        (status, text)
+    }
+
+    fn sigterm_and_wait(&mut self) -> ExitStatus {
         let pid = self.child.id().to_string();
         let ok = Command::new("kill")
             .args(["-TERM", &pid])
@@ -176,21 +189,6 @@ impl Server {
             .expect("run kill");
         assert!(ok.success(), "kill -TERM {pid} failed");
         self.child.wait().expect("wait for healthdns")
-    }
-
-    /// [`Server::terminate`], then everything the server wrote on stderr
-    /// (its last lines included: the pipe is read to its end).
-    pub fn terminate_keep_stderr(mut self) -> (ExitStatus, String) {
-        let pid = self.child.id().to_string();
-        let ok = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("run kill");
-        assert!(ok.success(), "kill -TERM {pid} failed");
-        let status = self.child.wait().expect("wait for healthdns");
-        // The reader thread sends what is left and ends at the pipe's end.
-        let text = self.stderr.iter().collect::<Vec<_>>().join("\n");
-        (status, text)
     }
 
     /// What the server wrote on stderr so far.
