@@ -204,6 +204,8 @@ impl Histogram {
 /// The process-wide metrics.
 #[derive(Debug)]
 pub struct Metrics {
+    /// The AF_XDP path's counters, shown once a queue has started.
+    pub xdp: XdpCounters,
     zones: Mutex<HashMap<Name, Arc<QueryCounters>>>,
     /// Queries for names in no served zone, and malformed ones.
     pub unzoned: QueryCounters,
@@ -223,9 +225,73 @@ pub fn global() -> &'static Metrics {
     METRICS.get_or_init(Metrics::new)
 }
 
+/// What the XDP queues did, summed over queues: frames answered, frames
+/// taken but dropped (not a query healthdns answers), and the kernel's
+/// drops (its `XDP_STATISTICS`), which workers add about once a second.
+#[derive(Debug, Default)]
+pub struct XdpCounters {
+    /// Queues running; nothing is rendered while it is zero.
+    pub queues: AtomicU64,
+    /// Frames answered.
+    pub answered: AtomicU64,
+    /// Frames redirected to us and dropped unanswered.
+    pub dropped: AtomicU64,
+    /// Kernel: frames dropped for other reasons.
+    pub rx_dropped: AtomicU64,
+    /// Kernel: the RX ring was full.
+    pub rx_ring_full: AtomicU64,
+    /// Kernel: no frame was in the fill ring.
+    pub fill_ring_empty: AtomicU64,
+}
+
+impl XdpCounters {
+    fn render(&self, out: &mut String) {
+        if self.queues.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        family(out, "xdp_queues", "gauge", "AF_XDP queues answering UDP.");
+        let _ = writeln!(out, "xdp_queues {}", get(&self.queues));
+        family(
+            out,
+            "xdp_frames_total",
+            "counter",
+            "Frames the XDP program gave healthdns, by what became of them.",
+        );
+        let _ = writeln!(
+            out,
+            "xdp_frames_total{{result=\"answered\"}} {}",
+            get(&self.answered)
+        );
+        let _ = writeln!(
+            out,
+            "xdp_frames_total{{result=\"dropped\"}} {}",
+            get(&self.dropped)
+        );
+        family(
+            out,
+            "xdp_kernel_drops_total",
+            "counter",
+            "Frames for healthdns the kernel dropped, by reason (XDP_STATISTICS).",
+        );
+        for (reason, counter) in [
+            ("rx_dropped", &self.rx_dropped),
+            ("rx_ring_full", &self.rx_ring_full),
+            ("fill_ring_empty", &self.fill_ring_empty),
+        ] {
+            let _ = writeln!(
+                out,
+                "xdp_kernel_drops_total{{reason=\"{reason}\"}} {}",
+                get(counter)
+            );
+        }
+    }
+}
+
 impl Metrics {
     fn new() -> Metrics {
         Metrics {
+            xdp: XdpCounters::default(),
             zones: Mutex::new(HashMap::new()),
             unzoned: QueryCounters::new(),
             response: Histogram::new(RESPONSE_BOUNDS),
@@ -446,6 +512,7 @@ impl Metrics {
         );
         self.lateness
             .render("health_probe_lateness_seconds", "", &mut out);
+        self.xdp.render(&mut out);
         out
     }
 }
@@ -521,6 +588,29 @@ mod tests {
             "health_probe_lateness_seconds_bucket{le=\"5\"} 2\n",
             "health_probe_lateness_seconds_bucket{le=\"+Inf\"} 3\n",
             "health_probe_lateness_seconds_count 3\n",
+        ] {
+            assert!(out.contains(line), "no {line:?} in\n{out}");
+        }
+    }
+
+    #[test]
+    fn xdp_counters_show_once_a_queue_runs() {
+        let m = Metrics::new();
+        let table = crate::answer::build(&[], &Default::default());
+        assert!(
+            !m.render(&table).contains("xdp_"),
+            "no XDP, no XDP families"
+        );
+        m.xdp.queues.store(2, Ordering::Relaxed);
+        m.xdp.answered.store(7, Ordering::Relaxed);
+        m.xdp.rx_ring_full.store(3, Ordering::Relaxed);
+        let out = m.render(&table);
+        for line in [
+            "# TYPE xdp_frames_total counter\n",
+            "xdp_queues 2\n",
+            "xdp_frames_total{result=\"answered\"} 7\n",
+            "xdp_frames_total{result=\"dropped\"} 0\n",
+            "xdp_kernel_drops_total{reason=\"rx_ring_full\"} 3\n",
         ] {
             assert!(out.contains(line), "no {line:?} in\n{out}");
         }

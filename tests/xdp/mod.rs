@@ -55,9 +55,24 @@ fn missing() -> Option<String> {
     None
 }
 
-/// `healthdns serve --xdp lo FIXTURE` in a new network namespace with lo up
-/// and loopback replies routed.
-fn start_in_namespace() -> Server {
+/// The API's port inside the test's own network namespace, where every
+/// port is free.
+const API_PORT: u16 = 8053;
+
+/// `healthdns serve --xdp lo --config CONFIG` (the fixture zone, the API on
+/// [`API_PORT`]) in a new network namespace with lo up and loopback
+/// replies routed.
+fn start_in_namespace(dir: &std::path::Path) -> Server {
+    let config = dir.join("healthdns.toml");
+    let zone = std::fs::canonicalize(fixture_zone()).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[[zone]]\nfile = {:?}\n[api]\nlisten = \"127.0.0.1:{API_PORT}\"\n",
+            zone.display().to_string()
+        ),
+    )
+    .unwrap();
     let mut command = Command::new("unshare");
     command.args(["--net", "sh", "-c"]).arg(
         "ip link set lo up && \
@@ -68,9 +83,38 @@ fn start_in_namespace() -> Server {
     command
         .arg("sh")
         .arg(bin())
-        .args(["serve", "--xdp", "lo"])
-        .arg(fixture_zone());
+        .args(["serve", "--xdp", "lo", "--config"])
+        .arg(config);
     Server::start_command(command)
+}
+
+/// `GET /metrics` from the API inside the namespace of `via`, with bash's
+/// /dev/tcp (no HTTP client needed in the namespace).
+fn metrics(via: &[&str]) -> String {
+    let script = format!(
+        "exec 3<>/dev/tcp/127.0.0.1/{API_PORT} && \
+         printf 'GET /metrics HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && cat <&3"
+    );
+    let out = Command::new(via[0])
+        .args(&via[1..])
+        .args(["bash", "-c", &script])
+        .output()
+        .expect("run nsenter bash");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.starts_with("HTTP/1."),
+        "no HTTP answer from the API: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// The value of the sample `line_start` (name and labels) in `text`.
+fn sample(text: &str, line_start: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(line_start))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {line_start} in\n{text}"))
 }
 
 /// What must agree between the two paths: everything but the ID.
@@ -96,7 +140,8 @@ fn udp_over_xdp_answers_as_the_socket_path_does() {
         return;
     }
     let sockets = Server::fixture();
-    let xdp = start_in_namespace();
+    let dir = tempfile::tempdir().unwrap();
+    let xdp = start_in_namespace(dir.path());
     let netns = format!("--net=/proc/{}/ns/net", xdp.pid());
     let via = ["nsenter", netns.as_str()];
     for query in QUERIES {
@@ -119,7 +164,16 @@ fn udp_over_xdp_answers_as_the_socket_path_does() {
         tcp.output
     );
 
-    // The UDP answers came from the XDP queue, not the socket behind it.
+    // The UDP answers came from the XDP queue, not the socket behind it,
+    // and the metrics say so.
+    let text = metrics(&via);
+    assert_eq!(sample(&text, "xdp_queues "), 1, "lo has one queue");
+    let answered = sample(&text, "xdp_frames_total{result=\"answered\"} ");
+    assert!(
+        answered >= QUERIES.len() as u64,
+        "{answered} answered:\n{text}"
+    );
+    assert_eq!(sample(&text, "xdp_frames_total{result=\"dropped\"} "), 0);
     let status = xdp.terminate_keep_stderr();
     assert!(status.0.success(), "exit: {:?}\n{}", status.0, status.1);
     let stopped = status

@@ -22,12 +22,14 @@ mod xsk;
 
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::time::Instant;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
 use super::SharedTable;
 use crate::answer::{Transport, respond};
+use crate::metrics::XdpCounters;
 use crate::wire::{MAX_UDP_PAYLOAD, OPT_LEN};
 use xsk::Socket;
 
@@ -164,9 +166,19 @@ fn run(
     shutdown: CancellationToken,
 ) {
     let mut query = Box::new([0u8; QUERY_MAX]);
+    let counters = &crate::metrics::global().xdp;
+    counters.queues.fetch_add(1, Ordering::Relaxed);
     // This queue's answers, for the line logged when it stops.
     let mut answered: u64 = 0;
+    let mut kernel = Kernel::default();
+    let mut batches: u32 = 0;
     while !shutdown.is_cancelled() {
+        // A clock read a batch is worth saving: look at it only every
+        // 64Ki batches (well under a second busy) and before sleeping.
+        batches = batches.wrapping_add(1);
+        if batches.is_multiple_of(65536) {
+            kernel.publish_now_and_then(&socket, counters);
+        }
         socket.recycle();
         let mut received = socket.received(BATCH);
         if received == 0 {
@@ -182,6 +194,7 @@ fn run(
                 std::hint::spin_loop();
             }
             if received == 0 {
+                kernel.publish_now_and_then(&socket, counters);
                 socket.wait(WAKE_MS);
                 continue;
             }
@@ -189,6 +202,7 @@ fn run(
         let table = table.load();
         let started = Instant::now();
         socket.prefetch(0);
+        let mut sent = 0;
         for k in 0..received {
             if k + 1 < received {
                 socket.prefetch(k + 1);
@@ -197,10 +211,17 @@ fn run(
             match answer(&table, frame, len, port, addr, &mut query) {
                 Some(reply_len) => {
                     socket.send(frame_addr, reply_len);
-                    answered += 1;
+                    sent += 1;
                 }
                 None => socket.drop_frame(frame_addr),
             }
+        }
+        answered += sent;
+        counters.answered.fetch_add(sent, Ordering::Relaxed);
+        if sent < u64::from(received) {
+            counters
+                .dropped
+                .fetch_add(u64::from(received) - sent, Ordering::Relaxed);
         }
         crate::metrics::global()
             .response
@@ -209,6 +230,8 @@ fn run(
     }
     // Replies still waiting for a kick go out before the socket closes.
     socket.flush();
+    kernel.publish(&socket, counters);
+    counters.queues.fetch_sub(1, Ordering::Relaxed);
     if let Some(stats) = socket.statistics() {
         tracing::info!(
             answered,
@@ -217,6 +240,48 @@ fn run(
             fill_ring_empty = stats.rx_fill_ring_empty_descs,
             "XDP queue stopped"
         );
+    }
+}
+
+/// The kernel's drop counters of one socket as last added to the metrics.
+#[derive(Default)]
+struct Kernel {
+    published: [u64; 3],
+    at: Option<Instant>,
+}
+
+impl Kernel {
+    /// [`Kernel::publish`] when a second has passed: a `getsockopt` a
+    /// second, not one per batch.
+    fn publish_now_and_then(&mut self, socket: &Socket, counters: &XdpCounters) {
+        if self
+            .at
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(1))
+        {
+            self.publish(socket, counters);
+        }
+    }
+
+    /// Adds what the kernel counted since the last call.
+    fn publish(&mut self, socket: &Socket, counters: &XdpCounters) {
+        self.at = Some(Instant::now());
+        let Some(stats) = socket.statistics() else {
+            return;
+        };
+        let now = [
+            stats.rx_dropped,
+            stats.rx_ring_full,
+            stats.rx_fill_ring_empty_descs,
+        ];
+        let targets = [
+            &counters.rx_dropped,
+            &counters.rx_ring_full,
+            &counters.fill_ring_empty,
+        ];
+        for ((now, before), counter) in now.iter().zip(&mut self.published).zip(targets) {
+            counter.fetch_add(now.saturating_sub(*before), Ordering::Relaxed);
+            *before = *now;
+        }
     }
 }
 
