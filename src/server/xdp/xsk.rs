@@ -401,15 +401,19 @@ impl Socket {
                 return;
             }
             // SAFETY: a zero-length send on our own socket: "transmit the
-            // TX ring" (copy mode transmits in this call).
+            // TX ring" (copy mode transmits in this call). The raw system
+            // call, not libc's sendto: that one is a thread cancellation
+            // point and brackets the call with cancel-state updates, ~1 %
+            // of the XDP path's CPU at one kick per batch (perf).
             let sent = unsafe {
-                libc::sendto(
+                libc::syscall(
+                    libc::SYS_sendto,
                     self.fd.as_raw_fd(),
-                    std::ptr::null(),
-                    0,
+                    std::ptr::null::<libc::c_void>(),
+                    0usize,
                     libc::MSG_DONTWAIT,
-                    std::ptr::null(),
-                    0,
+                    std::ptr::null::<libc::sockaddr>(),
+                    0 as libc::socklen_t,
                 )
             };
             if sent >= 0 {
