@@ -52,7 +52,7 @@ pub fn zones(config: &Config) -> Result<Zones, Vec<String>> {
 }
 
 /// Frees parsed zones, once their table is built, on a thread of its own and
-/// then hands the memory back ([`release_freed_memory`]): for a
+/// then hands the memory back (`release_freed_memory`): for a
 /// 1M-record zone that is ~0.1 s that start-up and reloads need not wait for.
 pub fn dispose(zones: Zones) {
     let spawned = std::thread::Builder::new()

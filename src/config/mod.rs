@@ -1,4 +1,4 @@
-//! Configuration: the file format ([`file`]) and the validated [`Config`].
+//! Configuration: the file format ([`file`](mod@file)) and the validated [`Config`].
 //!
 //! Loading reports every problem it finds, each as `file:line:col: message`.
 

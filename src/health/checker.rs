@@ -1,6 +1,6 @@
 //! The probe loops: one tokio task per target, started at a jittered
 //! offset, probing at a jittered interval, feeding the rise/fall machine and
-//! publishing flips to the [`Board`].
+//! publishing flips to the [`Board`](super::Board).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,10 +3,10 @@
 //!
 //! On kernel sockets about 90 % of a query's CPU time is the kernel's (see
 //! `benches/compare.sh`: even a server doing no DNS work at all is only
-//! ~1.1–1.2× gdnsd). An XDP program ([`bpf`]) redirects plain IPv4 UDP
-//! frames for the listener's port to one AF_XDP socket ([`xsk`]) per
+//! ~1.1–1.2× gdnsd). An XDP program (`bpf.rs`) redirects plain IPv4 UDP
+//! frames for the listener's port to one AF_XDP socket (`xsk.rs`) per
 //! interface queue, each served by a worker thread like the socket path's
-//! ([`super::udp`]). Everything the program does not take — IPv6, IP
+//! (`server/udp.rs`). Everything the program does not take — IPv6, IP
 //! options, fragments, VLAN tags, a queue without a socket — reaches the
 //! UDP socket bound to the same address as before, so turning XDP on never
 //! loses a query; TCP is untouched.
