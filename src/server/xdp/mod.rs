@@ -310,3 +310,83 @@ fn answer(
     let answer_len = respond(table, query, Transport::Udp, out)?;
     Some(frame::reply(frame, answer_len))
 }
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::op::{Message, ResponseCode};
+    use hickory_proto::serialize::binary::BinDecodable;
+
+    use super::*;
+    use crate::answer::{Table, build};
+
+    const SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 53);
+
+    fn table() -> Table {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("zones/example.com.zone");
+        let zone = crate::zone::load(&path, None)
+            .expect("the example zone")
+            .zone;
+        build(&[zone], &Default::default())
+    }
+
+    /// A query for `name` (labels) type A with ID 0x1234, in a frame from
+    /// 192.0.2.7:40000 to 192.0.2.53:53, padded to the room a UMEM frame
+    /// leaves in copy mode.
+    fn query_frame(labels: &[&str]) -> (Vec<u8>, usize) {
+        let mut dns = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in labels {
+            dns.push(label.len() as u8);
+            dns.extend(label.as_bytes());
+        }
+        dns.extend([0, 0, 1, 0, 1]);
+        let mut frame = frame::tests::frame(&dns);
+        let len = frame.len();
+        frame.resize(xsk::FRAME_SIZE as usize - 256, 0);
+        (frame, len)
+    }
+
+    #[test]
+    fn a_query_frame_becomes_its_answer_in_place() {
+        let table = table();
+        let mut scratch = Box::new([0u8; QUERY_MAX]);
+        let (mut f, len) = query_frame(&["www", "example", "com"]);
+        let reply = answer(&table, &mut f, len, 53, SERVER, &mut scratch).expect("an answer");
+        // Back to the client, from the address it asked.
+        assert_eq!(f[0..6], [2, 0, 0, 0, 0, 7]);
+        assert_eq!(
+            (&f[26..30], &f[30..34]),
+            (&[192, 0, 2, 53][..], &[192, 0, 2, 7][..])
+        );
+        assert_eq!(u16::from_be_bytes([f[36], f[37]]), 40000);
+        assert_eq!(
+            frame::query(&f[..reply], 40000, Ipv4Addr::UNSPECIFIED),
+            Some(frame::PAYLOAD_AT..reply)
+        );
+        let message = Message::from_bytes(&f[frame::PAYLOAD_AT..reply]).expect("a DNS message");
+        assert_eq!(message.metadata.id, 0x1234);
+        assert!(message.metadata.authoritative);
+        assert_eq!(message.answers.len(), 1, "{message:?}");
+        let (mut f, len) = query_frame(&["nope", "example", "com"]);
+        let reply = answer(&table, &mut f, len, 53, SERVER, &mut scratch).unwrap();
+        let message = Message::from_bytes(&f[frame::PAYLOAD_AT..reply]).unwrap();
+        assert_eq!(message.metadata.response_code, ResponseCode::NXDomain);
+    }
+
+    #[test]
+    fn frames_not_for_us_or_not_dns_get_no_answer() {
+        let table = table();
+        let mut scratch = Box::new([0u8; QUERY_MAX]);
+        let (mut f, len) = query_frame(&["www", "example", "com"]);
+        assert_eq!(
+            answer(&table, &mut f, len, 5353, SERVER, &mut scratch),
+            None
+        );
+        let mut f = frame::tests::frame(b"\x12");
+        let len = f.len();
+        assert_eq!(
+            answer(&table, &mut f, len, 53, SERVER, &mut scratch),
+            None,
+            "no header"
+        );
+    }
+}
