@@ -44,7 +44,7 @@ enum Command {
         /// Address to serve UDP and TCP on; repeatable; adds to the config's.
         #[arg(long, value_name = "ADDR:PORT")]
         listen: Vec<SocketAddr>,
-        /// Answer IPv4 UDP queries arriving on this interface over AF_XDP
+        /// Answer UDP queries arriving on this interface over AF_XDP
         /// (needs root); overrides the config's `xdp`.
         #[arg(long, value_name = "INTERFACE")]
         xdp: Option<String>,
@@ -249,21 +249,21 @@ fn serve(source: Source, xdp: Option<String>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Attaches XDP to `interface` for the first IPv4 listener (its port, and
-/// its address unless it is 0.0.0.0).
+/// Attaches XDP to `interface` for the first IPv4 and the first IPv6
+/// listener (their ports, and their addresses unless unspecified).
 fn open_xdp(interface: &str, listeners: &[server::Listener]) -> anyhow::Result<server::xdp::Xdp> {
-    let mut ipv4 = listeners.iter().filter_map(|l| match l.addr {
-        SocketAddr::V4(addr) => Some(addr),
-        SocketAddr::V6(_) => None,
-    });
-    let addr = ipv4.next().with_context(|| {
-        format!("XDP on {interface} answers IPv4, and no listen address is IPv4")
-    })?;
-    for other in ipv4 {
-        tracing::warn!(%other, xdp = %addr, "XDP serves one IPv4 listener; this one stays on sockets");
+    let mut ours = server::xdp::Ours { v4: None, v6: None };
+    for listener in listeners {
+        match listener.addr {
+            SocketAddr::V4(addr) if ours.v4.is_none() => ours.v4 = Some(addr),
+            SocketAddr::V6(addr) if ours.v6.is_none() => ours.v6 = Some(addr),
+            other => {
+                tracing::warn!(%other, "XDP serves one listener per IP version; this one stays on sockets")
+            }
+        }
     }
-    let xdp = server::xdp::Xdp::open(interface, addr.port(), *addr.ip())?;
-    tracing::info!(interface, %addr, queues = xdp.queues(), "answering IPv4 UDP over AF_XDP");
+    let xdp = server::xdp::Xdp::open(interface, ours)?;
+    tracing::info!(interface, v4 = ?ours.v4, v6 = ?ours.v6, queues = xdp.queues(), "answering UDP over AF_XDP");
     Ok(xdp)
 }
 

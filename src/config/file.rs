@@ -55,7 +55,7 @@ pub struct ServerSection {
     pub tcp_max_connections: Option<Spanned<u32>>,
     /// UDP worker sockets (SO_REUSEPORT), default one per core.
     pub udp_workers: Option<Spanned<u32>>,
-    /// A network interface whose IPv4 UDP queries are answered over AF_XDP.
+    /// A network interface whose UDP queries are answered over AF_XDP.
     pub xdp: Option<Spanned<String>>,
 }
 

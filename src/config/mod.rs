@@ -39,7 +39,7 @@ pub struct Config {
     pub tcp_max_connections: u32,
     /// UDP sockets per listen address; `None` = one per core.
     pub udp_workers: Option<u32>,
-    /// The interface to answer IPv4 UDP on over AF_XDP, if any.
+    /// The interface to answer UDP on over AF_XDP, if any.
     pub xdp: Option<String>,
     /// Health checks by name.
     pub checks: Checks,

@@ -174,17 +174,22 @@ pub fn run(port: u16, args: &[&str]) -> Result<Run, String> {
 
 /// [`run`], with dig started by `wrapper` (e.g. `nsenter --net=…`).
 pub fn run_via(wrapper: &[&str], port: u16, args: &[&str]) -> Result<Run, String> {
-    let mut last = run_once(wrapper, port, args)?;
+    run_via_at(wrapper, "127.0.0.1", port, args)
+}
+
+/// [`run_via`] against `server` (an address) rather than 127.0.0.1.
+pub fn run_via_at(wrapper: &[&str], server: &str, port: u16, args: &[&str]) -> Result<Run, String> {
+    let mut last = run_once(wrapper, server, port, args)?;
     for _ in 1..3 {
         if last.responses.iter().all(|r| r.flag("qr")) {
             break;
         }
-        last = run_once(wrapper, port, args)?;
+        last = run_once(wrapper, server, port, args)?;
     }
     Ok(last)
 }
 
-fn run_once(wrapper: &[&str], port: u16, args: &[&str]) -> Result<Run, String> {
+fn run_once(wrapper: &[&str], server: &str, port: u16, args: &[&str]) -> Result<Run, String> {
     let port_s = port.to_string();
     let mut command = match wrapper.split_first() {
         Some((program, rest)) => {
@@ -195,7 +200,8 @@ fn run_once(wrapper: &[&str], port: u16, args: &[&str]) -> Result<Run, String> {
         None => Command::new("dig"),
     };
     let out = command
-        .args(["@127.0.0.1", "-p", &port_s])
+        .arg(format!("@{server}"))
+        .args(["-p", &port_s])
         .args([
             "+norecurse",
             "+nocookie",

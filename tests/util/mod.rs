@@ -119,10 +119,12 @@ impl Server {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
-                    if let Some(rest) = line.strip_prefix("listening on ") {
-                        break rest.trim().parse::<SocketAddr>().unwrap_or_else(|e| {
-                            panic!("bad address in {line:?}: {e}");
-                        });
+                    // The harness's own 127.0.0.1 listener; a config's
+                    // other addresses may come first.
+                    if let Some(rest) = line.strip_prefix("listening on 127.0.0.1:") {
+                        break format!("127.0.0.1:{}", rest.trim())
+                            .parse::<SocketAddr>()
+                            .unwrap_or_else(|e| panic!("bad address in {line:?}: {e}"));
                     }
                     seen.push(line);
                 }

@@ -1,4 +1,5 @@
-//! `serve --xdp lo`: UDP over AF_XDP answers exactly as the socket path.
+//! `serve --xdp lo`: UDP over AF_XDP, IPv4 and IPv6, answers exactly as the
+//! socket path.
 //!
 //! The XDP server runs in a network namespace of its own (`unshare --net`),
 //! so attaching a program to its `lo` and the two sysctls loopback replies
@@ -58,6 +59,8 @@ fn missing() -> Option<String> {
 /// The API's port inside the test's own network namespace, where every
 /// port is free.
 const API_PORT: u16 = 8053;
+/// The IPv6 listener's port there.
+const V6_PORT: u16 = 5353;
 
 /// `healthdns serve --xdp lo --config CONFIG` (the fixture zone, the API on
 /// [`API_PORT`]) in a new network namespace with lo up and loopback
@@ -68,7 +71,8 @@ fn start_in_namespace(dir: &std::path::Path) -> Server {
     std::fs::write(
         &config,
         format!(
-            "[[zone]]\nfile = {:?}\n[api]\nlisten = \"127.0.0.1:{API_PORT}\"\n",
+            "[server]\nlisten = [\"[::1]:{V6_PORT}\"]\n[[zone]]\nfile = {:?}\n\
+             [api]\nlisten = \"127.0.0.1:{API_PORT}\"\n",
             zone.display().to_string()
         ),
     )
@@ -146,15 +150,21 @@ fn udp_over_xdp_answers_as_the_socket_path_does() {
     let via = ["nsenter", netns.as_str()];
     for query in QUERIES {
         let want = sockets.dig(query);
-        let got = dig::run_via(&via, xdp.port(), query).unwrap_or_else(|e| panic!("{e}"));
-        assert!(got.ok, "dig {query:?} over XDP failed:\n{}", got.output);
-        assert_eq!(got.responses.len(), 1, "{}", got.output);
-        assert_eq!(
-            key(&got.responses[0]),
-            key(&want),
-            "dig {query:?}: XDP\n{}\nsockets\n{want}",
-            got.responses[0]
-        );
+        for (server, port) in [("127.0.0.1", xdp.port()), ("::1", V6_PORT)] {
+            let got = dig::run_via_at(&via, server, port, query).unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                got.ok,
+                "dig @{server} {query:?} over XDP failed:\n{}",
+                got.output
+            );
+            assert_eq!(got.responses.len(), 1, "{}", got.output);
+            assert_eq!(
+                key(&got.responses[0]),
+                key(&want),
+                "dig @{server} {query:?}: XDP\n{}\nsockets\n{want}",
+                got.responses[0]
+            );
+        }
     }
     // TCP is the kernel's as before.
     let tcp = dig::run_via(&via, xdp.port(), &["www.example.com", "A", "+tcp"]).unwrap();
@@ -170,7 +180,7 @@ fn udp_over_xdp_answers_as_the_socket_path_does() {
     assert_eq!(sample(&text, "xdp_queues "), 1, "lo has one queue");
     let answered = sample(&text, "xdp_frames_total{result=\"answered\"} ");
     assert!(
-        answered >= QUERIES.len() as u64,
+        answered >= 2 * QUERIES.len() as u64,
         "{answered} answered:\n{text}"
     );
     assert_eq!(sample(&text, "xdp_frames_total{result=\"dropped\"} "), 0);
@@ -187,9 +197,9 @@ fn udp_over_xdp_answers_as_the_socket_path_does() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no answered= in {stopped:?}"));
     assert!(
-        answered >= QUERIES.len() as u64,
+        answered >= 2 * QUERIES.len() as u64,
         "only {answered} of {} UDP queries took the XDP path: {stopped}",
-        QUERIES.len()
+        2 * QUERIES.len()
     );
 }
 

@@ -1,15 +1,16 @@
 //! The BPF side of the XDP path: the program that hands our queries to the
 //! AF_XDP sockets, and the few `bpf(2)` calls that load and attach it.
 //!
-//! The program is a dozen instructions, assembled here rather than compiled
-//! from C, so that building healthdns needs no clang, libbpf or BTF. It
-//! passes every frame to the kernel unless it is Ethernet II, IPv4 without
-//! options, not a fragment, UDP to our port (and our address, when the
-//! listener has one); those it redirects to the XSKMAP entry of the queue
+//! The program is a few dozen instructions, assembled here rather than
+//! compiled from C, so that building healthdns needs no clang, libbpf or
+//! BTF. It passes every frame to the kernel unless it is Ethernet II and
+//! either IPv4 without options, not a fragment, or IPv6 with UDP as its
+//! next header, with UDP to our port (and our address, when the listener
+//! has one); those it redirects to the XSKMAP entry of the queue
 //! it arrived on, and when that queue has no socket, passes them too.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 const BPF_MAP_CREATE: libc::c_int = 0;
@@ -58,6 +59,8 @@ const ADD_K: u8 = 0x07;
 const AND_K: u8 = 0x57;
 const JGT_X: u8 = 0x2d;
 const JNE_K: u8 = 0x55;
+const JEQ_K: u8 = 0x15;
+const JA: u8 = 0x05;
 /// 32-bit compare: a loaded u32 against an immediate, no sign extension.
 const JNE32_K: u8 = 0x56;
 const LD_DW: u8 = 0x18;
@@ -66,65 +69,116 @@ const EXIT: u8 = 0x95;
 const PSEUDO_MAP_FD: u8 = 1;
 const HELPER_REDIRECT_MAP: i32 = 51;
 
-/// The program for UDP port `port` (and IPv4 `addr` unless unspecified),
-/// redirecting into the XSKMAP `map_fd`; a frame whose queue has no socket
-/// gets `fallback` (production: [`XDP_PASS`]).
-pub fn program(port: u16, addr: Ipv4Addr, map_fd: i32, fallback: u32) -> Vec<Insn> {
+/// The program: IPv4 frames to `v4` (port, and address unless
+/// unspecified) and IPv6 frames to `v6` are redirected into the XSKMAP
+/// `map_fd`; a frame whose queue has no socket gets `fallback`
+/// (production: [`XDP_PASS`]), and every other frame passes.
+pub fn program(
+    v4: Option<(u16, Ipv4Addr)>,
+    v6: Option<(u16, Ipv6Addr)>,
+    map_fd: i32,
+    fallback: u32,
+) -> Vec<Insn> {
     // Packet fields are loaded in network order into little-endian
     // registers: compare against the constants byte-swapped.
     let le16 = |v: u16| i32::from(u16::from_le_bytes(v.to_be_bytes()));
+    let le32 = |bytes: &[u8]| u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as i32;
     let mut code = vec![
         insn(LDX_W, 2, 1, 0, 0), // r2 = ctx->data
         insn(LDX_W, 3, 1, 4, 0), // r3 = ctx->data_end
         insn(MOV_X, 4, 2, 0, 0),
-        insn(ADD_K, 4, 0, 0, 42),   // r4 = data + eth + ip + udp
-        insn(JGT_X, 4, 3, PASS, 0), // too short
+        insn(ADD_K, 4, 0, 0, 42),   // r4 = data + eth + ipv4 + udp
+        insn(JGT_X, 4, 3, PASS, 0), // too short for either
         insn(LDX_H, 5, 2, 12, 0),   // EtherType
-        insn(JNE_K, 5, 0, PASS, le16(0x0800)),
-        insn(LDX_B, 5, 2, 14, 0), // version and header length
-        insn(JNE_K, 5, 0, PASS, 0x45),
-        insn(LDX_B, 5, 2, 23, 0), // protocol
-        insn(JNE_K, 5, 0, PASS, 17),
-        insn(LDX_H, 5, 2, 20, 0), // flags and fragment offset
-        insn(AND_K, 5, 0, 0, le16(0x3fff)),
-        insn(JNE_K, 5, 0, PASS, 0),
-        insn(LDX_H, 5, 2, 36, 0), // UDP destination port
-        insn(JNE_K, 5, 0, PASS, le16(port)),
     ];
-    if !addr.is_unspecified() {
-        code.push(insn(LDX_W, 5, 2, 30, 0)); // IPv4 destination
-        code.push(insn(
-            JNE32_K,
-            5,
-            0,
-            PASS,
-            u32::from_le_bytes(addr.octets()) as i32,
-        ));
+    if v6.is_some() {
+        code.push(insn(JEQ_K, 5, 0, V6, le16(0x86dd)));
+    }
+    match v4 {
+        Some((port, addr)) => {
+            code.extend([
+                insn(JNE_K, 5, 0, PASS, le16(0x0800)),
+                insn(LDX_B, 5, 2, 14, 0), // version and header length
+                insn(JNE_K, 5, 0, PASS, 0x45),
+                insn(LDX_B, 5, 2, 23, 0), // protocol
+                insn(JNE_K, 5, 0, PASS, 17),
+                insn(LDX_H, 5, 2, 20, 0), // flags and fragment offset
+                insn(AND_K, 5, 0, 0, le16(0x3fff)),
+                insn(JNE_K, 5, 0, PASS, 0),
+                insn(LDX_H, 5, 2, 36, 0), // UDP destination port
+                insn(JNE_K, 5, 0, PASS, le16(port)),
+            ]);
+            if !addr.is_unspecified() {
+                code.push(insn(LDX_W, 5, 2, 30, 0)); // IPv4 destination
+                code.push(insn(JNE32_K, 5, 0, PASS, le32(&addr.octets())));
+            }
+            code.push(insn(JA, 0, 0, REDIRECT, 0));
+        }
+        None => code.push(insn(JA, 0, 0, PASS, 0)),
+    }
+    if let Some((port, addr)) = v6 {
+        code.extend([
+            insn(LABEL, 0, 0, V6, 0),
+            insn(MOV_X, 4, 2, 0, 0),
+            insn(ADD_K, 4, 0, 0, 62), // r4 = data + eth + ipv6 + udp
+            insn(JGT_X, 4, 3, PASS, 0),
+            insn(LDX_B, 5, 2, 14, 0), // version
+            insn(AND_K, 5, 0, 0, 0xf0),
+            insn(JNE_K, 5, 0, PASS, 0x60),
+            insn(LDX_B, 5, 2, 20, 0), // next header: UDP, no extensions
+            insn(JNE_K, 5, 0, PASS, 17),
+            insn(LDX_H, 5, 2, 56, 0), // UDP destination port
+            insn(JNE_K, 5, 0, PASS, le16(port)),
+        ]);
+        if !addr.is_unspecified() {
+            for (i, word) in addr.octets().chunks_exact(4).enumerate() {
+                code.push(insn(LDX_W, 5, 2, 38 + 4 * i as i16, 0)); // destination
+                code.push(insn(JNE32_K, 5, 0, PASS, le32(word)));
+            }
+        }
     }
     code.extend([
+        insn(LABEL, 0, 0, REDIRECT, 0),
         insn(LDX_W, 2, 1, 16, 0), // r2 = ctx->rx_queue_index
         insn(LD_DW, 1, PSEUDO_MAP_FD, 0, map_fd),
         insn(0, 0, 0, 0, 0),
         insn(MOV_K, 3, 0, 0, fallback as i32),
         insn(CALL, 0, 0, 0, HELPER_REDIRECT_MAP),
         insn(EXIT, 0, 0, 0, 0),
-    ]);
-    let pass_at = code.len() as i16;
-    code.extend([
+        insn(LABEL, 0, 0, PASS, 0),
         insn(MOV_K, 0, 0, 0, XDP_PASS as i32),
         insn(EXIT, 0, 0, 0, 0),
     ]);
-    // Jumps to PASS were written with the placeholder; make them relative.
+    resolve(code)
+}
+
+/// Drops the label markers and turns jumps to labels into relative offsets.
+fn resolve(marked: Vec<Insn>) -> Vec<Insn> {
+    let mut at_label = std::collections::HashMap::new();
+    let mut code = Vec::with_capacity(marked.len());
+    for i in marked {
+        if i.code == LABEL {
+            at_label.insert(i.off, code.len() as i16);
+        } else {
+            code.push(i);
+        }
+    }
     for (at, i) in code.iter_mut().enumerate() {
-        if matches!(i.code, JGT_X | JNE_K | JNE32_K) && i.off == PASS {
-            i.off = pass_at - at as i16 - 1;
+        if matches!(i.code, JGT_X | JNE_K | JNE32_K | JEQ_K | JA)
+            && let Some(&target) = at_label.get(&i.off)
+        {
+            i.off = target - at as i16 - 1;
         }
     }
     code
 }
 
-/// Placeholder jump offset: "to the pass exit".
+/// Jump targets, written as the offset until [`resolve`] replaces them.
 const PASS: i16 = i16::MIN;
+const V6: i16 = i16::MIN + 1;
+const REDIRECT: i16 = i16::MIN + 2;
+/// Not an instruction: marks where the label in `off` is.
+const LABEL: u8 = 0xff;
 
 fn bpf<T>(command: libc::c_int, attr: &mut T) -> io::Result<libc::c_long> {
     // SAFETY: `attr` is a repr(C) prefix of `union bpf_attr` for `command`,
@@ -286,23 +340,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_jump_lands_on_the_pass_exit() {
-        for addr in [Ipv4Addr::UNSPECIFIED, Ipv4Addr::new(192, 0, 2, 53)] {
-            let code = program(53, addr, 3, XDP_PASS);
+    fn every_jump_lands_inside_the_program_and_forward() {
+        let v4 = Some((53, Ipv4Addr::new(192, 0, 2, 53)));
+        let v6 = Some((53, "2001:db8::53".parse().unwrap()));
+        for (v4, v6) in [(v4, None), (None, v6), (v4, v6)] {
+            let code = program(v4, v6, 3, XDP_PASS);
             let pass = code.len() - 2;
             assert_eq!(code[pass], insn(MOV_K, 0, 0, 0, XDP_PASS as i32));
-            let jumps: Vec<usize> = (0..code.len())
-                .filter(|&at| matches!(code[at].code, JGT_X | JNE_K | JNE32_K))
-                .collect();
-            assert_eq!(jumps.len(), if addr.is_unspecified() { 6 } else { 7 });
-            for at in jumps {
-                assert_eq!(
-                    at as i64 + 1 + i64::from(code[at].off),
-                    pass as i64,
-                    "jump at {at}"
-                );
+            for (at, i) in code.iter().enumerate() {
+                if matches!(i.code, JGT_X | JNE_K | JNE32_K | JEQ_K | JA) {
+                    let to = at as i64 + 1 + i64::from(i.off);
+                    assert!(i.off >= 0 && to < code.len() as i64, "jump at {at} to {to}");
+                }
+                assert_ne!(i.code, LABEL);
             }
         }
+    }
+
+    fn program_fd(
+        v4: Option<(u16, Ipv4Addr)>,
+        v6: Option<(u16, Ipv6Addr)>,
+        map: &OwnedFd,
+    ) -> OwnedFd {
+        load(&program(v4, v6, map.as_raw_fd(), XDP_DROP)).expect("the verifier accepts it")
     }
 
     /// The kernel's verifier and test harness judge the program: frames to
@@ -319,7 +379,13 @@ mod tests {
             }
         };
         let server = Ipv4Addr::new(192, 0, 2, 53);
-        let code = program(53, server, map.as_raw_fd(), XDP_DROP);
+        let server6 = super::super::frame::tests::SERVER6;
+        let code = program(
+            Some((53, server)),
+            Some((53, server6)),
+            map.as_raw_fd(),
+            XDP_DROP,
+        );
         let program = load(&code).expect("the verifier accepts the program");
         let frame = super::super::frame::tests::frame(b"a query");
         assert_eq!(test_run(&program, &frame).unwrap(), XDP_DROP, "ours");
@@ -335,14 +401,32 @@ mod tests {
         assert_eq!(other(23, 6), XDP_PASS, "TCP");
         assert_eq!(other(20, 0x20), XDP_PASS, "a fragment");
         assert_eq!(test_run(&program, &frame[..41]).unwrap(), XDP_PASS, "short");
-        // Any address when the listener has none.
-        let any = load(&super::program(
-            53,
-            Ipv4Addr::UNSPECIFIED,
-            map.as_raw_fd(),
+        // IPv6: ours, and then what is not.
+        let frame6 = super::super::frame::tests::frame6(b"a query");
+        assert_eq!(
+            test_run(&program, &frame6).unwrap(),
             XDP_DROP,
-        ))
-        .unwrap();
+            "ours over IPv6"
+        );
+        let other6 = |at: usize, byte: u8| {
+            let mut f = frame6.clone();
+            f[at] = byte;
+            test_run(&program, &f).unwrap()
+        };
+        assert_eq!(other6(57, 54), XDP_PASS, "IPv6 port 54");
+        assert_eq!(other6(53, 0x54), XDP_PASS, "another IPv6 address");
+        assert_eq!(other6(20, 0), XDP_PASS, "an extension header");
+        assert_eq!(
+            test_run(&program, &frame6[..61]).unwrap(),
+            XDP_PASS,
+            "short"
+        );
+        // Any address when the listener has none; no IPv6 when none listens.
+        let any = program_fd(Some((53, Ipv4Addr::UNSPECIFIED)), None, &map);
         assert_eq!(test_run(&any, &frame).unwrap(), XDP_DROP);
+        assert_eq!(test_run(&any, &frame6).unwrap(), XDP_PASS);
+        let only6 = program_fd(None, Some((53, Ipv6Addr::UNSPECIFIED)), &map);
+        assert_eq!(test_run(&only6, &frame).unwrap(), XDP_PASS);
+        assert_eq!(test_run(&only6, &frame6).unwrap(), XDP_DROP);
     }
 }

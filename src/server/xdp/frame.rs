@@ -1,12 +1,12 @@
-//! Ethernet/IPv4/UDP framing for the XDP path: which frames carry a query
+//! Ethernet/IP/UDP framing for the XDP path: which frames carry a query
 //! for us, and turning a query frame into its reply in place.
 //!
-//! Only the plain case is taken: Ethernet II, IPv4 without options, not a
-//! fragment, UDP to our port. The BPF program lets everything else through
+//! Only the plain case is taken: Ethernet II; IPv4 without options and not
+//! a fragment, or IPv6 with UDP right after its header; UDP to our port. The BPF program lets everything else through
 //! to the kernel, where the UDP socket on the same address answers it, so
 //! the checks here repeat the program's and never have to be complete.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Ethernet header: destination, source, EtherType.
 pub const ETH_LEN: usize = 14;
@@ -84,6 +84,91 @@ pub fn reply(frame: &mut [u8], payload_len: usize) -> usize {
     udp[4..6].copy_from_slice(&((UDP_LEN + payload_len) as u16).to_be_bytes());
     udp[6..8].fill(0);
     PAYLOAD_AT + payload_len
+}
+
+/// IPv6 header.
+pub const IPV6_LEN: usize = 40;
+/// Where the DNS message starts in an IPv6 frame we take.
+pub const PAYLOAD_AT6: usize = ETH_LEN + IPV6_LEN + UDP_LEN;
+const ETHERTYPE_IPV6: [u8; 2] = [0x86, 0xdd];
+
+/// True when `frame` is an IPv6 frame (the EtherType alone).
+pub fn is_ipv6(frame: &[u8]) -> bool {
+    frame.get(12..14) == Some(&ETHERTYPE_IPV6[..])
+}
+
+/// [`query`] for IPv6: UDP right after the fixed header (no extension
+/// headers), to `port` (and `addr` unless unspecified).
+pub fn query6(frame: &[u8], port: u16, addr: Ipv6Addr) -> Option<std::ops::Range<usize>> {
+    let headers = frame.get(..PAYLOAD_AT6)?;
+    let ip = &headers[ETH_LEN..ETH_LEN + IPV6_LEN];
+    let udp = &headers[ETH_LEN + IPV6_LEN..];
+    let plain = headers[12..14] == ETHERTYPE_IPV6 && ip[0] >> 4 == 6 && ip[6] == PROTO_UDP;
+    let to_us = u16::from_be_bytes([udp[2], udp[3]]) == port
+        && (addr.is_unspecified() || ip[24..40] == addr.octets());
+    if !plain || !to_us {
+        return None;
+    }
+    let payload_len = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+    let udp_len = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
+    let end = ETH_LEN + IPV6_LEN + payload_len;
+    if payload_len < UDP_LEN || end > frame.len() || udp_len != payload_len {
+        return None;
+    }
+    Some(PAYLOAD_AT6..end)
+}
+
+/// [`reply`] for IPv6. IPv6 requires the UDP checksum (RFC 8200 §8.1), so
+/// it is computed over the pseudo-header, the UDP header and the message.
+pub fn reply6(frame: &mut [u8], payload_len: usize) -> usize {
+    let (eth, rest) = frame.split_at_mut(ETH_LEN);
+    swap(eth, 0, 6, 6);
+    let (ip, rest) = rest.split_at_mut(IPV6_LEN);
+    let udp_len = (UDP_LEN + payload_len) as u16;
+    ip[..4].copy_from_slice(&[0x60, 0, 0, 0]); // version; no class, no flow label
+    ip[4..6].copy_from_slice(&udp_len.to_be_bytes());
+    ip[6] = PROTO_UDP;
+    ip[7] = TTL;
+    swap(ip, 8, 24, 16);
+    let udp = &mut rest[..UDP_LEN + payload_len];
+    swap(udp, 0, 2, 2);
+    udp[4..6].copy_from_slice(&udp_len.to_be_bytes());
+    udp[6..8].fill(0);
+    let mut sum = sum16(&ip[8..40], 0);
+    sum += u32::from(udp_len) + u32::from(PROTO_UDP);
+    let checksum = !fold(sum16(udp, sum));
+    // Zero means "no checksum", which IPv6 forbids: send all ones.
+    let checksum = if checksum == 0 { 0xffff } else { checksum };
+    udp[6..8].copy_from_slice(&checksum.to_be_bytes());
+    PAYLOAD_AT6 + payload_len
+}
+
+/// Swaps the `len` bytes at `a` with those at `b`.
+fn swap(bytes: &mut [u8], a: usize, b: usize, len: usize) {
+    for i in 0..len {
+        bytes.swap(a + i, b + i);
+    }
+}
+
+/// Adds `bytes` as big-endian 16-bit words (an odd last byte padded with
+/// zero) to `sum`, unfolded.
+fn sum16(bytes: &[u8], mut sum: u32) -> u32 {
+    let mut words = bytes.chunks_exact(2);
+    for pair in &mut words {
+        sum += u32::from(u16::from_be_bytes([pair[0], pair[1]]));
+    }
+    if let [last] = words.remainder() {
+        sum += u32::from(*last) << 8;
+    }
+    sum
+}
+
+/// Folds a one's-complement sum into 16 bits.
+fn fold(mut sum: u32) -> u16 {
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
 }
 
 /// The RFC 791 header checksum of `header` (its checksum field zero).
@@ -186,6 +271,78 @@ pub(super) mod tests {
         assert_eq!(f, expected);
         // A receiver's check of the header sums to all ones.
         assert_eq!(ipv4_checksum(&f[ETH_LEN..ETH_LEN + IPV4_LEN]), 0);
+    }
+
+    /// [`frame`] over IPv6: from 2001:db8::7 port 40000 to 2001:db8::53
+    /// port 53.
+    pub(in crate::server::xdp) fn frame6(payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 0x53, 2, 0, 0, 0, 0, 7, 0x86, 0xdd];
+        f.extend([0x60, 0, 0, 0]);
+        f.extend(((UDP_LEN + payload.len()) as u16).to_be_bytes());
+        f.extend([PROTO_UDP, 63]);
+        f.extend(CLIENT6.octets());
+        f.extend(SERVER6.octets());
+        f.extend(40000u16.to_be_bytes());
+        f.extend(53u16.to_be_bytes());
+        f.extend(((UDP_LEN + payload.len()) as u16).to_be_bytes());
+        f.extend([0, 0]);
+        f.extend(payload);
+        f
+    }
+
+    const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7);
+    pub(in crate::server::xdp) const SERVER6: Ipv6Addr =
+        Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x53);
+
+    #[test]
+    fn ipv6_query_frames_are_ours_and_others_are_not() {
+        let f = frame6(b"dns!");
+        assert!(is_ipv6(&f) && !is_ipv6(&frame(b"dns!")));
+        assert_eq!(query6(&f, 53, SERVER6), Some(PAYLOAD_AT6..PAYLOAD_AT6 + 4));
+        assert_eq!(
+            query6(&f, 53, Ipv6Addr::UNSPECIFIED),
+            Some(PAYLOAD_AT6..PAYLOAD_AT6 + 4)
+        );
+        assert_eq!(query6(&f, 54, SERVER6), None, "another port");
+        assert_eq!(query6(&f, 53, CLIENT6), None, "another address");
+        let changed = |at: usize, byte: u8| {
+            let mut g = f.clone();
+            g[at] = byte;
+            query6(&g, 53, SERVER6)
+        };
+        assert_eq!(changed(ETH_LEN + 6, 0), None, "an extension header first");
+        assert_eq!(changed(ETH_LEN, 0x40), None, "not version 6");
+        assert_eq!(
+            changed(ETH_LEN + 5, 200),
+            None,
+            "payload length past the frame"
+        );
+        assert_eq!(
+            changed(ETH_LEN + IPV6_LEN + 5, 99),
+            None,
+            "UDP length disagrees"
+        );
+    }
+
+    #[test]
+    fn an_ipv6_reply_carries_a_checksum_that_verifies() {
+        for answer in [&b"the answer!"[..], b"even"] {
+            let mut f = frame6(b"query");
+            f.resize(PAYLOAD_AT6 + answer.len(), 0);
+            f[PAYLOAD_AT6..].copy_from_slice(answer);
+            let len = reply6(&mut f, answer.len());
+            assert_eq!(len, f.len());
+            assert_eq!(f[..12], [2, 0, 0, 0, 0, 7, 2, 0, 0, 0, 0, 0x53]);
+            assert_eq!(f[ETH_LEN + 8..ETH_LEN + 24], SERVER6.octets());
+            assert_eq!(f[ETH_LEN + 24..ETH_LEN + 40], CLIENT6.octets());
+            assert_eq!(f[ETH_LEN + 40..ETH_LEN + 44], [0, 53, 0x9c, 0x40]);
+            assert_eq!(query6(&f, 40000, CLIENT6), Some(PAYLOAD_AT6..len));
+            // A receiver sums pseudo-header, header and data to all ones.
+            let udp = &f[ETH_LEN + IPV6_LEN..];
+            let mut sum = sum16(&f[ETH_LEN + 8..ETH_LEN + 40], 0);
+            sum += udp.len() as u32 + u32::from(PROTO_UDP);
+            assert_eq!(fold(sum16(udp, sum)), 0xffff, "{answer:?}");
+        }
     }
 
     #[test]

@@ -3,11 +3,12 @@
 //!
 //! On kernel sockets about 90 % of a query's CPU time is the kernel's (see
 //! `benches/compare.sh`: even a server doing no DNS work at all is only
-//! ~1.1–1.2× gdnsd). An XDP program (`bpf.rs`) redirects plain IPv4 UDP
-//! frames for the listener's port to one AF_XDP socket (`xsk.rs`) per
-//! interface queue, each served by a worker thread like the socket path's
-//! (`server/udp.rs`). Everything the program does not take — IPv6, IP
-//! options, fragments, VLAN tags, a queue without a socket — reaches the
+//! ~1.1–1.2× gdnsd). An XDP program (`bpf.rs`) redirects plain IPv4 and
+//! IPv6 UDP frames for one listener of each to one AF_XDP socket (`xsk.rs`)
+//! per interface queue, each served by a worker thread like the socket
+//! path's (`server/udp.rs`). Everything the program does not take — IPv4
+//! options, IPv6 extension headers, fragments, VLAN tags, a queue without a
+//! socket — reaches the
 //! UDP socket bound to the same address as before, so turning XDP on never
 //! loses a query; TCP is untouched.
 //!
@@ -20,7 +21,7 @@ mod bpf;
 pub mod frame;
 mod xsk;
 
-use std::net::Ipv4Addr;
+use std::net::{SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -65,14 +66,13 @@ pub struct Xdp {
     sockets: Vec<Socket>,
     /// Holds the attachment; closing it detaches the program.
     _link: OwnedFd,
-    port: u16,
-    addr: Ipv4Addr,
+    ours: Ours,
 }
 
 impl Xdp {
-    /// Attaches to `interface` for UDP port `port` on `addr` (any address
+    /// Attaches to `interface` for the UDP listeners `ours` (any address
     /// when unspecified).
-    pub fn open(interface: &str, port: u16, addr: Ipv4Addr) -> Result<Xdp, XdpError> {
+    pub fn open(interface: &str, ours: Ours) -> Result<Xdp, XdpError> {
         let fail = |step| {
             move |source| XdpError {
                 interface: interface.to_owned(),
@@ -96,7 +96,12 @@ impl Xdp {
                 .map_err(fail("add a socket to the XSKMAP"))?;
             sockets.push(socket);
         }
-        let code = bpf::program(port, addr, map.as_raw_fd(), bpf::XDP_PASS);
+        let code = bpf::program(
+            ours.v4.map(|a| (a.port(), *a.ip())),
+            ours.v6.map(|a| (a.port(), *a.ip())),
+            map.as_raw_fd(),
+            bpf::XDP_PASS,
+        );
         let program = bpf::load(&code).map_err(fail("load the XDP program"))?;
         let link = bpf::attach(&program, ifindex).map_err(fail("attach the XDP program"))?;
         if interface == "lo" && !loopback_replies_routed() {
@@ -107,8 +112,7 @@ impl Xdp {
         Ok(Xdp {
             sockets,
             _link: link,
-            port,
-            addr,
+            ours,
         })
     }
 
@@ -124,12 +128,12 @@ impl Xdp {
         table: &SharedTable,
         shutdown: &CancellationToken,
     ) -> Vec<impl FnOnce() + Send + 'static> {
-        let (port, addr) = (self.port, self.addr);
+        let ours = self.ours;
         self.sockets
             .drain(..)
             .map(|socket| {
                 let (table, shutdown) = (table.clone(), shutdown.clone());
-                move || run(socket, port, addr, table, shutdown)
+                move || run(socket, ours, table, shutdown)
             })
             .collect()
     }
@@ -160,13 +164,7 @@ fn loopback_replies_routed() -> bool {
 
 /// One queue's worker: until `shutdown`, answers what the RX ring holds,
 /// a batch at a time against one load of the table.
-fn run(
-    mut socket: Socket,
-    port: u16,
-    addr: Ipv4Addr,
-    table: SharedTable,
-    shutdown: CancellationToken,
-) {
+fn run(mut socket: Socket, ours: Ours, table: SharedTable, shutdown: CancellationToken) {
     let mut query = Box::new([0u8; QUERY_MAX]);
     let counters = &crate::metrics::global().xdp;
     counters.queues.fetch_add(1, Ordering::Relaxed);
@@ -213,7 +211,7 @@ fn run(
                 socket.prefetch(k + 1);
             }
             let (frame_addr, len, frame) = socket.frame(k);
-            match answer(&table, frame, len, port, addr, &mut query) {
+            match answer(&table, frame, len, ours, &mut query) {
                 Some(reply_len) => {
                     socket.send(frame_addr, reply_len);
                     sent += 1;
@@ -298,17 +296,41 @@ fn answer(
     table: &crate::answer::Table,
     frame: &mut [u8],
     len: usize,
-    port: u16,
-    addr: Ipv4Addr,
+    ours: Ours,
     query: &mut [u8; QUERY_MAX],
 ) -> Option<usize> {
-    let message = frame::query(&frame[..len], port, addr)?;
+    let ipv6 = frame::is_ipv6(frame);
+    let (message, at) = match (ipv6, ours.v4, ours.v6) {
+        (false, Some(v4), _) => (
+            frame::query(&frame[..len], v4.port(), *v4.ip())?,
+            frame::PAYLOAD_AT,
+        ),
+        (true, _, Some(v6)) => (
+            frame::query6(&frame[..len], v6.port(), *v6.ip())?,
+            frame::PAYLOAD_AT6,
+        ),
+        _ => return None,
+    };
     let query = query.get_mut(..message.len())?;
     query.copy_from_slice(&frame[message]);
-    let room = frame.len().min(frame::PAYLOAD_AT + ANSWER_MAX);
-    let out = frame.get_mut(frame::PAYLOAD_AT..room)?;
+    let room = frame.len().min(at + ANSWER_MAX);
+    let out = frame.get_mut(at..room)?;
     let answer_len = respond(table, query, Transport::Udp, out)?;
-    Some(frame::reply(frame, answer_len))
+    Some(if ipv6 {
+        frame::reply6(frame, answer_len)
+    } else {
+        frame::reply(frame, answer_len)
+    })
+}
+
+/// The UDP listeners XDP answers for: an IPv4 and an IPv6 one, each with
+/// its port and its address (unspecified: any address).
+#[derive(Debug, Clone, Copy)]
+pub struct Ours {
+    /// The IPv4 listener, if any.
+    pub v4: Option<SocketAddrV4>,
+    /// The IPv6 listener, if any.
+    pub v6: Option<SocketAddrV6>,
 }
 
 #[cfg(test)]
@@ -319,7 +341,12 @@ mod tests {
     use super::*;
     use crate::answer::{Table, build};
 
-    const SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 53);
+    use std::net::Ipv4Addr;
+
+    const OURS: Ours = Ours {
+        v4: Some(SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 53), 53)),
+        v6: None,
+    };
 
     fn table() -> Table {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("zones/example.com.zone");
@@ -350,7 +377,7 @@ mod tests {
         let table = table();
         let mut scratch = Box::new([0u8; QUERY_MAX]);
         let (mut f, len) = query_frame(&["www", "example", "com"]);
-        let reply = answer(&table, &mut f, len, 53, SERVER, &mut scratch).expect("an answer");
+        let reply = answer(&table, &mut f, len, OURS, &mut scratch).expect("an answer");
         // Back to the client, from the address it asked.
         assert_eq!(f[0..6], [2, 0, 0, 0, 0, 7]);
         assert_eq!(
@@ -367,9 +394,31 @@ mod tests {
         assert!(message.metadata.authoritative);
         assert_eq!(message.answers.len(), 1, "{message:?}");
         let (mut f, len) = query_frame(&["nope", "example", "com"]);
-        let reply = answer(&table, &mut f, len, 53, SERVER, &mut scratch).unwrap();
+        let reply = answer(&table, &mut f, len, OURS, &mut scratch).unwrap();
         let message = Message::from_bytes(&f[frame::PAYLOAD_AT..reply]).unwrap();
         assert_eq!(message.metadata.response_code, ResponseCode::NXDomain);
+    }
+
+    #[test]
+    fn an_ipv6_query_frame_becomes_its_answer_in_place() {
+        let table = table();
+        let mut scratch = Box::new([0u8; QUERY_MAX]);
+        let (f4, len4) = query_frame(&["www", "example", "com"]);
+        let mut f = frame::tests::frame6(&f4[frame::PAYLOAD_AT..len4]);
+        let len = f.len();
+        f.resize(xsk::FRAME_SIZE as usize - 256, 0);
+        let ours = Ours {
+            v4: None,
+            v6: Some(SocketAddrV6::new(frame::tests::SERVER6, 53, 0, 0)),
+        };
+        let reply = answer(&table, &mut f, len, ours, &mut scratch).expect("an answer");
+        let message = Message::from_bytes(&f[frame::PAYLOAD_AT6..reply]).expect("a DNS message");
+        assert_eq!(message.metadata.id, 0x1234);
+        assert_eq!(message.answers.len(), 1, "{message:?}");
+        assert_eq!(
+            frame::query6(&f[..reply], 40000, std::net::Ipv6Addr::UNSPECIFIED),
+            Some(frame::PAYLOAD_AT6..reply)
+        );
     }
 
     #[test]
@@ -377,14 +426,19 @@ mod tests {
         let table = table();
         let mut scratch = Box::new([0u8; QUERY_MAX]);
         let (mut f, len) = query_frame(&["www", "example", "com"]);
-        assert_eq!(
-            answer(&table, &mut f, len, 5353, SERVER, &mut scratch),
-            None
-        );
+        let elsewhere = Ours {
+            v4: Some(SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 53), 5353)),
+            v6: None,
+        };
+        assert_eq!(answer(&table, &mut f, len, elsewhere, &mut scratch), None);
+        // An IPv6 frame when no IPv6 listener is ours.
+        let mut f = frame::tests::frame6(&f[frame::PAYLOAD_AT..len]);
+        let len6 = f.len();
+        assert_eq!(answer(&table, &mut f, len6, OURS, &mut scratch), None);
         let mut f = frame::tests::frame(b"\x12");
         let len = f.len();
         assert_eq!(
-            answer(&table, &mut f, len, 53, SERVER, &mut scratch),
+            answer(&table, &mut f, len, OURS, &mut scratch),
             None,
             "no header"
         );
