@@ -53,7 +53,7 @@ const QUERY_MAX: usize = 4096;
 
 /// What went wrong setting XDP up, and on which interface.
 #[derive(Debug, thiserror::Error)]
-#[error("XDP on {interface}: cannot {step}: {source}")]
+#[error("XDP on {interface}: cannot {step}")]
 pub struct XdpError {
     interface: String,
     step: &'static str,
