@@ -2,9 +2,10 @@
 //! for us, and turning a query frame into its reply in place.
 //!
 //! Only the plain case is taken: Ethernet II; IPv4 without options and not
-//! a fragment, or IPv6 with UDP right after its header; UDP to our port. The BPF program lets everything else through
-//! to the kernel, where the UDP socket on the same address answers it, so
-//! the checks here repeat the program's and never have to be complete.
+//! a fragment, or IPv6 with UDP right after its header; UDP to our port.
+//! The BPF program lets everything else through to the kernel, where the
+//! UDP socket on the same address answers it, so the checks here repeat
+//! the program's and never have to be complete.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -14,10 +15,15 @@ pub const ETH_LEN: usize = 14;
 pub const IPV4_LEN: usize = 20;
 /// UDP header.
 pub const UDP_LEN: usize = 8;
-/// Where the DNS message starts in a frame we take.
+/// Where the DNS message starts in an IPv4 frame we take.
 pub const PAYLOAD_AT: usize = ETH_LEN + IPV4_LEN + UDP_LEN;
+/// IPv6 header.
+pub const IPV6_LEN: usize = 40;
+/// Where the DNS message starts in an IPv6 frame we take.
+pub const PAYLOAD_AT6: usize = ETH_LEN + IPV6_LEN + UDP_LEN;
 
 const ETHERTYPE_IPV4: [u8; 2] = [0x08, 0x00];
+const ETHERTYPE_IPV6: [u8; 2] = [0x86, 0xdd];
 const PROTO_UDP: u8 = 17;
 /// TTL of replies, as Linux's default.
 const TTL: u8 = 64;
@@ -57,40 +63,23 @@ pub fn query(frame: &[u8], port: u16, addr: Ipv4Addr) -> Option<std::ops::Range<
 /// resolver accepts; Knot's XDP mode does the same.
 pub fn reply(frame: &mut [u8], payload_len: usize) -> usize {
     let (eth, rest) = frame.split_at_mut(ETH_LEN);
-    let mut source = [0u8; 6];
-    source.copy_from_slice(&eth[6..12]);
-    eth.copy_within(0..6, 6);
-    eth[..6].copy_from_slice(&source);
-
+    swap(eth, 0, 6, 6);
     let (ip, rest) = rest.split_at_mut(IPV4_LEN);
     let ip_len = (IPV4_LEN + UDP_LEN + payload_len) as u16;
     ip[1] = 0; // DSCP/ECN
     ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
     ip[4..8].fill(0); // identification, flags, fragment offset
     ip[8] = TTL;
-    let mut client = [0u8; 4];
-    client.copy_from_slice(&ip[12..16]);
-    ip.copy_within(16..20, 12);
-    ip[16..20].copy_from_slice(&client);
+    swap(ip, 12, 16, 4);
     ip[10..12].fill(0);
     let checksum = ipv4_checksum(ip);
     ip[10..12].copy_from_slice(&checksum.to_be_bytes());
-
     let udp = &mut rest[..UDP_LEN];
-    let mut client_port = [0u8; 2];
-    client_port.copy_from_slice(&udp[0..2]);
-    udp.copy_within(2..4, 0);
-    udp[2..4].copy_from_slice(&client_port);
+    swap(udp, 0, 2, 2);
     udp[4..6].copy_from_slice(&((UDP_LEN + payload_len) as u16).to_be_bytes());
     udp[6..8].fill(0);
     PAYLOAD_AT + payload_len
 }
-
-/// IPv6 header.
-pub const IPV6_LEN: usize = 40;
-/// Where the DNS message starts in an IPv6 frame we take.
-pub const PAYLOAD_AT6: usize = ETH_LEN + IPV6_LEN + UDP_LEN;
-const ETHERTYPE_IPV6: [u8; 2] = [0x86, 0xdd];
 
 /// True when `frame` is an IPv6 frame (the EtherType alone).
 pub fn is_ipv6(frame: &[u8]) -> bool {
@@ -173,14 +162,7 @@ fn fold(mut sum: u32) -> u16 {
 
 /// The RFC 791 header checksum of `header` (its checksum field zero).
 fn ipv4_checksum(header: &[u8]) -> u16 {
-    let mut sum: u32 = header
-        .chunks_exact(2)
-        .map(|pair| u32::from(u16::from_be_bytes([pair[0], pair[1]])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    !fold(sum16(header, 0))
 }
 
 #[cfg(test)]
