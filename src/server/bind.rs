@@ -5,6 +5,8 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::sockopt;
+
 /// One listen address: its UDP worker sockets and its TCP listener, all on
 /// the same port.
 #[derive(Debug)]
@@ -73,23 +75,17 @@ const RECEIVE_BUFFER: libc::c_int = 4 << 20;
 /// `net.core.rmem_max`, as NSD's `so-rcvbuf` does; without it `SO_RCVBUF`
 /// gets as much as rmem_max allows. Neither failing is a reason not to serve.
 fn enlarge_receive_buffer(socket: &Socket) {
-    use std::os::fd::AsRawFd;
-    for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
-        // SAFETY: a plain int option on a socket we own, with its true size.
-        let result = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                option,
-                (&RECEIVE_BUFFER as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if result == 0 {
-            return;
-        }
+    let forced = sockopt::set(
+        socket,
+        libc::SOL_SOCKET,
+        libc::SO_RCVBUFFORCE,
+        &RECEIVE_BUFFER,
+    );
+    if let Err(err) =
+        forced.or_else(|_| sockopt::set(socket, libc::SOL_SOCKET, libc::SO_RCVBUF, &RECEIVE_BUFFER))
+    {
+        tracing::debug!(%err, "UDP receive buffer left at the default");
     }
-    tracing::debug!(err = %io::Error::last_os_error(), "UDP receive buffer left at the default");
 }
 
 /// Answers go out without DF and ignore path-MTU news (`IP_PMTUDISC_OMIT`),
@@ -97,34 +93,12 @@ fn enlarge_receive_buffer(socket: &Socket) {
 /// cannot then lower the MTU our answers are cut to, the lever of
 /// fragmentation attacks on resolvers, and no route MTU is kept per peer.
 fn omit_path_mtu(socket: &Socket, ipv6: bool) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let (level, name, value) = if ipv6 {
-        (
-            libc::IPPROTO_IPV6,
-            libc::IPV6_MTU_DISCOVER,
-            libc::IPV6_PMTUDISC_OMIT,
-        )
+    if ipv6 {
+        let omit = libc::IPV6_PMTUDISC_OMIT;
+        sockopt::set(socket, libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER, &omit)
     } else {
-        (
-            libc::IPPROTO_IP,
-            libc::IP_MTU_DISCOVER,
-            libc::IP_PMTUDISC_OMIT,
-        )
-    };
-    // SAFETY: a plain int option on a socket we own, with its true size.
-    let result = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+        let omit = libc::IP_PMTUDISC_OMIT;
+        sockopt::set(socket, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, &omit)
     }
 }
 
@@ -156,20 +130,10 @@ mod tests {
     }
 
     fn int_option(socket: &UdpSocket, level: libc::c_int, name: libc::c_int) -> libc::c_int {
-        use std::os::fd::AsRawFd;
         let mut value: libc::c_int = -1;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: reads one int option into a buffer of its size.
-        let result = unsafe {
-            libc::getsockopt(
-                socket.as_raw_fd(),
-                level,
-                name,
-                (&mut value as *mut libc::c_int).cast(),
-                &mut len,
-            )
-        };
-        assert_eq!(result, 0, "{}", io::Error::last_os_error());
+        // SAFETY: any bytes are a valid int.
+        let len = unsafe { sockopt::get(socket, level, name, &mut value) }.unwrap();
+        assert_eq!(len, std::mem::size_of::<libc::c_int>());
         value
     }
 

@@ -10,6 +10,7 @@
 mod bind;
 mod frames;
 mod limits;
+mod sockopt;
 mod tcp;
 mod udp;
 pub mod xdp;

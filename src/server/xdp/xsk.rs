@@ -12,6 +12,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::server::sockopt;
+
 /// Bytes per frame. A reply is at most 42 bytes of headers and one UDP
 /// answer (see [`crate::wire::MAX_UDP_PAYLOAD`]); copy mode keeps 256 bytes
 /// of headroom in front of the packet.
@@ -199,16 +201,7 @@ fn check(result: libc::c_int) -> io::Result<()> {
 }
 
 fn set<T>(fd: &OwnedFd, option: libc::c_int, value: &T) -> io::Result<()> {
-    // SAFETY: `value` is the repr(C) struct or integer the option takes.
-    check(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_XDP,
-            option,
-            (value as *const T).cast(),
-            std::mem::size_of::<T>() as libc::socklen_t,
-        )
-    })
+    sockopt::set(fd, libc::SOL_XDP, option, value)
 }
 
 impl Socket {
@@ -235,20 +228,12 @@ impl Socket {
         set(&fd, libc::XDP_UMEM_COMPLETION_RING, &FRAMES)?;
         set(&fd, libc::XDP_RX_RING, &RING)?;
         set(&fd, libc::XDP_TX_RING, &RING)?;
-        // SAFETY: all-zero is a valid xdp_mmap_offsets (plain integers).
+        // SAFETY: xdp_mmap_offsets is plain integers: all-zero, and any
+        // bytes the kernel writes, are valid.
         let mut offsets: libc::xdp_mmap_offsets = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::xdp_mmap_offsets>() as libc::socklen_t;
-        // SAFETY: the kernel writes at most `len` bytes into `offsets`.
-        check(unsafe {
-            libc::getsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_XDP,
-                libc::XDP_MMAP_OFFSETS,
-                (&mut offsets as *mut libc::xdp_mmap_offsets).cast(),
-                &mut len,
-            )
-        })?;
-        if len as usize != std::mem::size_of::<libc::xdp_mmap_offsets>() {
+        let len =
+            unsafe { sockopt::get(&fd, libc::SOL_XDP, libc::XDP_MMAP_OFFSETS, &mut offsets) }?;
+        if len != std::mem::size_of::<libc::xdp_mmap_offsets>() {
             return Err(io::Error::other(
                 "kernel too old: no ring flags (AF_XDP needs Linux 5.4)",
             ));
@@ -432,20 +417,12 @@ impl Socket {
 
     /// The kernel's drop counters for this socket.
     pub fn statistics(&self) -> Option<libc::xdp_statistics> {
-        // SAFETY: all-zero is a valid xdp_statistics (plain integers).
+        // SAFETY: xdp_statistics is plain integers: all-zero, and any bytes
+        // the kernel writes, are valid.
         let mut stats: libc::xdp_statistics = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::xdp_statistics>() as libc::socklen_t;
-        // SAFETY: the kernel writes at most `len` bytes into `stats`.
-        let result = unsafe {
-            libc::getsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_XDP,
-                libc::XDP_STATISTICS,
-                (&mut stats as *mut libc::xdp_statistics).cast(),
-                &mut len,
-            )
-        };
-        (result == 0).then_some(stats)
+        unsafe { sockopt::get(&self.fd, libc::SOL_XDP, libc::XDP_STATISTICS, &mut stats) }
+            .ok()
+            .map(|_| stats)
     }
 
     /// Waits up to `timeout_ms` for frames; sends waiting replies first.

@@ -1,0 +1,63 @@
+//! Socket options by level and name, for what socket2 does not wrap:
+//! `IP_MTU_DISCOVER` values, `SO_RCVBUFFORCE`, the AF_XDP options.
+
+use std::io;
+use std::os::fd::AsRawFd;
+
+/// Sets option `name` at `level` to `value` (an int or the repr(C) struct
+/// the option takes).
+pub(super) fn set<T>(
+    fd: &impl AsRawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    // SAFETY: the kernel reads size_of::<T>() bytes from `value`.
+    let result = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Reads option `name` at `level` into `value`; returns how many bytes the
+/// kernel wrote (fewer than `T` has from a kernel that knows a shorter
+/// struct).
+///
+/// # Safety
+///
+/// Every bit pattern must be a valid `T` (an int, or a repr(C) struct of
+/// integers), since the kernel writes its bytes.
+pub(super) unsafe fn get<T>(
+    fd: &impl AsRawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &mut T,
+) -> io::Result<usize> {
+    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` bytes into `value`, which the
+    // caller vouches may hold any bytes.
+    let result = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (value as *mut T).cast(),
+            &mut len,
+        )
+    };
+    if result == 0 {
+        Ok(len as usize)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
