@@ -4,7 +4,7 @@
 //! per datagram. Here each UDP worker is a thread owning one SO_REUSEPORT
 //! socket and its buffers for life, batching with recvmmsg/sendmmsg and
 //! loading the published table once per batch; TCP runs on tokio. With
-//! `xdp`, IPv4 UDP queries on one interface bypass the kernel's IP and UDP
+//! `xdp`, UDP queries on one interface bypass the kernel's IP and UDP
 //! layers through AF_XDP sockets ([`xdp`]).
 
 mod bind;

@@ -6,8 +6,8 @@
 //! BTF. It passes every frame to the kernel unless it is Ethernet II and
 //! either IPv4 without options, not a fragment, or IPv6 with UDP as its
 //! next header, with UDP to our port (and our address, when the listener
-//! has one); those it redirects to the XSKMAP entry of the queue
-//! it arrived on, and when that queue has no socket, passes them too.
+//! has one); those it redirects to the XSKMAP entry of the queue it
+//! arrived on, and when that queue has no socket, passes them too.
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -24,10 +24,11 @@ const BPF_MAP_TYPE_XSKMAP: u32 = 17;
 const BPF_PROG_TYPE_XDP: u32 = 6;
 const BPF_XDP: u32 = 37;
 
-/// XDP verdicts.
+/// XDP verdict: drop the frame (tests make it the redirect's fallback, to
+/// see which frames reach the redirect).
 #[cfg(test)]
 pub const XDP_DROP: u32 = 1;
-/// Let the kernel have the frame.
+/// XDP verdict: let the kernel have the frame.
 pub const XDP_PASS: u32 = 2;
 
 /// One instruction (`struct bpf_insn`).

@@ -8,14 +8,13 @@
 //! per interface queue, each served by a worker thread like the socket
 //! path's (`server/udp.rs`). Everything the program does not take — IPv4
 //! options, IPv6 extension headers, fragments, VLAN tags, a queue without a
-//! socket — reaches the
-//! UDP socket bound to the same address as before, so turning XDP on never
-//! loses a query; TCP is untouched.
+//! socket — reaches the UDP socket bound to the same address as before, so
+//! turning XDP on never loses a query; TCP is untouched.
 //!
-//! Needs root (CAP_NET_ADMIN and CAP_BPF) and Linux ≥ 5.9. On `lo` it
-//! runs in the generic (copy) mode, and replies need
-//! `net.ipv4.conf.lo.route_localnet=1` and `accept_local=1`: they arrive
-//! without the route a local socket's packet carries.
+//! Needs root (or CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF and CAP_IPC_LOCK) and
+//! Linux ≥ 5.9. On `lo` it runs in the generic (copy) mode, and IPv4
+//! replies need `net.ipv4.conf.lo.route_localnet=1` and `accept_local=1`:
+//! they arrive without the route a local socket's packet carries.
 
 mod bpf;
 pub mod frame;
@@ -104,9 +103,9 @@ impl Xdp {
         );
         let program = bpf::load(&code).map_err(fail("load the XDP program"))?;
         let link = bpf::attach(&program, ifindex).map_err(fail("attach the XDP program"))?;
-        if interface == "lo" && !loopback_replies_routed() {
+        if interface == "lo" && ours.v4.is_some() && !loopback_replies_routed() {
             tracing::warn!(
-                "XDP on lo: set net.ipv4.conf.lo.route_localnet=1 and net.ipv4.conf.lo.accept_local=1, or the kernel drops the replies"
+                "XDP on lo: set net.ipv4.conf.lo.route_localnet=1 and net.ipv4.conf.lo.accept_local=1, or the kernel drops the IPv4 replies"
             );
         }
         Ok(Xdp {
