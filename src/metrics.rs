@@ -258,16 +258,13 @@ impl XdpCounters {
             "counter",
             "Frames the XDP program gave healthdns, by what became of them.",
         );
-        let _ = writeln!(
-            out,
-            "xdp_frames_total{{result=\"answered\"}} {}",
-            get(&self.answered)
-        );
-        let _ = writeln!(
-            out,
-            "xdp_frames_total{{result=\"dropped\"}} {}",
-            get(&self.dropped)
-        );
+        for (result, counter) in [("answered", &self.answered), ("dropped", &self.dropped)] {
+            let _ = writeln!(
+                out,
+                "xdp_frames_total{{result=\"{result}\"}} {}",
+                get(counter)
+            );
+        }
         family(
             out,
             "xdp_kernel_drops_total",

@@ -169,15 +169,11 @@ pub struct Run {
 /// port with dig's socket, so the kernel hands dig its own query. That is
 /// the harness, not the server: the whole run is repeated (at most 3 times).
 pub fn run(port: u16, args: &[&str]) -> Result<Run, String> {
-    run_via(&[], port, args)
+    run_via_at(&[], "127.0.0.1", port, args)
 }
 
-/// [`run`], with dig started by `wrapper` (e.g. `nsenter --net=…`).
-pub fn run_via(wrapper: &[&str], port: u16, args: &[&str]) -> Result<Run, String> {
-    run_via_at(wrapper, "127.0.0.1", port, args)
-}
-
-/// [`run_via`] against `server` (an address) rather than 127.0.0.1.
+/// [`run`] against `server` (an address), with dig started by `wrapper`
+/// (e.g. `nsenter --net=…`; empty: dig itself).
 pub fn run_via_at(wrapper: &[&str], server: &str, port: u16, args: &[&str]) -> Result<Run, String> {
     let mut last = run_once(wrapper, server, port, args)?;
     for _ in 1..3 {

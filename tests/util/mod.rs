@@ -121,8 +121,12 @@ impl Server {
                 Ok(line) => {
                     // The harness's own 127.0.0.1 listener; a config's
                     // other addresses may come first.
-                    if let Some(rest) = line.strip_prefix("listening on 127.0.0.1:") {
-                        break format!("127.0.0.1:{}", rest.trim())
+                    if let Some(addr) = line
+                        .strip_prefix("listening on ")
+                        .filter(|addr| addr.starts_with("127.0.0.1:"))
+                    {
+                        break addr
+                            .trim()
                             .parse::<SocketAddr>()
                             .unwrap_or_else(|e| panic!("bad address in {line:?}: {e}"));
                     }

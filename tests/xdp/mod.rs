@@ -167,7 +167,13 @@ fn udp_over_xdp_answers_as_the_socket_path_does() {
         }
     }
     // TCP is the kernel's as before.
-    let tcp = dig::run_via(&via, xdp.port(), &["www.example.com", "A", "+tcp"]).unwrap();
+    let tcp = dig::run_via_at(
+        &via,
+        "127.0.0.1",
+        xdp.port(),
+        &["www.example.com", "A", "+tcp"],
+    )
+    .unwrap();
     assert!(
         tcp.ok && tcp.responses[0].rcode == "NOERROR",
         "{}",

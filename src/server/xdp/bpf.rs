@@ -390,11 +390,13 @@ mod tests {
         let program = load(&code).expect("the verifier accepts the program");
         let frame = super::super::frame::tests::frame(b"a query");
         assert_eq!(test_run(&program, &frame).unwrap(), XDP_DROP, "ours");
-        let other = |at: usize, byte: u8| {
-            let mut f = frame.clone();
+        // The verdict on `frame` with byte `at` set to `byte`.
+        let changed = |frame: &[u8], at: usize, byte: u8| {
+            let mut f = frame.to_vec();
             f[at] = byte;
             test_run(&program, &f).unwrap()
         };
+        let other = |at, byte| changed(&frame, at, byte);
         assert_eq!(other(37, 54), XDP_PASS, "port 54");
         assert_eq!(other(33, 54), XDP_PASS, "address 192.0.2.54");
         assert_eq!(other(12, 0x86), XDP_PASS, "not IPv4");
@@ -409,11 +411,7 @@ mod tests {
             XDP_DROP,
             "ours over IPv6"
         );
-        let other6 = |at: usize, byte: u8| {
-            let mut f = frame6.clone();
-            f[at] = byte;
-            test_run(&program, &f).unwrap()
-        };
+        let other6 = |at, byte| changed(&frame6, at, byte);
         assert_eq!(other6(57, 54), XDP_PASS, "IPv6 port 54");
         assert_eq!(other6(53, 0x54), XDP_PASS, "another IPv6 address");
         assert_eq!(other6(20, 0), XDP_PASS, "an extension header");
