@@ -208,6 +208,8 @@ if xdp_possible; then
 else
     echo "note: no XDP rows (they need root and a kernel with AF_XDP)" >&2
 fi
+# Whether SERVER is in this run (the XDP ones may not be).
+serving() { [[ " ${servers[*]} " == *" $1 "* ]]; }
 # One XDP program per interface: the XDP servers take turns on lo, each
 # started for its run and stopped after it; the others start once.
 exclusive() { [[ $1 == *-xdp ]]; }
@@ -278,7 +280,7 @@ echo "(user %: the share of the server's CPU time spent in user space; the rest 
 half=$(($(tr ' ' '\n' <<<"${qps[gdnsd]}" | grep . | median | cut -d. -f1) / 2))
 latency_servers=(gdnsd nsd knot healthdns)
 for server in healthdns-xdp knot-xdp; do
-    [[ " ${servers[*]} " != *" $server "* ]] || latency_servers+=("$server")
+    ! serving "$server" || latency_servers+=("$server")
 done
 declare -A p50s p99s lost_total
 for run in $(seq "$runs"); do
@@ -329,12 +331,12 @@ ratio healthdns gdnsd
 ratio healthdns nsd
 ratio floor gdnsd
 ratio healthdns floor
-[[ " ${servers[*]} " != *" healthdns-xdp "* ]] || { ratio healthdns-xdp gdnsd; ratio healthdns-xdp healthdns; }
-[[ " ${servers[*]} " != *" knot-xdp "* ]] || { ratio knot-xdp gdnsd; ratio knot-xdp knot; }
-[[ " ${servers[*]} " != *" healthdns-xdp "* ]] || [[ " ${servers[*]} " != *" knot-xdp "* ]] || ratio healthdns-xdp knot-xdp
+! serving healthdns-xdp || { ratio healthdns-xdp gdnsd; ratio healthdns-xdp healthdns; }
+! serving knot-xdp || { ratio knot-xdp gdnsd; ratio knot-xdp knot; }
+! serving healthdns-xdp || ! serving knot-xdp || ratio healthdns-xdp knot-xdp
 p99_of() { tr ' ' '\n' <<<"${p99s[$1]}" | grep . | median; }
 for server in healthdns healthdns-xdp; do
-    [[ " ${latency_servers[*]} " == *" $server "* ]] || continue
+    serving "$server" || continue
     awk -v h="$(p99_of "$server")" -v g="$(p99_of gdnsd)" -v s="$server" 'BEGIN { printf "%s/gdnsd p99 at half gdnsd peak: %.2f (target <= 1)\n", s, (g > 0 ? h / g : 0) }'
 done
 echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo); $(date -u +%Y-%m-%d)"
