@@ -308,16 +308,17 @@ impl Metrics {
             .clone()
     }
 
-    /// One probe of a check took this long.
-    pub fn observe_probe(&self, check: &str, latency: Duration) {
-        let histogram = {
-            let mut probes = self.probes.lock().unwrap_or_else(|e| e.into_inner());
-            probes
-                .entry(check.to_owned())
-                .or_insert_with(|| Arc::new(Histogram::new(PROBE_BOUNDS)))
-                .clone()
-        };
-        histogram.observe(latency);
+    /// The probe-latency histogram of a check, made on first use. A probe
+    /// loop takes it once and observes into it, so a probe costs no lock
+    /// and no allocation here.
+    pub fn probe_histogram(&self, check: &str) -> Arc<Histogram> {
+        let mut probes = self.probes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(histogram) = probes.get(check) {
+            return histogram.clone();
+        }
+        let histogram = Arc::new(Histogram::new(PROBE_BOUNDS));
+        probes.insert(check.to_owned(), histogram.clone());
+        histogram
     }
 
     /// A target went down this long after its first failed probe.

@@ -51,6 +51,7 @@ pub fn spawn(
         jitter: true,
         events,
         lateness: &crate::metrics::global().lateness,
+        latency: crate::metrics::global().probe_histogram(&target.check.name),
     };
     Some(tokio::spawn(run.run(shutdown)))
 }
@@ -82,6 +83,9 @@ struct Loop<P> {
     /// Where each probe's start minus its due time goes: the process-wide
     /// `health_probe_lateness_seconds`, or a test's own.
     lateness: &'static Histogram,
+    /// Where each probe's latency goes: its check's
+    /// `health_check_duration_seconds`.
+    latency: Arc<Histogram>,
 }
 
 impl<P: Prober> Loop<P> {
@@ -157,7 +161,7 @@ impl<P: Prober> Loop<P> {
             &self.slot.probes_failed
         };
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        crate::metrics::global().observe_probe(&check.name, outcome.latency);
+        self.latency.observe(outcome.latency);
         if outcome.passed {
             *first_failure = None;
         } else {
@@ -362,6 +366,7 @@ mod tests {
             jitter,
             events: sender,
             lateness,
+            latency: crate::metrics::global().probe_histogram("test"),
         };
         let task = tokio::spawn(run.run(shutdown.clone()));
         Running {
