@@ -23,6 +23,11 @@ use crate::server::SharedTable;
 
 /// Transitions kept for the status API and page.
 pub const HISTORY: usize = 100;
+/// Transitions the broadcast channel holds for a slow subscriber. A
+/// subscriber that falls further behind skips the oldest; the history
+/// keeper then still sees the newest [`HISTORY`], which is all it keeps.
+const EVENTS: usize = 1024;
+const _: () = assert!(EVENTS >= HISTORY);
 
 /// Where the configuration comes from, for reloads.
 #[derive(Debug, Clone, Default)]
@@ -86,7 +91,7 @@ impl Service {
         notifiers: Vec<Notifier>,
         shutdown: &CancellationToken,
     ) -> Result<Service, reqwest::Error> {
-        let (events, _) = broadcast::channel(1024);
+        let (events, _) = broadcast::channel(EVENTS);
         let history = Arc::new(Mutex::new(VecDeque::with_capacity(HISTORY)));
         tokio::spawn(keep_history(
             events.subscribe(),
@@ -262,8 +267,10 @@ async fn keep_history(
                 history.push_front(event);
                 history.truncate(HISTORY);
             }
+            // Only older transitions than the newest EVENTS were skipped,
+            // and of those the history would keep none (EVENTS >= HISTORY).
             Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "transition history missed events");
+                tracing::debug!(missed, "transition history skipped old events");
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }

@@ -13,7 +13,8 @@
 //! loses the oldest events (and says how many). The dispatcher hands each
 //! event to one bounded queue per notifier without waiting (a full queue
 //! drops the event, with a warning), so a slow or dead webhook delays only
-//! itself. Each notifier delivers its events one at a time, in order, each
+//! itself. Those warnings come at most once per [`throttle::WINDOW`] each,
+//! with the count since the last, however many targets flap. Each notifier delivers its events one at a time, in order, each
 //! with its retries: a webhook never sees `up` before the `down` it follows.
 //!
 //! On shutdown no new attempt starts (waiting events and retries are
@@ -22,6 +23,7 @@
 
 mod exec;
 pub mod template;
+mod throttle;
 mod webhook;
 
 use std::time::Duration;
@@ -29,11 +31,13 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::config::notify::{MAX_BACKOFF, Notifier, Sink};
 use crate::health::Event;
+use throttle::Throttle;
 
 /// Events waiting for one notifier before new ones are dropped: far more
 /// than a flapping fleet produces while a webhook retries one event.
@@ -136,8 +140,11 @@ async fn run(
         let name = notifier.sink.to_string();
         let client = client.clone();
         tasks.spawn(notifier_loop(notifier, client, rx, shutdown.clone()));
-        queues.push((name, tx));
+        queues.push((name, tx, Throttle::default()));
     }
+    // Drops are warned of at most once a throttle window each, with how
+    // many: a flapping fleet would otherwise write a line per event.
+    let mut lagged = Throttle::default();
     loop {
         let event = tokio::select! {
             biased;
@@ -146,27 +153,38 @@ async fn run(
         };
         match event {
             Ok(event) => {
-                for (name, queue) in &queues {
+                for (name, queue, full) in &mut queues {
                     if let Err(mpsc::error::TrySendError::Full(event)) =
                         queue.try_send(event.clone())
+                        && let Some(dropped) = full.hit(1, Instant::now())
                     {
                         warn!(
                             notifier = %name,
-                            target = %event.target,
-                            to = %event.to,
-                            "notify: {QUEUE} events already wait; this one is dropped"
+                            dropped,
+                            last_target = %event.target,
+                            last_to = %event.to,
+                            "notify: {QUEUE} events already wait; dropping new ones"
                         );
                     }
                 }
             }
-            Err(broadcast::error::RecvError::Lagged(dropped)) => {
-                warn!(
-                    dropped,
-                    "notify: fell behind the probe loops; the oldest {dropped} events are dropped"
-                );
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                if let Some(dropped) = lagged.hit(missed, Instant::now()) {
+                    warn!(
+                        dropped,
+                        "notify: fell behind the probe loops; the oldest events are dropped"
+                    );
+                }
             }
             Err(broadcast::error::RecvError::Closed) => break,
         }
+    }
+    let held = lagged.held() + queues.iter().map(|(_, _, full)| full.held()).sum::<u64>();
+    if held > 0 {
+        warn!(
+            dropped = held,
+            "notify: events dropped since the last warning"
+        );
     }
     // Closing the queues lets each notifier finish what waits (or stop at
     // once on shutdown); each ends within its own bounds.
