@@ -15,8 +15,14 @@
 # instead of UDP sockets. On lo that is XDP's generic (copy) mode, and
 # replies sent through AF_XDP carry no route, so the script sets
 # route_localnet and accept_local on lo for the run and restores them after.
-# One XDP program fits an interface, so these two take turns: each is
-# started for its run and stopped after it.
+# One XDP program fits an interface, so the XDP servers take turns: each
+# is started for its run and stopped after it.
+#
+# "healthdns-c50" and "healthdns-xdp-c50" are healthdns on sockets and on
+# XDP with `udp-coalesce = "50us"`: a worker that drained its queue pauses
+# 50 us before it looks again. They show what that buys in CPU per query,
+# and the p50/p99 rounds what it costs in latency; healthdns's default is
+# no pause.
 #
 # Pinning: taskset alone is not enough, because Knot sets its UDP threads'
 # affinity itself (thread N to CPU N mod online CPUs, so its worker ran on
@@ -36,6 +42,8 @@ cd "$(dirname "$0")/.."
 source benches/common.sh
 seconds=${1:-10}
 runs=${2:-3}
+# The pause of the "-c50" rows (udp-coalesce).
+coalesce=50us
 
 need=()
 for tool in dnsperf:dnsperf gdnsd:gdnsd nsd:nsd knotd:knot taskset:util-linux cc:gcc; do
@@ -144,6 +152,16 @@ start_healthdns-xdp() {
     on_cpu1 "$bin" serve --listen "127.0.0.1:$1" --xdp lo "$zone" >"$work/healthdns-xdp.out" 2>"$work/healthdns-xdp.log" &
     pids+=($!)
 }
+# The same two with udp-coalesce: CPU per query against latency.
+printf '[server]\nudp-coalesce = "%s"\n' "$coalesce" >"$work/coalesce.toml"
+start_healthdns-c50() {
+    on_cpu1 "$bin" serve --config "$work/coalesce.toml" --listen "127.0.0.1:$1" "$zone" >"$work/healthdns-c50.out" 2>"$work/healthdns-c50.log" &
+    pids+=($!)
+}
+start_healthdns-xdp-c50() {
+    on_cpu1 "$bin" serve --config "$work/coalesce.toml" --listen "127.0.0.1:$1" --xdp lo "$zone" >"$work/healthdns-xdp-c50.out" 2>"$work/healthdns-xdp-c50.log" &
+    pids+=($!)
+}
 # XDP can run here: root and a kernel with AF_XDP (Knot also needs libxdp).
 xdp_possible() {
     [ "$(id -u)" = 0 ] && grep -q '^XDP ' /proc/net/protocols 2>/dev/null
@@ -195,7 +213,7 @@ wait_ready() { # the floor answers with the query itself: any reply will do
 
 hz=$(getconf CLK_TCK)
 declare -A qps per_cpu user_share latency rss port_of pid_of
-servers=(gdnsd nsd knot healthdns floor)
+servers=(gdnsd nsd knot healthdns healthdns-c50 floor)
 if xdp_possible; then
     saved=
     for key in net.ipv4.conf.lo.route_localnet net.ipv4.conf.lo.accept_local; do
@@ -203,7 +221,7 @@ if xdp_possible; then
     done
     xdp_sysctls=$saved
     sysctl -q -w net.ipv4.conf.lo.route_localnet=1 net.ipv4.conf.lo.accept_local=1
-    servers+=(healthdns-xdp)
+    servers+=(healthdns-xdp healthdns-xdp-c50)
     if knot_has_xdp; then servers+=(knot-xdp); else echo "note: this knotd has no XDP mode" >&2; fi
 else
     echo "note: no XDP rows (they need root and a kernel with AF_XDP)" >&2
@@ -212,7 +230,7 @@ fi
 serving() { [[ " ${servers[*]} " == *" $1 "* ]]; }
 # One XDP program per interface: the XDP servers take turns on lo, each
 # started for its run and stopped after it; the others start once.
-exclusive() { [[ $1 == *-xdp ]]; }
+exclusive() { [[ $1 == *-xdp* ]]; }
 up() {
     port=$((port + 1))
     "start_$1" "$port"
@@ -230,7 +248,7 @@ down() {
     # Knot's libxdp attachment can outlive it; healthdns's goes with it.
     ip link set dev lo xdpgeneric off 2>/dev/null || true
 }
-printf '%-13s %4s %12s %14s %8s %12s %10s\n' server run QPS 'QPS/CPU-s' 'user %' 'avg lat ms' 'RSS MiB'
+printf '%-17s %4s %12s %14s %8s %12s %10s\n' server run QPS 'QPS/CPU-s' 'user %' 'avg lat ms' 'RSS MiB'
 for server in "${servers[@]}"; do
     exclusive "$server" || up "$server"
 done
@@ -252,7 +270,7 @@ for run in $(seq "$runs"); do
         pc=$(awk -v c="$completed" -v s="$cpu" 'BEGIN { printf "%.0f", (s > 0 ? c / s : 0) }')
         share=$(awk -v u=$((user1 - user0)) -v t="$ticks" 'BEGIN { printf "%.1f", (t > 0 ? 100 * u / t : 0) }')
         mem=$(awk -v k="$(rss_kib "$pid")" 'BEGIN { printf "%.1f", k / 1024 }')
-        printf '%-13s %4s %12s %14s %8s %12s %10s\n' "$server" "$run" "$q" "$pc" "$share" "$lat" "$mem"
+        printf '%-17s %4s %12s %14s %8s %12s %10s\n' "$server" "$run" "$q" "$pc" "$share" "$lat" "$mem"
         qps[$server]+="$q "
         per_cpu[$server]+="$pc "
         user_share[$server]+="$share "
@@ -263,9 +281,9 @@ for run in $(seq "$runs"); do
 done
 
 echo
-printf '%-13s %12s %14s %8s %12s %10s   (medians of %s runs of %ss)\n' server QPS 'QPS/CPU-s' 'user %' 'avg lat ms' 'RSS MiB' "$runs" "$seconds"
+printf '%-17s %12s %14s %8s %12s %10s   (medians of %s runs of %ss)\n' server QPS 'QPS/CPU-s' 'user %' 'avg lat ms' 'RSS MiB' "$runs" "$seconds"
 for server in "${servers[@]}"; do
-    printf '%-13s %12s %14s %8s %12s %10s\n' "$server" \
+    printf '%-17s %12s %14s %8s %12s %10s\n' "$server" \
         "$(tr ' ' '\n' <<<"${qps[$server]}" | grep . | median)" \
         "$(tr ' ' '\n' <<<"${per_cpu[$server]}" | grep . | median)" \
         "$(tr ' ' '\n' <<<"${user_share[$server]}" | grep . | median)" \
@@ -278,8 +296,8 @@ echo "(user %: the share of the server's CPU time spent in user space; the rest 
 # (one 5-second p99 rests on its slowest 1%: a single scheduling hiccup of
 # this VM moves it by milliseconds).
 half=$(($(tr ' ' '\n' <<<"${qps[gdnsd]}" | grep . | median | cut -d. -f1) / 2))
-latency_servers=(gdnsd nsd knot healthdns)
-for server in healthdns-xdp knot-xdp; do
+latency_servers=(gdnsd nsd knot healthdns healthdns-c50)
+for server in healthdns-xdp healthdns-xdp-c50 knot-xdp; do
     ! serving "$server" || latency_servers+=("$server")
 done
 declare -A p50s p99s lost_total
@@ -296,9 +314,9 @@ for run in $(seq "$runs"); do
     done
 done
 echo
-printf '%-13s %10s %10s %10s   (at %s queries/s; medians of %s runs of 5 s; lost: all runs)\n' server 'p50 us' 'p99 us' lost "$half" "$runs"
+printf '%-17s %10s %10s %10s   (at %s queries/s; medians of %s runs of 5 s; lost: all runs)\n' server 'p50 us' 'p99 us' lost "$half" "$runs"
 for server in "${latency_servers[@]}"; do
-    printf '%-13s %10s %10s %10s   p99s: %s\n' "$server" \
+    printf '%-17s %10s %10s %10s   p99s: %s\n' "$server" \
         "$(tr ' ' '\n' <<<"${p50s[$server]}" | grep . | median)" \
         "$(tr ' ' '\n' <<<"${p99s[$server]}" | grep . | median)" "${lost_total[$server]}" "${p99s[$server]}"
 done
@@ -306,7 +324,7 @@ done
 # TCP: the same queries over TCP connections (dnsperf keeps each open).
 declare -A tcp_per_cpu
 echo
-printf '%-13s %12s %14s   (TCP, one run of %ss)\n' server QPS 'QPS/CPU-s' "$seconds"
+printf '%-17s %12s %14s   (TCP, one run of %ss)\n' server QPS 'QPS/CPU-s' "$seconds"
 for server in gdnsd nsd knot healthdns; do
     pid=${pid_of[$server]}
     read -r user0 system0 < <(cpu_ticks "$pid")
@@ -316,7 +334,7 @@ for server in gdnsd nsd knot healthdns; do
     q=$(awk '/Queries per second:/ { printf "%.0f", $4 }' "$work/out")
     cpu=$(awk -v t=$((user1 - user0 + system1 - system0)) -v hz="$hz" 'BEGIN { printf "%.3f", t / hz }')
     tcp_per_cpu[$server]=$(awk -v c="$completed" -v s="$cpu" 'BEGIN { printf "%.0f", (s > 0 ? c / s : 0) }')
-    printf '%-13s %12s %14s\n' "$server" "$q" "${tcp_per_cpu[$server]}"
+    printf '%-17s %12s %14s\n' "$server" "$q" "${tcp_per_cpu[$server]}"
 done
 
 echo
@@ -331,11 +349,14 @@ ratio healthdns gdnsd
 ratio healthdns nsd
 ratio floor gdnsd
 ratio healthdns floor
+ratio healthdns-c50 gdnsd
+ratio healthdns-c50 healthdns
 ! serving healthdns-xdp || { ratio healthdns-xdp gdnsd; ratio healthdns-xdp healthdns; }
+! serving healthdns-xdp-c50 || { ratio healthdns-xdp-c50 gdnsd; ratio healthdns-xdp-c50 healthdns-xdp; }
 ! serving knot-xdp || { ratio knot-xdp gdnsd; ratio knot-xdp knot; }
 ! serving healthdns-xdp || ! serving knot-xdp || ratio healthdns-xdp knot-xdp
 p99_of() { tr ' ' '\n' <<<"${p99s[$1]}" | grep . | median; }
-for server in healthdns healthdns-xdp; do
+for server in healthdns healthdns-c50 healthdns-xdp healthdns-xdp-c50; do
     serving "$server" || continue
     awk -v h="$(p99_of "$server")" -v g="$(p99_of gdnsd)" -v s="$server" 'BEGIN { printf "%s/gdnsd p99 at half gdnsd peak: %.2f (target <= 1)\n", s, (g > 0 ? h / g : 0) }'
 done

@@ -16,7 +16,7 @@
 //! | [`metrics`] | Prometheus counters and histograms in atomics |
 //! | [`api`] | the admin HTTP API, metrics endpoint and status page |
 //! | [`random`] | a per-thread random source for shuffles, weights and jitter |
-//! | [`server`] | UDP and TCP sockets, framing, limits, shutdown; UDP over AF_XDP (`server::xdp`) |
+//! | [`server`] | UDP and TCP sockets, framing, limits, shutdown, the UDP workers' `udp-coalesce` pause; UDP over AF_XDP (`server::xdp`) |
 //! | [`notify`] | announcing transitions: webhooks and commands, retried with backoff |
 //! | [`service`] | the published table and its probe loops, replaced together on reload |
 #![warn(missing_docs)]

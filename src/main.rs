@@ -191,7 +191,11 @@ fn serve(source: Source, xdp: Option<String>) -> anyhow::Result<ExitCode> {
     let settings = server::Settings {
         tcp_idle_timeout: config.tcp_idle_timeout,
         tcp_max_connections: config.tcp_max_connections,
+        udp_coalesce: server::Coalesce::new(config.udp_coalesce),
     };
+    if !config.udp_coalesce.is_zero() {
+        tracing::info!(pause = ?config.udp_coalesce, "UDP workers pause after a batch that was not full (udp-coalesce)");
+    }
     runtime.block_on(async {
         let api_listener = match &config.api {
             Some(api) => Some(

@@ -25,6 +25,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
 pub const DEFAULT_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most TCP connections served at once.
 pub const DEFAULT_TCP_MAX_CONNECTIONS: u32 = 1000;
+/// The longest `udp-coalesce`: it delays an answer by up to that much.
+pub const MAX_UDP_COALESCE: Duration = Duration::from_millis(1);
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -41,6 +43,9 @@ pub struct Config {
     pub udp_workers: Option<u32>,
     /// The interface to answer UDP on over AF_XDP, if any.
     pub xdp: Option<String>,
+    /// The UDP workers' pause before looking again after a batch that was
+    /// not full; zero (the default) for none.
+    pub udp_coalesce: Duration,
     /// Health checks by name.
     pub checks: Checks,
     /// Where transitions are announced.
@@ -70,6 +75,7 @@ impl Default for Config {
             tcp_max_connections: DEFAULT_TCP_MAX_CONNECTIONS,
             udp_workers: None,
             xdp: None,
+            udp_coalesce: Duration::ZERO,
             checks: BTreeMap::new(),
             notify: Vec::new(),
             api: None,
@@ -228,6 +234,19 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
             Err(message) => errors.push(located(Some(interface.span()), message)),
         }
     }
+    if let Some(coalesce) = &raw.server.udp_coalesce {
+        match parse_duration(coalesce.get_ref()) {
+            Ok(duration) if duration <= MAX_UDP_COALESCE => config.udp_coalesce = duration,
+            Ok(_) => errors.push(located(
+                Some(coalesce.span()),
+                format!(
+                    "udp-coalesce is at most {} (it delays answers by up to that much)",
+                    humantime::format_duration(MAX_UDP_COALESCE)
+                ),
+            )),
+            Err(message) => errors.push(located(Some(coalesce.span()), message)),
+        }
+    }
     for (name, section) in &raw.checks {
         let mut fail = |span, message| errors.push(located(span, message));
         if let Some(check) = check::validate(name, section, &mut fail) {
@@ -356,6 +375,26 @@ mod tests {
         assert_eq!(config.listen.len(), 2);
         assert_eq!(config.tcp_idle_timeout, Duration::from_secs(3));
         assert!(config.zones.is_empty());
+    }
+
+    #[test]
+    fn udp_coalesce_is_a_short_duration() {
+        let config = parse(Path::new("t.toml"), "[server]\nudp-coalesce = \"50us\"\n").unwrap();
+        assert_eq!(config.udp_coalesce, Duration::from_micros(50));
+        assert_eq!(
+            parse(Path::new("t.toml"), "").unwrap().udp_coalesce,
+            Duration::ZERO
+        );
+        let found = errors("[server]\nudp-coalesce = \"2ms\"\n");
+        assert_eq!(
+            found,
+            ["t.toml:2:16: udp-coalesce is at most 1ms (it delays answers by up to that much)"]
+        );
+        let found = errors("[server]\nudp-coalesce = \"soon\"\n");
+        assert!(
+            found[0].starts_with("t.toml:2:16: duration \"soon\""),
+            "{found:?}"
+        );
     }
 
     #[test]

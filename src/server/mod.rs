@@ -8,6 +8,7 @@
 //! layers through AF_XDP sockets ([`xdp`]).
 
 mod bind;
+mod coalesce;
 mod frames;
 mod limits;
 mod sockopt;
@@ -25,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::answer::Table;
 pub use bind::{Listener, bind};
+pub use coalesce::Coalesce;
 pub use limits::raise_open_files_limit;
 
 /// The published answer table: replaced whole, read without a lock.
@@ -37,6 +39,8 @@ pub struct Settings {
     pub tcp_idle_timeout: Duration,
     /// Most TCP connections open at once; more are closed on accept.
     pub tcp_max_connections: u32,
+    /// The UDP and XDP workers' pause after a batch that was not full.
+    pub udp_coalesce: Coalesce,
 }
 
 /// Serves every listener, and `xdp`'s queues when given, until `shutdown`
@@ -51,7 +55,7 @@ pub async fn serve(
 ) {
     let mut tasks = JoinSet::new();
     if let Some(xdp) = &mut xdp {
-        for worker in xdp.workers(&table, &shutdown) {
+        for worker in xdp.workers(&table, settings.udp_coalesce, &shutdown) {
             tasks.spawn_blocking(worker);
         }
     }
@@ -62,7 +66,8 @@ pub async fn serve(
         for socket in listener.udp {
             // A thread of its own: it blocks in recvmmsg, not in the runtime.
             let (table, shutdown) = (table.clone(), shutdown.clone());
-            tasks.spawn_blocking(move || udp::run(socket, table, shutdown));
+            let coalesce = settings.udp_coalesce;
+            tasks.spawn_blocking(move || udp::run(socket, table, coalesce, shutdown));
         }
         tasks.spawn(tcp::run(
             listener.tcp,

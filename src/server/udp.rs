@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::SharedTable;
+use super::{Coalesce, SharedTable};
 use crate::answer::{Transport, respond};
 use crate::wire::{MAX_UDP_PAYLOAD, OPT_LEN};
 
@@ -27,7 +27,12 @@ const ANSWER_MAX: usize = MAX_UDP_PAYLOAD as usize + OPT_LEN;
 const WAKE: Duration = Duration::from_millis(200);
 
 /// Runs the worker on this thread until `shutdown` is cancelled.
-pub(super) fn run(socket: UdpSocket, table: SharedTable, shutdown: CancellationToken) {
+pub(super) fn run(
+    socket: UdpSocket,
+    table: SharedTable,
+    coalesce: Coalesce,
+    shutdown: CancellationToken,
+) {
     if let Err(err) = socket
         .set_nonblocking(false)
         .and_then(|()| socket.set_read_timeout(Some(WAKE)))
@@ -36,6 +41,7 @@ pub(super) fn run(socket: UdpSocket, table: SharedTable, shutdown: CancellationT
         return;
     }
     let mut batch = Batch::new();
+    coalesce.enter_thread();
     while !shutdown.is_cancelled() {
         let received = match batch.receive(&socket) {
             Ok(received) => received,
@@ -74,6 +80,10 @@ pub(super) fn run(socket: UdpSocket, table: SharedTable, shutdown: CancellationT
         }
         if let Err(err) = batch.send(&socket, answers) {
             tracing::debug!(%err, "UDP send failed");
+        }
+        // The socket is drained: with udp-coalesce, let queries gather.
+        if received < BATCH {
+            coalesce.pause();
         }
     }
 }

@@ -279,6 +279,32 @@ fn malformed_datagrams_get_formerr_or_nothing() {
 }
 
 #[test]
+fn with_udp_coalesce_every_query_of_a_burst_is_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    // The longest pause and one worker: every batch after the first waits.
+    let s = serve_config(dir.path(), "udp-coalesce = \"1ms\"\nudp-workers = 1");
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(DEADLINE)).unwrap();
+    socket.connect(s.addr).unwrap();
+    let mut unanswered: std::collections::BTreeSet<u16> = (1..=200).collect();
+    for id in 1..=200u16 {
+        socket.send(&query(id, "www.example.com", 1)).unwrap();
+    }
+    let mut buf = [0u8; 1500];
+    while !unanswered.is_empty() {
+        let len = socket.recv(&mut buf).expect("an answer to each query");
+        assert!(len > 12 && buf[3] & 0x0f == 0, "NOERROR with data");
+        let id = u16::from_be_bytes([buf[0], buf[1]]);
+        assert!(unanswered.remove(&id), "one answer per query, id {id}");
+    }
+    assert!(
+        s.stderr_so_far().contains("udp-coalesce"),
+        "the pause is in force and logged: {}",
+        s.stderr_so_far()
+    );
+}
+
+#[test]
 fn serves_the_zones_of_a_config_file() {
     let dir = tempfile::tempdir().unwrap();
     let s = serve_config(dir.path(), "");

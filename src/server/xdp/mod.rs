@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::SharedTable;
+use super::{Coalesce, SharedTable};
 use crate::answer::{Transport, respond};
 use crate::metrics::XdpCounters;
 use crate::wire::{MAX_UDP_PAYLOAD, OPT_LEN};
@@ -125,6 +125,7 @@ impl Xdp {
     pub fn workers(
         &mut self,
         table: &SharedTable,
+        coalesce: Coalesce,
         shutdown: &CancellationToken,
     ) -> Vec<impl FnOnce() + Send + 'static> {
         let ours = self.ours;
@@ -132,7 +133,7 @@ impl Xdp {
             .drain(..)
             .map(|socket| {
                 let (table, shutdown) = (table.clone(), shutdown.clone());
-                move || run(socket, ours, table, shutdown)
+                move || run(socket, ours, table, coalesce, shutdown)
             })
             .collect()
     }
@@ -163,7 +164,13 @@ fn loopback_replies_routed() -> bool {
 
 /// One queue's worker: until `shutdown`, answers what the RX ring holds,
 /// a batch at a time against one load of the table.
-fn run(mut socket: Socket, ours: Ours, table: SharedTable, shutdown: CancellationToken) {
+fn run(
+    mut socket: Socket,
+    ours: Ours,
+    table: SharedTable,
+    coalesce: Coalesce,
+    shutdown: CancellationToken,
+) {
     let mut query = Box::new([0u8; QUERY_MAX]);
     let counters = &crate::metrics::global().xdp;
     counters.queues.fetch_add(1, Ordering::Relaxed);
@@ -171,6 +178,7 @@ fn run(mut socket: Socket, ours: Ours, table: SharedTable, shutdown: Cancellatio
     let mut answered: u64 = 0;
     let mut kernel = Kernel::default();
     let mut batches: u32 = 0;
+    coalesce.enter_thread();
     while !shutdown.is_cancelled() {
         // A clock read a batch is worth saving: look at it only every
         // 64Ki batches (well under a second busy) and before sleeping.
@@ -191,6 +199,10 @@ fn run(mut socket: Socket, ours: Ours, table: SharedTable, shutdown: Cancellatio
                     break;
                 }
                 std::hint::spin_loop();
+            }
+            // Still nothing: with udp-coalesce, let queries gather.
+            if received == 0 && coalesce.pause() {
+                received = socket.received(BATCH);
             }
             if received == 0 {
                 kernel.publish_now_and_then(&socket, counters);
