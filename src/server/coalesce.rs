@@ -40,6 +40,11 @@ impl Coalesce {
         }
     }
 
+    /// Whether a pause is set.
+    pub fn is_on(&self) -> bool {
+        !self.pause.is_zero()
+    }
+
     /// Pauses the worker, if a pause is set; true when it did.
     #[inline]
     pub fn pause(&self) -> bool {

@@ -42,9 +42,23 @@ pub(super) fn run(
     }
     let mut batch = Batch::new();
     coalesce.enter_thread();
+    // With udp-coalesce, after a batch that was not full: whether the
+    // socket is drained, which only a non-blocking receive can tell.
+    let mut drained_maybe = false;
     while !shutdown.is_cancelled() {
-        let received = match batch.receive(&socket) {
+        let flags = if drained_maybe {
+            libc::MSG_DONTWAIT
+        } else {
+            libc::MSG_WAITFORONE
+        };
+        let received = match batch.receive(&socket, flags) {
             Ok(received) => received,
+            // Drained: pause, then wait as usual.
+            Err(err) if drained_maybe && err.kind() == std::io::ErrorKind::WouldBlock => {
+                drained_maybe = false;
+                coalesce.pause();
+                continue;
+            }
             Err(err) => {
                 if !matches!(
                     err.kind(),
@@ -81,10 +95,10 @@ pub(super) fn run(
         if let Err(err) = batch.send(&socket, answers) {
             tracing::debug!(%err, "UDP send failed");
         }
-        // The socket is drained: with udp-coalesce, let queries gather.
-        if received < BATCH {
-            coalesce.pause();
-        }
+        // Not a full batch: the socket may be drained, and with
+        // udp-coalesce queries are let gather once it is. Answering took a
+        // while, so look first: more may be waiting already.
+        drained_maybe = received < BATCH && coalesce.is_on();
     }
 }
 
@@ -120,9 +134,10 @@ impl Batch {
         }
     }
 
-    /// Waits for at least one datagram, takes up to [`BATCH`]; returns how
-    /// many.
-    fn receive(&mut self, socket: &UdpSocket) -> std::io::Result<usize> {
+    /// Takes up to [`BATCH`] datagrams; returns how many. With
+    /// `MSG_WAITFORONE` it waits for the first (up to the socket's receive
+    /// timeout), with `MSG_DONTWAIT` not at all.
+    fn receive(&mut self, socket: &UdpSocket, flags: libc::c_int) -> std::io::Result<usize> {
         for i in 0..BATCH {
             self.receive_iov[i] = libc::iovec {
                 iov_base: self.queries[i].as_mut_ptr().cast(),
@@ -145,7 +160,7 @@ impl Batch {
                 socket.as_raw_fd(),
                 self.receive.as_mut_ptr(),
                 BATCH as libc::c_uint,
-                libc::MSG_WAITFORONE,
+                flags,
                 std::ptr::null_mut(),
             )
         };
