@@ -194,7 +194,7 @@ fn serve(source: Source, xdp: Option<String>) -> anyhow::Result<ExitCode> {
         udp_coalesce: server::Coalesce::new(config.udp_coalesce),
     };
     if !config.udp_coalesce.is_zero() {
-        tracing::info!(pause = ?config.udp_coalesce, "UDP workers pause after a batch that was not full (udp-coalesce)");
+        tracing::info!(pause = ?config.udp_coalesce, "UDP workers pause once drained (udp-coalesce)");
     }
     runtime.block_on(async {
         let api_listener = match &config.api {

@@ -57,7 +57,7 @@ pub struct ServerSection {
     pub udp_workers: Option<Spanned<u32>>,
     /// A network interface whose UDP queries are answered over AF_XDP.
     pub xdp: Option<Spanned<String>>,
-    /// How long a UDP worker that found fewer queries than a full batch
+    /// How long a UDP worker that has drained its socket or XDP ring
     /// waits before it looks again.
     pub udp_coalesce: Option<Spanned<String>>,
 }

@@ -43,8 +43,8 @@ pub struct Config {
     pub udp_workers: Option<u32>,
     /// The interface to answer UDP on over AF_XDP, if any.
     pub xdp: Option<String>,
-    /// The UDP workers' pause before looking again after a batch that was
-    /// not full; zero (the default) for none.
+    /// The UDP workers' pause, once drained, before looking again; zero
+    /// (the default) for none.
     pub udp_coalesce: Duration,
     /// Health checks by name.
     pub checks: Checks,

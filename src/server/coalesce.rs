@@ -1,6 +1,7 @@
-//! `udp-coalesce`: a UDP worker that found fewer queries than a full batch
-//! pauses this long before it looks again, so that its next batch gathers
-//! the queries that arrived meanwhile — what interrupt moderation
+//! `udp-coalesce`: a UDP worker that has answered every query that had
+//! arrived (its socket or XDP ring is drained) pauses this long before it
+//! looks again, so that its next batch gathers the queries that arrived
+//! meanwhile — what interrupt moderation
 //! (`ethtool -C rx-usecs`) or NAPI's `gro_flush_timeout` do for a NIC.
 //!
 //! Below saturation a worker otherwise wakes for every query or two, and

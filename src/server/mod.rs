@@ -39,7 +39,7 @@ pub struct Settings {
     pub tcp_idle_timeout: Duration,
     /// Most TCP connections open at once; more are closed on accept.
     pub tcp_max_connections: u32,
-    /// The UDP and XDP workers' pause after a batch that was not full.
+    /// The UDP and XDP workers' pause once drained (`udp-coalesce`).
     pub udp_coalesce: Coalesce,
 }
 
