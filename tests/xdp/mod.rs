@@ -63,15 +63,15 @@ const API_PORT: u16 = 8053;
 const V6_PORT: u16 = 5353;
 
 /// `healthdns serve --xdp lo --config CONFIG` (the fixture zone, the API on
-/// [`API_PORT`]) in a new network namespace with lo up and loopback
-/// replies routed.
-fn start_in_namespace(dir: &std::path::Path) -> Server {
+/// [`API_PORT`], and `server` among the `[server]` keys) in a new network
+/// namespace with lo up and loopback replies routed.
+fn start_in_namespace(dir: &std::path::Path, server: &str) -> Server {
     let config = dir.join("healthdns.toml");
     let zone = std::fs::canonicalize(fixture_zone()).unwrap();
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = [\"[::1]:{V6_PORT}\"]\n[[zone]]\nfile = {:?}\n\
+            "[server]\nlisten = [\"[::1]:{V6_PORT}\"]\n{server}\n[[zone]]\nfile = {:?}\n\
              [api]\nlisten = \"127.0.0.1:{API_PORT}\"\n",
             zone.display().to_string()
         ),
@@ -145,7 +145,7 @@ fn udp_over_xdp_answers_as_the_socket_path_does() {
     }
     let sockets = Server::fixture();
     let dir = tempfile::tempdir().unwrap();
-    let xdp = start_in_namespace(dir.path());
+    let xdp = start_in_namespace(dir.path(), "");
     let netns = format!("--net=/proc/{}/ns/net", xdp.pid());
     let via = ["nsenter", netns.as_str()];
     for query in QUERIES {
@@ -206,6 +206,38 @@ fn udp_over_xdp_answers_as_the_socket_path_does() {
         answered >= 2 * QUERIES.len() as u64,
         "only {answered} of {} UDP queries took the XDP path: {stopped}",
         2 * QUERIES.len()
+    );
+}
+
+#[test]
+fn with_udp_coalesce_the_xdp_queue_answers_every_query() {
+    if let Some(why) = missing() {
+        eprintln!("skipped: {why}; the XDP path needs root, AF_XDP, unshare, nsenter and ip");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The longest pause: each query after the first lands in one.
+    let xdp = start_in_namespace(dir.path(), "udp-coalesce = \"1ms\"");
+    let netns = format!("--net=/proc/{}/ns/net", xdp.pid());
+    let via = ["nsenter", netns.as_str()];
+    let queries: Vec<&str> = ["www.example.com", "A"].repeat(40);
+    let got = dig::run_via_at(&via, "127.0.0.1", xdp.port(), &queries).unwrap();
+    assert_eq!(got.responses.len(), 40, "{}", got.output);
+    assert!(
+        got.responses
+            .iter()
+            .all(|r| r.rcode == "NOERROR" && !r.answer.is_empty()),
+        "{}",
+        got.output
+    );
+    let text = metrics(&via);
+    let answered = sample(&text, "xdp_frames_total{result=\"answered\"} ");
+    assert!(answered >= 40, "{answered} answered over XDP:\n{text}");
+    let (status, stderr) = xdp.terminate_keep_stderr();
+    assert!(status.success(), "exit: {status:?}\n{stderr}");
+    assert!(
+        stderr.contains("udp-coalesce"),
+        "the pause is logged:\n{stderr}"
     );
 }
 
