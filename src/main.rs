@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use healthdns::api::{self, Api, Command as ApiCommand};
-use healthdns::service::{Service, Source};
+use healthdns::service::{Reloaded, Service, Source};
 use healthdns::{answer, server};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -205,6 +205,10 @@ fn serve(source: Source, xdp: Option<String>) -> anyhow::Result<ExitCode> {
             ),
             None => None,
         };
+        // Before saying it listens: a SIGHUP or SIGTERM sent as soon as it
+        // does (a reload right after start) must find the handlers, not
+        // the default action, which ends the process.
+        let signals = Signals::install().context("cannot install signal handlers")?;
         let mut stdout = std::io::stdout().lock();
         for addr in server::addresses(&listeners) {
             writeln!(stdout, "listening on {addr}")?;
@@ -239,7 +243,14 @@ fn serve(source: Source, xdp: Option<String>) -> anyhow::Result<ExitCode> {
             };
             tokio::spawn(api::serve(listener, api, shutdown.clone()))
         });
-        control(&mut service, &source, &mut requests).await;
+        control(
+            &mut service,
+            &source,
+            config.tcp_max_connections,
+            signals,
+            &mut requests,
+        )
+        .await;
         tracing::info!("shutting down");
         shutdown.cancel();
         service.stop().await;
@@ -296,39 +307,57 @@ fn raise_open_files_limit(needed: u64) {
 
 /// Turns signals and API commands into service actions until it is time to
 /// stop: SIGTERM/SIGINT stop, SIGHUP and the API's reload reload.
+/// The signals `serve` acts on, listened for from start-up on.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+}
+
 async fn control(
     service: &mut Service,
     source: &Source,
+    tcp_max_connections: u32,
+    signals: Signals,
     requests: &mut mpsc::Receiver<ApiCommand>,
 ) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return;
+    // A reload may add targets: the limit raised at start-up may no longer
+    // cover them, and it cannot be raised further, so say so.
+    let reloaded = |result: &Result<Reloaded, Vec<String>>| match result {
+        Ok(reloaded) => {
+            raise_open_files_limit(reloaded.targets as u64 + u64::from(tcp_max_connections))
+        }
+        Err(errors) => {
+            for error in errors {
+                tracing::error!("reload refused, old data kept: {error}");
+            }
+        }
     };
+    let Signals {
+        mut term,
+        mut int,
+        mut hup,
+    } = signals;
     loop {
         tokio::select! {
             biased;
             _ = term.recv() => return,
             _ = int.recv() => return,
-            _ = hup.recv() => {
-                if let Err(errors) = service.reload(source) {
-                    for error in errors {
-                        tracing::error!("reload refused, old data kept: {error}");
-                    }
-                }
-            }
+            _ = hup.recv() => reloaded(&service.reload(source)),
             Some(ApiCommand::Reload(reply)) = requests.recv() => {
                 let result = service.reload(source);
-                if let Err(errors) = &result {
-                    for error in errors {
-                        tracing::error!("reload refused, old data kept: {error}");
-                    }
-                }
+                reloaded(&result);
                 let _ = reply.send(result);
             }
         }

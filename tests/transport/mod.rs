@@ -332,6 +332,80 @@ fn shipped_config_and_zone_pass_check() {
 /// most shells' 1024) raises it to the hard limit: a few thousand targets
 /// need that many sockets.
 #[test]
+fn a_sighup_as_soon_as_it_listens_reloads_and_does_not_kill() {
+    // Regression: the handlers were installed after `listening on`, so a
+    // reload sent at once met SIGHUP's default action and ended the server.
+    let s = Server::fixture();
+    let ok = std::process::Command::new("kill")
+        .args(["-HUP", &s.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(ok.success());
+    let r = s.dig(&["www.example.com", "A"]);
+    assert_eq!(r.rcode, "NOERROR", "still serving after the SIGHUP: {r}");
+}
+
+/// A zone with `targets` health-checked names, each its own target on
+/// 127.0.1.N (nothing listens there: probes are refused at once).
+fn zone_with_targets(targets: usize) -> String {
+    let mut zone = String::from(
+        "$ORIGIN many.test.\n$TTL 300\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n",
+    );
+    for i in 1..=targets {
+        zone.push_str(&format!(
+            "h{i} A 127.0.1.{i} ; healthdns multivalue check=t\n"
+        ));
+    }
+    zone
+}
+
+#[test]
+fn a_reload_past_the_open_files_limit_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = dir.path().join("many.test.zone");
+    std::fs::write(&zone, zone_with_targets(1)).unwrap();
+    let config = dir.path().join("healthdns.toml");
+    std::fs::write(
+        &config,
+        "[server]\ntcp-max-connections = 10\n\
+         [check.t]\ntype = \"tcp\"\nport = 9\ninterval = \"10s\"\n\
+         [[zone]]\nfile = \"many.test.zone\"\n",
+    )
+    .unwrap();
+    // 1 target + 10 connections + 64 fit in 200; 150 targets do not.
+    let mut command = std::process::Command::new("prlimit");
+    command
+        .args(["--nofile=200:200", "--"])
+        .arg(crate::util::bin())
+        .args(["serve", "--config"])
+        .arg(&config);
+    let s = Server::start_command(command);
+    let mut log = s.stderr_so_far();
+    assert!(
+        !log.contains("open files limit"),
+        "no warning at start:\n{log}"
+    );
+    std::fs::write(&zone, zone_with_targets(150)).unwrap();
+    let ok = std::process::Command::new("kill")
+        .args(["-HUP", &s.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(ok.success());
+    let deadline = Instant::now() + DEADLINE;
+    while !log.contains("open files limit") {
+        assert!(
+            Instant::now() < deadline,
+            "no warning after the reload:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        log.push_str(&s.stderr_so_far());
+    }
+    // The reload itself went through.
+    let r = s.dig(&["h150.many.test", "A"]);
+    assert_eq!(r.rcode, "NOERROR", "{r}");
+}
+
+#[test]
 fn serve_raises_the_open_files_limit_to_the_hard_limit() {
     use std::io::BufRead;
     use std::os::unix::process::CommandExt;
