@@ -121,10 +121,14 @@ awk 'BEGIN { srand(7); for (i = 0; i < 100000; i++) { r = rand();
 
 # --- the servers -----------------------------------------------------------
 port=15300
-start_healthdns() {
-    on_cpu1 "$bin" serve --listen "127.0.0.1:$1" "$zone" >"$work/healthdns.out" 2>"$work/healthdns.log" &
+# healthdns as the row NAME on PORT, with ARGS before the zone.
+start_healthdns_as() { # NAME PORT ARGS...
+    local name=$1 on=$2
+    shift 2
+    on_cpu1 "$bin" serve --listen "127.0.0.1:$on" "$@" "$zone" >"$work/$name.out" 2>"$work/$name.log" &
     pids+=($!)
 }
+start_healthdns() { start_healthdns_as healthdns "$1"; }
 start_gdnsd() {
     mkdir -p "$work/gdnsd/zones"
     cp "$zone" "$work/gdnsd/zones/bench.test"
@@ -148,20 +152,11 @@ start_knot-xdp() {
     on_cpu1 knotd -c "$work/knot-xdp/knot.conf" >"$work/knot-xdp.log" 2>&1 &
     pids+=($!)
 }
-start_healthdns-xdp() {
-    on_cpu1 "$bin" serve --listen "127.0.0.1:$1" --xdp lo "$zone" >"$work/healthdns-xdp.out" 2>"$work/healthdns-xdp.log" &
-    pids+=($!)
-}
+start_healthdns-xdp() { start_healthdns_as healthdns-xdp "$1" --xdp lo; }
 # The same two with udp-coalesce: CPU per query against latency.
 printf '[server]\nudp-coalesce = "%s"\n' "$coalesce" >"$work/coalesce.toml"
-start_healthdns-c50() {
-    on_cpu1 "$bin" serve --config "$work/coalesce.toml" --listen "127.0.0.1:$1" "$zone" >"$work/healthdns-c50.out" 2>"$work/healthdns-c50.log" &
-    pids+=($!)
-}
-start_healthdns-xdp-c50() {
-    on_cpu1 "$bin" serve --config "$work/coalesce.toml" --listen "127.0.0.1:$1" --xdp lo "$zone" >"$work/healthdns-xdp-c50.out" 2>"$work/healthdns-xdp-c50.log" &
-    pids+=($!)
-}
+start_healthdns-c50() { start_healthdns_as healthdns-c50 "$1" --config "$work/coalesce.toml"; }
+start_healthdns-xdp-c50() { start_healthdns_as healthdns-xdp-c50 "$1" --config "$work/coalesce.toml" --xdp lo; }
 # XDP can run here: root and a kernel with AF_XDP (Knot also needs libxdp).
 xdp_possible() {
     [ "$(id -u)" = 0 ] && grep -q '^XDP ' /proc/net/protocols 2>/dev/null

@@ -305,8 +305,6 @@ fn raise_open_files_limit(needed: u64) {
     }
 }
 
-/// Turns signals and API commands into service actions until it is time to
-/// stop: SIGTERM/SIGINT stop, SIGHUP and the API's reload reload.
 /// The signals `serve` acts on, listened for from start-up on.
 struct Signals {
     term: tokio::signal::unix::Signal,
@@ -325,6 +323,8 @@ impl Signals {
     }
 }
 
+/// Turns signals and API commands into service actions until it is time to
+/// stop: SIGTERM/SIGINT stop, SIGHUP and the API's reload reload.
 async fn control(
     service: &mut Service,
     source: &Source,

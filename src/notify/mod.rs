@@ -14,8 +14,9 @@
 //! event to one bounded queue per notifier without waiting (a full queue
 //! drops the event, with a warning), so a slow or dead webhook delays only
 //! itself. Those warnings come at most once per [`throttle::WINDOW`] each,
-//! with the count since the last, however many targets flap. Each notifier delivers its events one at a time, in order, each
-//! with its retries: a webhook never sees `up` before the `down` it follows.
+//! with the count since the last, however many targets flap. Each notifier
+//! delivers its events one at a time, in order, each with its retries: a
+//! webhook never sees `up` before the `down` it follows.
 //!
 //! On shutdown no new attempt starts (waiting events and retries are
 //! dropped). An attempt already running is let finish: it is bounded by the

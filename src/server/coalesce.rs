@@ -1,16 +1,16 @@
 //! `udp-coalesce`: a UDP worker that has answered every query that had
 //! arrived (its socket or XDP ring is drained) pauses this long before it
 //! looks again, so that its next batch gathers the queries that arrived
-//! meanwhile — what interrupt moderation
-//! (`ethtool -C rx-usecs`) or NAPI's `gro_flush_timeout` do for a NIC.
+//! meanwhile — what interrupt moderation (`ethtool -C rx-usecs`) or NAPI's
+//! `gro_flush_timeout` do for a NIC.
 //!
 //! Below saturation a worker otherwise wakes for every query or two, and
 //! going to sleep and being woken costs more than answering. The pause
 //! trades latency for CPU: each answer may wait up to the pause, and the
 //! worker spends less CPU per query the fuller its batches get. A
 //! saturated worker never pauses (its batches are full), and the first
-//! query after an idle spell is answered at once: the pause comes after a
-//! batch, not before. Off (zero) by default.
+//! query after an idle spell is answered at once: the pause comes once the
+//! worker is drained, not before it answers. Off (zero) by default.
 
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ impl Coalesce {
     /// pause, the thread's timer slack goes from Linux's default 50 µs to
     /// 1 µs, so that a pause of 20 µs lasts 20 µs and not up to 70.
     pub fn enter_thread(&self) {
-        if !self.pause.is_zero() {
+        if self.is_on() {
             // SAFETY: PR_SET_TIMERSLACK takes a number and touches only
             // the calling thread's timer slack.
             let done = unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong) };
@@ -49,7 +49,7 @@ impl Coalesce {
     /// Pauses the worker, if a pause is set; true when it did.
     #[inline]
     pub fn pause(&self) -> bool {
-        if self.pause.is_zero() {
+        if !self.is_on() {
             return false;
         }
         std::thread::sleep(self.pause);

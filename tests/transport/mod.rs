@@ -297,10 +297,11 @@ fn with_udp_coalesce_every_query_of_a_burst_is_answered() {
         let id = u16::from_be_bytes([buf[0], buf[1]]);
         assert!(unanswered.remove(&id), "one answer per query, id {id}");
     }
+    // stderr_so_far hands each line out once: read it once.
+    let log = s.stderr_so_far();
     assert!(
-        s.stderr_so_far().contains("udp-coalesce"),
-        "the pause is in force and logged: {}",
-        s.stderr_so_far()
+        log.contains("udp-coalesce"),
+        "the pause is in force and logged: {log}"
     );
 }
 
@@ -328,9 +329,6 @@ fn shipped_config_and_zone_pass_check() {
     );
 }
 
-/// A server started with a low soft limit on open files (systemd's and
-/// most shells' 1024) raises it to the hard limit: a few thousand targets
-/// need that many sockets.
 #[test]
 fn a_sighup_as_soon_as_it_listens_reloads_and_does_not_kill() {
     // Regression: the handlers were installed after `listening on`, so a
@@ -405,6 +403,9 @@ fn a_reload_past_the_open_files_limit_warns() {
     assert_eq!(r.rcode, "NOERROR", "{r}");
 }
 
+/// A server started with a low soft limit on open files (systemd's and
+/// most shells' 1024) raises it to the hard limit: a few thousand targets
+/// need that many sockets.
 #[test]
 fn serve_raises_the_open_files_limit_to_the_hard_limit() {
     use std::io::BufRead;
