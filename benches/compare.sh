@@ -19,8 +19,9 @@
 # is started for its run and stopped after it.
 #
 # "healthdns-c50" and "healthdns-xdp-c50" are healthdns on sockets and on
-# XDP with `udp-coalesce = "50us"`: a worker that drained its queue pauses
-# 50 us before it looks again. They show what that buys in CPU per query,
+# XDP with `udp-coalesce = "50us"`: a worker that drained its queue, and
+# answered two queries or more since it last waited, pauses 50 us before it
+# looks again. They show what that buys in CPU per query,
 # and the p50/p99 rounds what it costs in latency; healthdns's default is
 # no pause.
 #

@@ -7,23 +7,34 @@
 //! Below saturation a worker otherwise wakes for every query or two, and
 //! going to sleep and being woken costs more than answering. The pause
 //! trades latency for CPU: each answer may wait up to the pause, and the
-//! worker spends less CPU per query the fuller its batches get. A
-//! saturated worker never pauses (its batches are full), and the first
-//! query after an idle spell is answered at once: the pause comes once the
-//! worker is drained, not before it answers. Off (zero) by default.
+//! worker spends less CPU per query the fuller its batches get.
+//!
+//! The pause adapts to the load, as a NIC's adaptive moderation does: a
+//! drained worker pauses only when it answered at least [`GATHER_AT`]
+//! queries since it last paused or slept. A lightly loaded worker (a query
+//! at a time) so answers every query at once, as with no pause; a busy one
+//! gathers; a saturated one is never drained and never pauses. Off (zero)
+//! by default.
 
 use std::time::Duration;
 
-/// One worker's pause; zero for none.
+/// Queries a worker answers between two waits for its next pause to be
+/// worth it: one at a time means the load is light, and a pause would
+/// only delay the next query.
+pub const GATHER_AT: u32 = 2;
+
+/// One worker's pause (zero for none), and the queries it answered since
+/// it last waited.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Coalesce {
     pause: Duration,
+    answered: u32,
 }
 
 impl Coalesce {
     /// A pause of `pause` (zero: never pause).
     pub fn new(pause: Duration) -> Coalesce {
-        Coalesce { pause }
+        Coalesce { pause, answered: 0 }
     }
 
     /// Called once on the worker's own thread, before its loop. With a
@@ -46,14 +57,30 @@ impl Coalesce {
         !self.pause.is_zero()
     }
 
-    /// Pauses the worker, if a pause is set; true when it did.
+    /// Counts `n` queries answered.
     #[inline]
-    pub fn pause(&self) -> bool {
-        if !self.is_on() {
-            return false;
+    pub fn answered(&mut self, n: u32) {
+        self.answered = self.answered.saturating_add(n);
+    }
+
+    /// Whether a drained worker would pause now: a pause is set and the
+    /// worker answered [`GATHER_AT`] queries or more since it last waited.
+    #[inline]
+    pub fn wants_pause(&self) -> bool {
+        self.is_on() && self.answered >= GATHER_AT
+    }
+
+    /// The worker is drained and about to wait: pauses when
+    /// [`Coalesce::wants_pause`], and starts counting anew either way.
+    /// True when it paused.
+    #[inline]
+    pub fn drained(&mut self) -> bool {
+        let pause = self.wants_pause();
+        self.answered = 0;
+        if pause {
+            std::thread::sleep(self.pause);
         }
-        std::thread::sleep(self.pause);
-        true
+        pause
     }
 }
 
@@ -64,16 +91,43 @@ mod tests {
 
     #[test]
     fn zero_never_pauses() {
-        assert!(!Coalesce::default().pause());
+        let mut coalesce = Coalesce::default();
+        coalesce.answered(1000);
+        assert!(!coalesce.wants_pause());
+        assert!(!coalesce.drained());
     }
 
     #[test]
     fn a_pause_lasts_at_least_its_length() {
-        let coalesce = Coalesce::new(Duration::from_micros(300));
+        let mut coalesce = Coalesce::new(Duration::from_micros(300));
         coalesce.enter_thread();
+        coalesce.answered(GATHER_AT);
         let started = Instant::now();
-        assert!(coalesce.pause());
+        assert!(coalesce.drained());
         assert!(started.elapsed() >= Duration::from_micros(300));
+    }
+
+    #[test]
+    fn a_query_at_a_time_is_not_kept_waiting() {
+        let mut coalesce = Coalesce::new(Duration::from_millis(1));
+        // Woken for one query, then drained: the load is light.
+        coalesce.answered(1);
+        assert!(!coalesce.wants_pause());
+        assert!(!coalesce.drained(), "no pause");
+    }
+
+    #[test]
+    fn the_count_starts_anew_at_each_wait() {
+        let mut coalesce = Coalesce::new(Duration::from_micros(20));
+        coalesce.answered(1);
+        coalesce.answered(1);
+        assert!(coalesce.wants_pause(), "two answered since the last wait");
+        assert!(coalesce.drained());
+        // The pause gathered one query only: the next wait is a plain one.
+        coalesce.answered(1);
+        assert!(!coalesce.drained());
+        coalesce.answered(GATHER_AT - 1);
+        assert!(!coalesce.wants_pause());
     }
 
     #[test]

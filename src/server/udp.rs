@@ -30,7 +30,7 @@ const WAKE: Duration = Duration::from_millis(200);
 pub(super) fn run(
     socket: UdpSocket,
     table: SharedTable,
-    coalesce: Coalesce,
+    mut coalesce: Coalesce,
     shutdown: CancellationToken,
 ) {
     if let Err(err) = socket
@@ -56,7 +56,7 @@ pub(super) fn run(
             // Drained: pause, then wait as usual.
             Err(err) if drained_maybe && err.kind() == std::io::ErrorKind::WouldBlock => {
                 drained_maybe = false;
-                coalesce.pause();
+                coalesce.drained();
                 continue;
             }
             Err(err) => {
@@ -95,10 +95,19 @@ pub(super) fn run(
         if let Err(err) = batch.send(&socket, answers) {
             tracing::debug!(%err, "UDP send failed");
         }
-        // Not a full batch: the socket may be drained, and with
-        // udp-coalesce queries are let gather once it is. Answering took a
-        // while, so look first: more may be waiting already.
-        drained_maybe = received < BATCH && coalesce.is_on();
+        coalesce.answered(received as u32);
+        // Not a full batch: the socket may be drained. When the worker is
+        // busy enough for udp-coalesce to pause, look first (answering
+        // took a while: more may be waiting already), and pause only if it
+        // is drained. Else the next receive waits as usual.
+        drained_maybe = false;
+        if received < BATCH {
+            if coalesce.wants_pause() {
+                drained_maybe = true;
+            } else {
+                coalesce.drained();
+            }
+        }
     }
 }
 

@@ -168,7 +168,7 @@ fn run(
     mut socket: Socket,
     ours: Ours,
     table: SharedTable,
-    coalesce: Coalesce,
+    mut coalesce: Coalesce,
     shutdown: CancellationToken,
 ) {
     let mut query = Box::new([0u8; QUERY_MAX]);
@@ -189,20 +189,21 @@ fn run(
         socket.recycle();
         let mut received = socket.received(BATCH);
         if received == 0 {
-            // Nothing to answer: send what waits, then look again for a
+            // Nothing to answer: send what waits. Then, busy and with
+            // udp-coalesce, let queries gather; else look again for a
             // moment before sleeping, since going to sleep and being woken
             // costs more than answering several queries.
             socket.flush();
-            for _ in 0..SPIN {
+            if coalesce.drained() {
                 received = socket.received(BATCH);
-                if received > 0 {
-                    break;
+            } else {
+                for _ in 0..SPIN {
+                    received = socket.received(BATCH);
+                    if received > 0 {
+                        break;
+                    }
+                    std::hint::spin_loop();
                 }
-                std::hint::spin_loop();
-            }
-            // Still nothing: with udp-coalesce, let queries gather.
-            if received == 0 && coalesce.pause() {
-                received = socket.received(BATCH);
             }
             if received == 0 {
                 kernel.publish_now_and_then(&socket, counters);
@@ -231,6 +232,7 @@ fn run(
             }
         }
         answered += sent;
+        coalesce.answered(received);
         counters.answered.fetch_add(sent, Ordering::Relaxed);
         if sent < u64::from(received) {
             counters
