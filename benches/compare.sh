@@ -3,7 +3,10 @@
 # each pinned to CPU 1, and runs the same dnsperf query file against each
 # from CPU 0. Prints, per server: QPS, queries per server CPU-second, average
 # latency, RSS; then p50/p99 latency at half of gdnsd's peak rate; then the
-# ratios healthdns/gdnsd and healthdns/NSD; then the same over TCP.
+# ratios healthdns/gdnsd and healthdns/NSD; then the same over TCP. Each
+# UDP run ends with gdnsd again; the ratios are taken within each run whose
+# two gdnsd figures agree (the host changes speed now and then), and their
+# median printed with the runs'.
 #
 # Beside the real servers it runs benches/udp_floor.c: the same recvmmsg/
 # sendmmsg calls as healthdns and no DNS work, so its queries per CPU-second
@@ -248,34 +251,51 @@ printf '%-17s %4s %12s %14s %8s %12s %10s\n' server run QPS 'QPS/CPU-s' 'user %'
 for server in "${servers[@]}"; do
     exclusive "$server" || up "$server"
 done
+# One UDP run of dnsperf against SERVER, as row LABEL of run RUN: prints
+# the row and adds its figures to the server's lists (queries per
+# CPU-second to the list KEY, which is SERVER's own unless given).
+measure() { # SERVER RUN [LABEL [KEY]]
+    local server=$1 run=$2 label=${3:-$1} key=${4:-$1} pid user0 system0 user1 system1 ticks
+    local completed q lat cpu pc share mem
+    pid=${pid_of[$server]}
+    read -r user0 system0 < <(cpu_ticks "$pid")
+    taskset -c 0 dnsperf -s 127.0.0.1 -p "${port_of[$server]}" -d "$queries" -l "$seconds" -c 4 -q 256 >"$work/out" 2>&1
+    read -r user1 system1 < <(cpu_ticks "$pid")
+    check_pinned "$server" "$pid"
+    ticks=$((user1 - user0 + system1 - system0))
+    completed=$(awk '/Queries completed:/ { print $3 }' "$work/out")
+    q=$(awk '/Queries per second:/ { printf "%.0f", $4 }' "$work/out")
+    lat=$(awk '/Average Latency/ { printf "%.3f", $4 * 1000 }' "$work/out")
+    cpu=$(awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "%.3f", t / hz }')
+    pc=$(awk -v c="$completed" -v s="$cpu" 'BEGIN { printf "%.0f", (s > 0 ? c / s : 0) }')
+    share=$(awk -v u=$((user1 - user0)) -v t="$ticks" 'BEGIN { printf "%.1f", (t > 0 ? 100 * u / t : 0) }')
+    mem=$(awk -v k="$(rss_kib "$pid")" 'BEGIN { printf "%.1f", k / 1024 }')
+    printf '%-17s %4s %12s %14s %8s %12s %10s\n' "$label" "$run" "$q" "$pc" "$share" "$lat" "$mem"
+    per_cpu[$key]+="$pc "
+    [ "$key" = "$server" ] || return 0
+    qps[$server]+="$q "
+    user_share[$server]+="$share "
+    latency[$server]+="$lat "
+    rss[$server]=$mem
+}
 # Runs alternate between the servers, so a burst of load elsewhere on the
-# machine falls on all of them rather than on one.
+# machine falls on all of them rather than on one. This host can also
+# change speed for minutes at a time (gdnsd at 440k and then 800k queries
+# per CPU-second in one run), so each run ends with gdnsd once more: a run
+# is steady when its two gdnsd figures agree within 15 %, and the ratios
+# below come from steady runs only, each taken within its run.
+declare -a steady
 for run in $(seq "$runs"); do
     for server in "${servers[@]}"; do
         ! exclusive "$server" || up "$server"
-        pid=${pid_of[$server]}
-        read -r user0 system0 < <(cpu_ticks "$pid")
-        taskset -c 0 dnsperf -s 127.0.0.1 -p "${port_of[$server]}" -d "$queries" -l "$seconds" -c 4 -q 256 >"$work/out" 2>&1
-        read -r user1 system1 < <(cpu_ticks "$pid")
-        check_pinned "$server" "$pid"
-        ticks=$((user1 - user0 + system1 - system0))
-        completed=$(awk '/Queries completed:/ { print $3 }' "$work/out")
-        q=$(awk '/Queries per second:/ { printf "%.0f", $4 }' "$work/out")
-        lat=$(awk '/Average Latency/ { printf "%.3f", $4 * 1000 }' "$work/out")
-        cpu=$(awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "%.3f", t / hz }')
-        pc=$(awk -v c="$completed" -v s="$cpu" 'BEGIN { printf "%.0f", (s > 0 ? c / s : 0) }')
-        share=$(awk -v u=$((user1 - user0)) -v t="$ticks" 'BEGIN { printf "%.1f", (t > 0 ? 100 * u / t : 0) }')
-        mem=$(awk -v k="$(rss_kib "$pid")" 'BEGIN { printf "%.1f", k / 1024 }')
-        printf '%-17s %4s %12s %14s %8s %12s %10s\n' "$server" "$run" "$q" "$pc" "$share" "$lat" "$mem"
-        qps[$server]+="$q "
-        per_cpu[$server]+="$pc "
-        user_share[$server]+="$share "
-        latency[$server]+="$lat "
-        rss[$server]=$mem
+        measure "$server" "$run"
         ! exclusive "$server" || down "$server"
     done
+    measure gdnsd "$run" "gdnsd (again)" gdnsd-again
+    first=$(awk '{ print $NF }' <<<"${per_cpu[gdnsd]}")
+    again=$(awk '{ print $NF }' <<<"${per_cpu[gdnsd-again]}")
+    steady[run]=$(awk -v a="$first" -v b="$again" 'BEGIN { d = (a > b ? a / b : b / a); print (b > 0 && d <= 1.15 ? 1 : 0) }')
 done
-
 echo
 printf '%-17s %12s %14s %8s %12s %10s   (medians of %s runs of %ss)\n' server QPS 'QPS/CPU-s' 'user %' 'avg lat ms' 'RSS MiB' "$runs" "$seconds"
 for server in "${servers[@]}"; do
@@ -338,12 +358,20 @@ done
 
 echo
 awk -v h="${tcp_per_cpu[healthdns]}" -v r="${tcp_per_cpu[gdnsd]}" 'BEGIN { printf "healthdns/gdnsd TCP queries per server CPU-second: %.2f\n", (r > 0 ? h / r : 0) }'
-ratio() { # A B: the ratio of their median UDP queries per CPU-second
-    local a b
-    a=$(tr ' ' '\n' <<<"${per_cpu[$1]}" | grep . | median)
-    b=$(tr ' ' '\n' <<<"${per_cpu[$2]}" | grep . | median)
-    awk -v a="$a" -v b="$b" -v what="$1/$2" 'BEGIN { printf "%s queries per server CPU-second: %.2f\n", what, a / b }'
+ratio() { # A B: the median over steady runs of A's queries per CPU-second over B's in the same run
+    local a=(${per_cpu[$1]}) b=(${per_cpu[$2]}) each=() i
+    for i in "${!a[@]}"; do
+        [ "${steady[i + 1]}" = 1 ] || continue
+        each+=("$(awk -v a="${a[i]}" -v b="${b[i]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')")
+    done
+    if ((${#each[@]} == 0)); then
+        echo "$1/$2 queries per server CPU-second: no steady run (the host changed speed in every run)"
+        return
+    fi
+    printf '%s queries per server CPU-second: %s   (runs: %s)\n' "$1/$2" \
+        "$(printf '%s\n' "${each[@]}" | median)" "${each[*]}"
 }
+echo "steady runs (gdnsd's first and last figures within 15 %): $(grep -o 1 <<<"${steady[*]}" | wc -l) of $runs"
 ratio healthdns gdnsd
 ratio healthdns nsd
 ratio floor gdnsd
