@@ -3,10 +3,10 @@
 # each pinned to CPU 1, and runs the same dnsperf query file against each
 # from CPU 0. Prints, per server: QPS, queries per server CPU-second, average
 # latency, RSS; then p50/p99 latency at half of gdnsd's peak rate; then the
-# ratios healthdns/gdnsd and healthdns/NSD; then the same over TCP. Each
-# UDP run ends with gdnsd again; the ratios are taken within each run whose
-# two gdnsd figures agree (the host changes speed now and then), and their
-# median printed with the runs'.
+# ratios healthdns/gdnsd and healthdns/NSD; then the same over TCP. In the
+# UDP runs gdnsd runs again between every two servers, and each ratio is
+# taken against the gdnsd runs around it, where the host kept its speed
+# (it changes now and then); their median is printed with each run's.
 #
 # Beside the real servers it runs benches/udp_floor.c: the same recvmmsg/
 # sendmmsg calls as healthdns and no DNS work, so its queries per CPU-second
@@ -251,6 +251,12 @@ printf '%-17s %4s %12s %14s %8s %12s %10s\n' server run QPS 'QPS/CPU-s' 'user %'
 for server in "${servers[@]}"; do
     exclusive "$server" || up "$server"
 done
+# VALUE's share of the mean of BEFORE and AFTER, or "-" when those two
+# differ by more than 15 %.
+share() { # VALUE BEFORE AFTER
+    awk -v v="$1" -v a="$2" -v b="$3" 'BEGIN { d = (a > b ? a / b : b / a)
+        if (a > 0 && b > 0 && d <= 1.15) printf "%.4f", 2 * v / (a + b); else print "-" }'
+}
 # One UDP run of dnsperf against SERVER, as row LABEL of run RUN: prints
 # the row and adds its figures to the server's lists (queries per
 # CPU-second to the list KEY, which is SERVER's own unless given).
@@ -279,22 +285,36 @@ measure() { # SERVER RUN [LABEL [KEY]]
     rss[$server]=$mem
 }
 # Runs alternate between the servers, so a burst of load elsewhere on the
-# machine falls on all of them rather than on one. This host can also
-# change speed for minutes at a time (gdnsd at 440k and then 800k queries
-# per CPU-second in one run), so each run ends with gdnsd once more: a run
-# is steady when its two gdnsd figures agree within 15 %, and the ratios
-# below come from steady runs only, each taken within its run.
-declare -a steady
+# machine falls on all of them rather than on one. This host also changes
+# speed for minutes at a time (gdnsd at 440k and then 800k queries per
+# CPU-second within one run, and back), so gdnsd runs again before every
+# other server and once more at the end: each server's figure is taken
+# against the mean of the gdnsd runs just before and after it, and counts
+# only when those two agree within 15 % (the host kept its speed around
+# it). `norm` holds those shares of gdnsd, a run's "-" where it did not.
+declare -A norm
 for run in $(seq "$runs"); do
+    measure gdnsd "$run"
+    before=$(awk '{ print $NF }' <<<"${per_cpu[gdnsd]}")
+    norm[gdnsd]+="1 "
+    previous=
     for server in "${servers[@]}"; do
+        [ "$server" != gdnsd ] || continue
+        if [ -n "$previous" ]; then
+            measure gdnsd "$run" "gdnsd (between)" gdnsd-between
+            after=$(awk '{ print $NF }' <<<"${per_cpu[gdnsd-between]}")
+            norm[$previous]+="$(share "$last" "$before" "$after") "
+            before=$after
+        fi
         ! exclusive "$server" || up "$server"
         measure "$server" "$run"
         ! exclusive "$server" || down "$server"
+        last=$(awk '{ print $NF }' <<<"${per_cpu[$server]}")
+        previous=$server
     done
-    measure gdnsd "$run" "gdnsd (again)" gdnsd-again
-    first=$(awk '{ print $NF }' <<<"${per_cpu[gdnsd]}")
-    again=$(awk '{ print $NF }' <<<"${per_cpu[gdnsd-again]}")
-    steady[run]=$(awk -v a="$first" -v b="$again" 'BEGIN { d = (a > b ? a / b : b / a); print (b > 0 && d <= 1.15 ? 1 : 0) }')
+    measure gdnsd "$run" "gdnsd (between)" gdnsd-between
+    after=$(awk '{ print $NF }' <<<"${per_cpu[gdnsd-between]}")
+    norm[$previous]+="$(share "$last" "$before" "$after") "
 done
 echo
 printf '%-17s %12s %14s %8s %12s %10s   (medians of %s runs of %ss)\n' server QPS 'QPS/CPU-s' 'user %' 'avg lat ms' 'RSS MiB' "$runs" "$seconds"
@@ -358,20 +378,19 @@ done
 
 echo
 awk -v h="${tcp_per_cpu[healthdns]}" -v r="${tcp_per_cpu[gdnsd]}" 'BEGIN { printf "healthdns/gdnsd TCP queries per server CPU-second: %.2f\n", (r > 0 ? h / r : 0) }'
-ratio() { # A B: the median over steady runs of A's queries per CPU-second over B's in the same run
-    local a=(${per_cpu[$1]}) b=(${per_cpu[$2]}) each=() i
+ratio() { # A B: the median over the runs where both counted of A's share of gdnsd over B's
+    local a=(${norm[$1]}) b=(${norm[$2]}) each=() i
     for i in "${!a[@]}"; do
-        [ "${steady[i + 1]}" = 1 ] || continue
-        each+=("$(awk -v a="${a[i]}" -v b="${b[i]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')")
+        [ "${a[i]}" != - ] && [ "${b[i]}" != - ] || continue
+        each+=("$(awk -v a="${a[i]}" -v b="${b[i]}" 'BEGIN { printf "%.2f", a / b }')")
     done
     if ((${#each[@]} == 0)); then
-        echo "$1/$2 queries per server CPU-second: no steady run (the host changed speed in every run)"
+        echo "$1/$2 queries per server CPU-second: no run counted (the host changed speed around every one)"
         return
     fi
-    printf '%s queries per server CPU-second: %s   (runs: %s)\n' "$1/$2" \
-        "$(printf '%s\n' "${each[@]}" | median)" "${each[*]}"
+    printf '%s queries per server CPU-second: %s   (%s of %s runs: %s)\n' "$1/$2" \
+        "$(printf '%s\n' "${each[@]}" | median)" "${#each[@]}" "$runs" "${each[*]}"
 }
-echo "steady runs (gdnsd's first and last figures within 15 %): $(grep -o 1 <<<"${steady[*]}" | wc -l) of $runs"
 ratio healthdns gdnsd
 ratio healthdns nsd
 ratio floor gdnsd
