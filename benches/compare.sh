@@ -257,12 +257,13 @@ share() { # VALUE BEFORE AFTER
     awk -v v="$1" -v a="$2" -v b="$3" 'BEGIN { d = (a > b ? a / b : b / a)
         if (a > 0 && b > 0 && d <= 1.15) printf "%.4f", 2 * v / (a + b); else print "-" }'
 }
-# One UDP run of dnsperf against SERVER, as row LABEL of run RUN: prints
-# the row and adds its figures to the server's lists (queries per
-# CPU-second to the list KEY, which is SERVER's own unless given).
-measure() { # SERVER RUN [LABEL [KEY]]
-    local server=$1 run=$2 label=${3:-$1} key=${4:-$1} pid user0 system0 user1 system1 ticks
-    local completed q lat cpu pc share mem
+# One UDP run of dnsperf against SERVER in run RUN: prints its row and
+# leaves its queries per CPU-second in $measured. A row of the server's
+# own (no LABEL) also adds its figures to the server's lists; a LABEL
+# names a row that only serves as a reference.
+measure() { # SERVER RUN [LABEL]
+    local server=$1 run=$2 label=${3:-$1} pid user0 system0 user1 system1 ticks
+    local completed q lat cpu pc user_pct mem
     pid=${pid_of[$server]}
     read -r user0 system0 < <(cpu_ticks "$pid")
     taskset -c 0 dnsperf -s 127.0.0.1 -p "${port_of[$server]}" -d "$queries" -l "$seconds" -c 4 -q 256 >"$work/out" 2>&1
@@ -274,13 +275,14 @@ measure() { # SERVER RUN [LABEL [KEY]]
     lat=$(awk '/Average Latency/ { printf "%.3f", $4 * 1000 }' "$work/out")
     cpu=$(awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "%.3f", t / hz }')
     pc=$(awk -v c="$completed" -v s="$cpu" 'BEGIN { printf "%.0f", (s > 0 ? c / s : 0) }')
-    share=$(awk -v u=$((user1 - user0)) -v t="$ticks" 'BEGIN { printf "%.1f", (t > 0 ? 100 * u / t : 0) }')
+    user_pct=$(awk -v u=$((user1 - user0)) -v t="$ticks" 'BEGIN { printf "%.1f", (t > 0 ? 100 * u / t : 0) }')
     mem=$(awk -v k="$(rss_kib "$pid")" 'BEGIN { printf "%.1f", k / 1024 }')
-    printf '%-17s %4s %12s %14s %8s %12s %10s\n' "$label" "$run" "$q" "$pc" "$share" "$lat" "$mem"
-    per_cpu[$key]+="$pc "
-    [ "$key" = "$server" ] || return 0
+    printf '%-17s %4s %12s %14s %8s %12s %10s\n' "$label" "$run" "$q" "$pc" "$user_pct" "$lat" "$mem"
+    measured=$pc
+    [ -z "${3:-}" ] || return 0
     qps[$server]+="$q "
-    user_share[$server]+="$share "
+    per_cpu[$server]+="$pc "
+    user_share[$server]+="$user_pct "
     latency[$server]+="$lat "
     rss[$server]=$mem
 }
@@ -295,26 +297,24 @@ measure() { # SERVER RUN [LABEL [KEY]]
 declare -A norm
 for run in $(seq "$runs"); do
     measure gdnsd "$run"
-    before=$(awk '{ print $NF }' <<<"${per_cpu[gdnsd]}")
+    before=$measured
     norm[gdnsd]+="1 "
     previous=
     for server in "${servers[@]}"; do
         [ "$server" != gdnsd ] || continue
         if [ -n "$previous" ]; then
-            measure gdnsd "$run" "gdnsd (between)" gdnsd-between
-            after=$(awk '{ print $NF }' <<<"${per_cpu[gdnsd-between]}")
-            norm[$previous]+="$(share "$last" "$before" "$after") "
-            before=$after
+            measure gdnsd "$run" "gdnsd (between)"
+            norm[$previous]+="$(share "$last" "$before" "$measured") "
+            before=$measured
         fi
         ! exclusive "$server" || up "$server"
         measure "$server" "$run"
+        last=$measured
         ! exclusive "$server" || down "$server"
-        last=$(awk '{ print $NF }' <<<"${per_cpu[$server]}")
         previous=$server
     done
-    measure gdnsd "$run" "gdnsd (between)" gdnsd-between
-    after=$(awk '{ print $NF }' <<<"${per_cpu[gdnsd-between]}")
-    norm[$previous]+="$(share "$last" "$before" "$after") "
+    measure gdnsd "$run" "gdnsd (between)"
+    norm[$previous]+="$(share "$last" "$before" "$measured") "
 done
 echo
 printf '%-17s %12s %14s %8s %12s %10s   (medians of %s runs of %ss)\n' server QPS 'QPS/CPU-s' 'user %' 'avg lat ms' 'RSS MiB' "$runs" "$seconds"

@@ -167,7 +167,7 @@ fn serve(source: Source, xdp: Option<String>) -> anyhow::Result<ExitCode> {
         tracing::warn!("{warning}");
     }
     let table = answer::build(&loaded.zones, &config.checks);
-    raise_open_files_limit(table.targets().len() as u64 + u64::from(config.tcp_max_connections));
+    raise_open_files_limit(table.targets().len(), config.tcp_max_connections);
     let zone_count = loaded.zones.len();
     healthdns::load::dispose(loaded);
     let workers = config
@@ -285,8 +285,9 @@ fn open_xdp(interface: &str, listeners: &[server::Listener]) -> anyhow::Result<s
 /// Raises the open-files limit ([`server::raise_open_files_limit`]): each
 /// HTTP target keeps a pooled connection and each TCP probe a socket, so the
 /// usual soft limit of 1024 runs out at about a thousand targets. Warns when
-/// even the hard limit is below `needed` (targets and TCP clients).
-fn raise_open_files_limit(needed: u64) {
+/// even the hard limit is below what `targets` and `tcp_clients` need.
+fn raise_open_files_limit(targets: usize, tcp_clients: u32) {
+    let needed = targets as u64 + u64::from(tcp_clients);
     let limit = match server::raise_open_files_limit() {
         Ok(limit) => limit,
         Err(err) => {
@@ -335,9 +336,7 @@ async fn control(
     // A reload may add targets: the limit raised at start-up may no longer
     // cover them, and it cannot be raised further, so say so.
     let reloaded = |result: &Result<Reloaded, Vec<String>>| match result {
-        Ok(reloaded) => {
-            raise_open_files_limit(reloaded.targets as u64 + u64::from(tcp_max_connections))
-        }
+        Ok(reloaded) => raise_open_files_limit(reloaded.targets, tcp_max_connections),
         Err(errors) => {
             for error in errors {
                 tracing::error!("reload refused, old data kept: {error}");

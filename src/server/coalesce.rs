@@ -23,8 +23,8 @@ use std::time::Duration;
 /// only delay the next query.
 pub const GATHER_AT: u32 = 2;
 
-/// One worker's pause (zero for none), and the queries it answered since
-/// it last waited.
+/// One worker's pause (zero for none), and the queries it took since it
+/// last waited.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Coalesce {
     pause: Duration,
@@ -57,7 +57,8 @@ impl Coalesce {
         !self.pause.is_zero()
     }
 
-    /// Counts `n` queries answered.
+    /// Counts `n` queries taken off the socket or ring (answered, or
+    /// dropped as not DNS): the load, whatever became of them.
     #[inline]
     pub fn answered(&mut self, n: u32) {
         self.answered = self.answered.saturating_add(n);
