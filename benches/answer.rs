@@ -1,6 +1,6 @@
 //! Lookup + encode on the real answer path, per kind of answer, for the
-//! shipped example zone; and a health transition up to the first answer
-//! that shows it.
+//! shipped example zone, plain and through a worker's response cache; and
+//! a health transition up to the first answer that shows it.
 
 mod common;
 
@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use common::{fixture_table, query};
 use criterion::{Criterion, criterion_group, criterion_main};
-use healthdns::answer::{Table, Transport, respond};
+use healthdns::answer::{Cache, Table, Transport, respond};
 use healthdns::health::slot;
 use healthdns::health::state::{Health, Thresholds};
 
@@ -49,6 +49,24 @@ fn answers(c: &mut Criterion) {
         group.bench_function(*label, |b| {
             b.iter(|| {
                 respond(
+                    black_box(&table),
+                    black_box(packet),
+                    Transport::Udp,
+                    &mut out,
+                )
+            })
+        });
+    }
+    group.finish();
+    // The same through a worker's response cache, warmed by one asking:
+    // static kinds are copied from it, dynamic ones answered as above.
+    let mut cache = Cache::new();
+    let mut group = c.benchmark_group("respond (cached)");
+    for (label, packet) in &cases {
+        cache.respond(&table, packet, Transport::Udp, &mut out);
+        group.bench_function(*label, |b| {
+            b.iter(|| {
+                cache.respond(
                     black_box(&table),
                     black_box(packet),
                     Transport::Udp,

@@ -79,6 +79,14 @@ impl QueryCounters {
         self.cells[cell].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The count of one (qtype, rcode, transport) cell.
+    #[cfg(test)]
+    pub(crate) fn get(&self, qtype: u16, rcode: u16, tcp: bool) -> u64 {
+        let q = QTYPES.iter().position(|&(t, _)| t == qtype).unwrap();
+        let r = RCODES.iter().position(|&(c, _)| c == rcode).unwrap();
+        self.cells[(q * RCODES.len() + r) * PROTOS.len() + usize::from(tcp)].load(Ordering::Relaxed)
+    }
+
     fn render(&self, zone: &str, out: &mut String) {
         for (q, (_, qtype)) in QTYPES.iter().enumerate() {
             for (r, (_, rcode)) in RCODES.iter().enumerate() {
@@ -211,6 +219,9 @@ pub struct Metrics {
     pub unzoned: QueryCounters,
     /// Time to answer one query.
     pub response: Histogram,
+    /// Queries answered from a worker's response cache (counted in
+    /// `dns_queries_total` too), added by each worker once a batch.
+    pub cached: AtomicU64,
     failover: Histogram,
     /// How late probes start after their due time, across every loop: one
     /// histogram, not one per check, so a probe costs no lock to count it.
@@ -292,6 +303,7 @@ impl Metrics {
             zones: Mutex::new(HashMap::new()),
             unzoned: QueryCounters::new(),
             response: Histogram::new(RESPONSE_BOUNDS),
+            cached: AtomicU64::new(0),
             failover: Histogram::new(FAILOVER_BOUNDS),
             lateness: Histogram::for_lateness(),
             probes: Mutex::new(BTreeMap::new()),
@@ -358,6 +370,17 @@ impl Metrics {
             }
         }
         self.unzoned.render("", &mut out);
+        family(
+            &mut out,
+            "dns_cached_responses_total",
+            "counter",
+            "Queries of those answered by copying a response kept from an earlier query.",
+        );
+        let _ = writeln!(
+            out,
+            "dns_cached_responses_total {}",
+            self.cached.load(Ordering::Relaxed)
+        );
         family(
             &mut out,
             "dns_response_duration_seconds",

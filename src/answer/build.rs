@@ -54,6 +54,7 @@ pub fn build_with(
         zones: zone_map,
         board: Board::from_slots(builder.slots),
         targets: builder.targets.into(),
+        generation: Table::next_generation(),
     }
 }
 

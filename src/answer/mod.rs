@@ -9,9 +9,12 @@
 //! side and published whole; [`respond`] takes `&Table` and never waits,
 //! never locks, never allocates. Health reaches it through one atomic per
 //! target (the [`crate::health::Board`]); a dynamic set picks its members
-//! from those on each query ([`dynamic`]).
+//! from those on each query ([`dynamic`]). Each worker keeps the responses
+//! that only a new table changes and answers repeats by copying them
+//! ([`Cache`]).
 
 mod build;
+mod cache;
 pub mod dynamic;
 mod lookup;
 mod respond;
@@ -19,6 +22,7 @@ mod table;
 mod view;
 
 pub use build::{build, build_with};
+pub use cache::Cache;
 pub use respond::{Transport, respond};
 pub use table::{Node, RRset, Table, Target, ZoneData};
 pub use view::{MemberView, SetView, rdata_text};

@@ -1,7 +1,9 @@
 //! Turning one query packet into one response, as NSD and Knot answer for
 //! static data.
 
-use super::dynamic::Pick;
+use std::sync::Arc;
+
+use super::dynamic::{Dynamic, Pick};
 use super::lookup::{Found, Labels, find, find_zone};
 use super::table::{Node, RRset, Table, ZoneData};
 use crate::health::Board;
@@ -35,16 +37,37 @@ pub fn respond(
     transport: Transport,
     out: &mut [u8],
 ) -> Option<usize> {
-    let query = match parse_query(packet) {
+    respond_parsed(table, parse_query(packet), transport, out).map(|response| response.len)
+}
+
+/// A response [`respond_parsed`] wrote.
+pub(super) struct Response<'t> {
+    /// Its length.
+    pub(super) len: usize,
+    /// Set when any query with the same lower-cased name and type, class IN
+    /// and EDNS version 0 or none, over either transport, gets this same
+    /// response but for the ID, RD, CD, the question's case and the OPT
+    /// record: the counters it counts in. See [`super::cache`].
+    pub(super) reusable: Option<&'t Arc<QueryCounters>>,
+}
+
+/// [`respond`] for a query already parsed.
+pub(super) fn respond_parsed<'t>(
+    table: &'t Table,
+    parsed: Result<Query<'_>, ParseError>,
+    transport: Transport,
+    out: &mut [u8],
+) -> Option<Response<'t>> {
+    let query = match parsed {
         Ok(query) => query,
         Err(ParseError::Drop) => return None,
         Err(ParseError::FormErr { id, flags }) => {
             unzoned().count(0, rcode::FORMERR, transport == Transport::Tcp);
-            return Some(header_only(out, id, flags, rcode::FORMERR));
+            return Some(Response::once(header_only(out, id, flags, rcode::FORMERR)));
         }
         Err(ParseError::NotImp { id, flags }) => {
             unzoned().count(0, rcode::NOTIMP, transport == Transport::Tcp);
-            return Some(header_only(out, id, flags, rcode::NOTIMP));
+            return Some(Response::once(header_only(out, id, flags, rcode::NOTIMP)));
         }
     };
     let size = match (transport, query.edns) {
@@ -63,18 +86,43 @@ pub fn respond(
         flag::QR | (query.flags & (flag::OPCODE_MASK | flag::RD | flag::CD)),
     );
     if w.question(query.qname, query.qtype, query.qclass).is_err() {
-        return Some(header_only(out, query.id, query.flags, rcode::FORMERR));
+        return Some(Response::once(header_only(
+            out,
+            query.id,
+            query.flags,
+            rcode::FORMERR,
+        )));
     }
-    let (code, counters) = match query.edns {
-        Some(edns) if edns.version > 0 => (rcode::BADVERS, unzoned()),
+    let (code, counters, reusable) = match query.edns {
+        Some(edns) if edns.version > 0 => (rcode::BADVERS, unzoned(), None),
         _ => answer(table, &query, transport, &mut w),
     };
     counters.count(query.qtype, code, transport == Transport::Tcp);
     w.set_rcode(code);
+    // Reusable only if it would fit the smallest limit (512 bytes with
+    // OPT): then no limit cut it short, and none would.
+    let reusable = reusable.filter(|_| w.written() <= REUSABLE_MAX);
     if let Some(edns) = query.edns {
         w.opt(MAX_UDP_PAYLOAD, code, 0, edns.dnssec_ok);
     }
-    Some(w.finish())
+    Some(Response {
+        len: w.finish(),
+        reusable,
+    })
+}
+
+/// The longest response, OPT record excluded, that [`Response::reusable`]
+/// may mark: 512 bytes with an OPT record.
+pub(super) const REUSABLE_MAX: usize = 512 - OPT_LEN;
+
+impl Response<'_> {
+    /// A response not to reuse.
+    fn once(len: usize) -> Self {
+        Response {
+            len,
+            reusable: None,
+        }
+    }
 }
 
 fn header_only(out: &mut [u8], id: u16, query_flags: u16, code: u16) -> usize {
@@ -90,22 +138,23 @@ fn unzoned() -> &'static QueryCounters {
     &crate::metrics::global().unzoned
 }
 
-/// Fills the sections after the question; returns the RCODE and the
-/// counters the query counts in.
+/// Fills the sections after the question; returns the RCODE, the counters
+/// the query counts in, and the zone's counters again when the response is
+/// reusable ([`Response::reusable`]).
 fn answer<'t>(
     table: &'t Table,
     query: &Query<'_>,
     transport: Transport,
     w: &mut Writer<'_>,
-) -> (u16, &'t QueryCounters) {
+) -> (u16, &'t QueryCounters, Option<&'t Arc<QueryCounters>>) {
     // Class ANY is read as IN (as Knot does); other classes have no zones.
     if !query.is_class_in() && query.qclass != CLASS_ANY {
-        return (rcode::REFUSED, unzoned());
+        return (rcode::REFUSED, unzoned(), None);
     }
     // No zone transfers (yet): refused, as NSD does without an ACL. Other
     // meta types (OPT, TSIG, MAILA, …) find no data, as in Knot.
     if matches!(query.qtype, rtype::AXFR | rtype::IXFR) {
-        return (rcode::REFUSED, unzoned());
+        return (rcode::REFUSED, unzoned(), None);
     }
     let mut lower = [0u8; MAX_NAME_LEN];
     let qname = &mut lower[..query.qname.len()];
@@ -113,7 +162,7 @@ fn answer<'t>(
     qname.make_ascii_lowercase();
     let labels = Labels::new(qname);
     let Some(zone) = find_zone(table, qname, &labels) else {
-        return (rcode::REFUSED, unzoned());
+        return (rcode::REFUSED, unzoned(), None);
     };
     w.set_flags(w.flags() | flag::AA);
     let after_question = w.mark();
@@ -124,13 +173,15 @@ fn answer<'t>(
         transport,
         additional: [None; MAX_ADDITIONAL_SOURCES],
         additional_count: 0,
+        // ANY differs by transport, class ANY is echoed in the question.
+        fixed: query.qtype != rtype::ANY && query.is_class_in(),
     };
     let code = match answer.resolve(query.qname, w) {
         Ok(rcode::SERVFAIL) => {
             // A set whose members are all down and that says so.
             w.rollback(after_question);
             w.set_flags(w.flags() & !flag::AA);
-            rcode::SERVFAIL
+            return (rcode::SERVFAIL, &zone.counters, None);
         }
         Ok(code) => {
             answer.add_additional(w);
@@ -140,10 +191,11 @@ fn answer<'t>(
             // As Knot: a truncated answer carries the question only.
             w.rollback(after_question);
             w.set_flags(w.flags() | flag::TC);
-            code
+            return (code, &zone.counters, None);
         }
     };
-    (code, &zone.counters)
+    let fixed = answer.fixed && matches!(code, rcode::NOERROR | rcode::NXDOMAIN);
+    (code, &zone.counters, fixed.then_some(&zone.counters))
 }
 
 /// What [`Answer::at_node`] leaves to do.
@@ -181,6 +233,10 @@ struct Answer<'t> {
     transport: Transport,
     additional: [Option<RRset<'t>>; MAX_ADDITIONAL_SOURCES],
     additional_count: usize,
+    /// True while the response depends only on the table and the question's
+    /// lower-cased name and type: no health state was read, and no bytes
+    /// but the question's own came from the query name.
+    fixed: bool,
 }
 
 impl<'t> Answer<'t> {
@@ -223,6 +279,9 @@ impl<'t> Answer<'t> {
                     return Ok(rcode::NOERROR);
                 }
                 Found::Dname(node, dname) => {
+                    // The synthesised CNAME spells the query's labels as
+                    // the query did.
+                    self.fixed = false;
                     self.write_set(w, Section::Answer, node.name(), dname)?;
                     // RFC 6672 §2.2: replace the DNAME owner by its target.
                     let keep = len - node.name().len();
@@ -312,7 +371,7 @@ impl<'t> Answer<'t> {
         if let Some(cname) = node.rrset(rtype::CNAME) {
             let (index, ttl) = match cname.dynamic() {
                 None => (0, cname.ttl()),
-                Some(dynamic) => match dynamic.pick(self.board) {
+                Some(dynamic) => match self.pick(dynamic) {
                     Pick::Servfail => return Ok(Step::Done(rcode::SERVFAIL)),
                     pick => match pick.indices().first() {
                         Some(&index) => (index as usize, dynamic.ttl),
@@ -338,8 +397,15 @@ impl<'t> Answer<'t> {
         Ok(Step::Done(rcode::NOERROR))
     }
 
+    /// The members of a dynamic set that answer now: health state, so the
+    /// response is not [`Answer::fixed`].
+    fn pick(&mut self, dynamic: &Dynamic) -> Pick {
+        self.fixed = false;
+        dynamic.pick(self.board)
+    }
+
     /// NODATA: the zone's SOA in authority.
-    fn negative(&self, w: &mut Writer<'_>) -> Result<(), Full> {
+    fn negative(&mut self, w: &mut Writer<'_>) -> Result<(), Full> {
         self.write_set(
             w,
             Section::Authority,
@@ -352,7 +418,7 @@ impl<'t> Answer<'t> {
     /// Writes a whole RRset, or for a dynamic set the members that answer
     /// now; on [`Full`] nothing of it is left.
     fn write_set(
-        &self,
+        &mut self,
         w: &mut Writer<'_>,
         section: Section,
         owner: &[u8],
@@ -364,7 +430,7 @@ impl<'t> Answer<'t> {
             |rdata: &[u8], ttl: u32| w.record(section, owner, rr_type, ttl, rdata, layout);
         let result = match set.dynamic() {
             None => set.rdatas().try_for_each(|rdata| put(rdata, set.ttl())),
-            Some(dynamic) => match dynamic.pick(self.board) {
+            Some(dynamic) => match self.pick(dynamic) {
                 Pick::Empty => return Ok(Written::Empty),
                 Pick::Servfail => return Ok(Written::Servfail),
                 pick => pick
@@ -391,8 +457,9 @@ impl<'t> Answer<'t> {
 
     /// Addresses of NS/MX/SRV targets that the zone holds (glue included).
     /// What does not fit is left out without TC (RFC 2181 §9).
-    fn add_additional(&self, w: &mut Writer<'_>) {
-        for set in self.additional[..self.additional_count].iter().flatten() {
+    fn add_additional(&mut self, w: &mut Writer<'_>) {
+        let sources = self.additional;
+        for set in sources[..self.additional_count].iter().flatten() {
             for i in 0..set.len() {
                 let Some(target) = set.target(i) else {
                     continue;
@@ -416,6 +483,8 @@ impl<'t> Answer<'t> {
                             .write_set(w, Section::Additional, node.name(), addresses)
                             .is_err()
                     {
+                        // A larger limit would have taken more.
+                        self.fixed = false;
                         return;
                     }
                 }

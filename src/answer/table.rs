@@ -12,6 +12,7 @@
 //! through the [`Node`] and [`RRset`] views, which are two references each.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
@@ -34,6 +35,9 @@ pub struct Table {
     pub(super) board: Board,
     /// The targets, by board index.
     pub(super) targets: Box<[Target]>,
+    /// Unique to this table among all built in this process ([`Table::next_generation`]):
+    /// what a worker's [`super::Cache`] holds of another table is not this one's.
+    pub(super) generation: u64,
 }
 
 /// A set of name lengths (1 to 255 bytes), one bit each.
@@ -76,7 +80,16 @@ impl Table {
             apex_lengths: ApexLengths::default(),
             board: Board::default(),
             targets: Box::new([]),
+            generation: Table::next_generation(),
         }
+    }
+
+    /// A generation no table has had yet (never 0, which marks an empty
+    /// cache slot). An address would not do: a new table may be allocated
+    /// where a dropped one was.
+    pub(super) fn next_generation() -> u64 {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        NEXT.fetch_add(1, Ordering::Relaxed)
     }
 
     /// The targets' slots.

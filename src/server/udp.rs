@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::{Coalesce, SharedTable};
-use crate::answer::{Transport, respond};
+use crate::answer::{Cache, Transport};
 use crate::wire::{MAX_UDP_PAYLOAD, OPT_LEN};
 
 /// Datagrams per `recvmmsg`.
@@ -41,6 +41,7 @@ pub(super) fn run(
         return;
     }
     let mut batch = Batch::new();
+    let mut cache = Cache::new();
     coalesce.enter_thread();
     // With udp-coalesce, after a batch that was not full: whether the
     // socket is drained, which only a non-blocking receive can tell.
@@ -80,17 +81,27 @@ pub(super) fn run(
             if message.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
                 continue;
             }
+            if i + 1 < received {
+                // The next query's cache slot, while this one is answered.
+                // (msg_len is the datagram's length, which may exceed the buffer.)
+                let next = &batch.queries[i + 1];
+                let len = (batch.receive[i + 1].msg_len as usize).min(next.len());
+                cache.prefetch(&next[..len]);
+            }
             let query = &batch.queries[i][..message.msg_len as usize];
-            let answered = respond(&table, query, Transport::Udp, &mut batch.answers[answers]);
+            let answered =
+                cache.respond(&table, query, Transport::Udp, &mut batch.answers[answers]);
             if let Some(len) = answered {
                 batch.prepare_send(answers, i, len);
                 answers += 1;
             }
         }
         if received > 0 {
-            crate::metrics::global()
+            let metrics = crate::metrics::global();
+            metrics
                 .response
                 .observe_many(started.elapsed() / received as u32, received as u64);
+            cache.publish(&metrics.cached);
         }
         if let Err(err) = batch.send(&socket, answers) {
             tracing::debug!(%err, "UDP send failed");

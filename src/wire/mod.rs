@@ -9,7 +9,7 @@ mod query;
 mod writer;
 
 pub use query::{Edns, ParseError, Query, parse_query};
-pub use writer::{Full, RdataLayout, Section, Writer};
+pub use writer::{Full, RdataLayout, Section, Writer, put_opt};
 
 /// Resource record types the server itself needs to name.
 pub mod rtype {

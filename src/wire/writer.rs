@@ -204,19 +204,23 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    /// Bytes written so far.
+    pub fn written(&self) -> usize {
+        self.len
+    }
+
     /// Appends the OPT record (RFC 6891): it may use the room reserved past
     /// the limit, so it always fits a buffer sized as [`Writer::new`] asks.
     pub fn opt(&mut self, payload: u16, rcode: u16, version: u8, dnssec_ok: bool) {
         let end = self.len + OPT_LEN;
         assert!(end <= self.buf.len(), "buffer has no room reserved for OPT");
-        let b = &mut self.buf[self.len..end];
-        b[0] = 0;
-        b[1..3].copy_from_slice(&rtype::OPT.to_be_bytes());
-        b[3..5].copy_from_slice(&payload.to_be_bytes());
-        b[5] = (rcode >> 4) as u8;
-        b[6] = version;
-        b[7] = if dnssec_ok { 0x80 } else { 0 };
-        b[8..11].fill(0);
+        put_opt(
+            &mut self.buf[self.len..end],
+            payload,
+            rcode,
+            version,
+            dnssec_ok,
+        );
         self.len = end;
         self.counts[Section::Additional as usize] += 1;
     }
@@ -317,6 +321,18 @@ impl<'a> Writer<'a> {
             at += 1 + label;
         }
     }
+}
+
+/// Writes an OPT record (RFC 6891) of no options into `b`, which is
+/// [`OPT_LEN`] bytes long; the caller counts it in ARCOUNT.
+pub fn put_opt(b: &mut [u8], payload: u16, rcode: u16, version: u8, dnssec_ok: bool) {
+    b[0] = 0;
+    b[1..3].copy_from_slice(&rtype::OPT.to_be_bytes());
+    b[3..5].copy_from_slice(&payload.to_be_bytes());
+    b[5] = (rcode >> 4) as u8;
+    b[6] = version;
+    b[7] = if dnssec_ok { 0x80 } else { 0 };
+    b[8..11].fill(0);
 }
 
 #[cfg(test)]

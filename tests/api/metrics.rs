@@ -1,7 +1,7 @@
 //! `/healthz` and `/metrics`: every family with HELP and TYPE, the query
 //! counters, and the health and failover series following a failure.
 
-use super::{NAME, PRIMARY, SECONDARY, dns, start};
+use super::{NAME, Opts, PRIMARY, SECONDARY, dns, start, start_with};
 
 /// The `record` label of the set: owner and type.
 const RECORD: &str = "api.h.test. A";
@@ -19,6 +19,7 @@ const FAMILIES: &[(&str, &str)] = &[
     ("health_probe_lateness_seconds", "histogram"),
     ("dns_queries_total", "counter"),
     ("dns_response_duration_seconds", "histogram"),
+    ("dns_cached_responses_total", "counter"),
 ];
 
 #[test]
@@ -140,6 +141,35 @@ fn dns_queries_total_counts_udp_and_tcp_queries() {
         let keys: Vec<&str> = s.labels.keys().map(String::as_str).collect();
         assert_eq!(keys, ["proto", "qtype", "rcode", "zone"], "{s:?}");
     }
+}
+
+#[test]
+fn repeated_static_questions_are_answered_from_the_cache() {
+    let env = start_with(Opts {
+        records: "static 300 IN A 192.0.2.99",
+        ..Opts::default()
+    });
+    let cached = |m: &super::Metrics| m.sum("dns_cached_responses_total", &[]);
+    let before = cached(&env.metrics());
+    // From a fresh port each: the queries spread over the UDP workers,
+    // and each worker's first asking fills its own cache.
+    let sent = 40;
+    for id in 0..sent {
+        let a = dns::udp(env.server.addr, id, "static.h.test.").expect("UDP query");
+        assert_eq!((a.rcode, a.a.clone()), (0, vec!["192.0.2.99".to_string()]));
+        // The failover name is never cached: it answers from health.
+        dns::udp(env.server.addr, id, NAME).expect("UDP query");
+    }
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    env.wait_metrics("the static answers counted as cached", |m| {
+        cached(m) - before >= f64::from(sent) - workers
+    });
+    let m = env.metrics();
+    assert!(
+        cached(&m) - before <= f64::from(sent),
+        "no more cached answers than static queries:\n{}",
+        m.text
+    );
 }
 
 #[test]

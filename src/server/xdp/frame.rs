@@ -81,6 +81,18 @@ pub fn reply(frame: &mut [u8], payload_len: usize) -> usize {
     PAYLOAD_AT + payload_len
 }
 
+/// What follows the headers of `frame` if it is a UDP datagram over IPv4
+/// or IPv6 without options, unchecked: enough to read a query's question
+/// ahead of answering it ([`query`] and [`query6`] check the rest).
+pub fn payload(frame: &[u8]) -> &[u8] {
+    let at = if is_ipv6(frame) {
+        PAYLOAD_AT6
+    } else {
+        PAYLOAD_AT
+    };
+    frame.get(at..).unwrap_or_default()
+}
+
 /// True when `frame` is an IPv6 frame (the EtherType alone).
 pub fn is_ipv6(frame: &[u8]) -> bool {
     frame.get(12..14) == Some(&ETHERTYPE_IPV6[..])

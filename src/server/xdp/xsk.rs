@@ -303,19 +303,34 @@ impl Socket {
     /// Received frame `k` (below [`Socket::received`]): its UMEM address,
     /// its length, and the bytes from its start to the end of its frame.
     pub fn frame(&mut self, k: u32) -> (u64, usize, &mut [u8]) {
-        let desc = self.rx.peek(k);
-        let start = desc.addr as usize;
-        // The kernel validates descriptors; clamped all the same.
-        let start = start.min(self.umem.len);
-        let end = ((start / FRAME_SIZE as usize + 1) * FRAME_SIZE as usize).min(self.umem.len);
-        let len = (desc.len as usize).min(end - start);
+        let (addr, start, end, len) = self.bounds(k);
         // SAFETY: the kernel owns no frame it has put on the RX ring until
         // it is lent again, and `start..end` is within one frame of the
         // UMEM (descriptors are validated by the kernel).
         let bytes = unsafe {
             std::slice::from_raw_parts_mut(self.umem.at.as_ptr().add(start), end - start)
         };
-        (desc.addr, len, bytes)
+        (addr, len, bytes)
+    }
+
+    /// The received bytes of frame `k` (below [`Socket::received`]), to
+    /// read ahead of answering it.
+    pub fn peek_frame(&self, k: u32) -> &[u8] {
+        let (_, start, _, len) = self.bounds(k);
+        // SAFETY: as in `frame`; shared, as `&self` lends no frame mutably.
+        unsafe { std::slice::from_raw_parts(self.umem.at.as_ptr().add(start), len) }
+    }
+
+    /// Frame `k`'s UMEM address, where its bytes start and its frame ends,
+    /// and its length.
+    fn bounds(&self, k: u32) -> (u64, usize, usize, usize) {
+        let desc = self.rx.peek(k);
+        let start = desc.addr as usize;
+        // The kernel validates descriptors; clamped all the same.
+        let start = start.min(self.umem.len);
+        let end = ((start / FRAME_SIZE as usize + 1) * FRAME_SIZE as usize).min(self.umem.len);
+        let len = (desc.len as usize).min(end - start);
+        (desc.addr, start, end, len)
     }
 
     /// Asks the CPU to start loading the first bytes of received frame `k`
