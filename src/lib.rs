@@ -9,7 +9,7 @@
 //! | [`zone`] | RFC 1035 zone files with line numbers and annotations; the `Zone` model |
 //! | [`config`] | the TOML file format and the validated `Config` |
 //! | [`wire`] | query parsing and response writing (name compression, EDNS) |
-//! | [`answer`] | the immutable answer table, its builder and the pure lookup |
+//! | [`answer`] | the immutable answer table, its builder, the pure lookup, and the workers' response cache |
 //! | [`health`] | check kinds, probe loops, rise/fall hysteresis |
 //! | [`load`] | loading every zone of a config, collecting every error |
 //! | `groups` | indices grouped by a dense key in input order (records by owner) |
