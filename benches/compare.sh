@@ -6,7 +6,9 @@
 # ratios healthdns/gdnsd and healthdns/NSD; then the same over TCP. In the
 # UDP runs gdnsd runs again between every two servers, and each ratio is
 # taken against the gdnsd runs around it, where the host kept its speed
-# (it changes now and then); their median is printed with each run's.
+# (it changes now and then); their median is printed with each run's. The
+# p99 rounds do the same: each server's p99 against gdnsd's just before
+# and after it.
 #
 # Beside the real servers it runs benches/udp_floor.c: the same recvmmsg/
 # sendmmsg calls as healthdns and no DNS work, so its queries per CPU-second
@@ -330,34 +332,56 @@ echo "(user %: the share of the server's CPU time spent in user space; the rest 
 # Latency percentiles at half of gdnsd's peak rate, from dnsperf -v: RUNS
 # rounds, alternating servers, and the medians of each server's p50 and p99
 # (one 5-second p99 rests on its slowest 1%: a single scheduling hiccup of
-# this VM moves it by milliseconds).
+# this VM moves it by milliseconds). As in the UDP runs, gdnsd runs again
+# after every server, and each server's p99 is also taken as a share of
+# the mean of gdnsd's p99s just before and after it: the tail moves with
+# the host from round to round, and the target is gdnsd's p99 in the same
+# conditions.
 half=$(($(tr ' ' '\n' <<<"${qps[gdnsd]}" | grep . | median | cut -d. -f1) / 2))
 latency_servers=(gdnsd nsd knot healthdns healthdns-c50)
 for server in healthdns-xdp healthdns-xdp-c50 knot-xdp; do
     ! serving "$server" || latency_servers+=("$server")
 done
-declare -A p50s p99s lost_total
+declare -A p50s p99s lost_total p99_share
+# One 5-second round against SERVER at $half: leaves its p50 and p99 (us)
+# in $p50 and $p99 and adds what it lost to the server's total.
+latency_round() { # SERVER
+    local server=$1 n lost
+    taskset -c 0 dnsperf -s 127.0.0.1 -p "${port_of[$server]}" -d "$queries" -l 5 -c 4 -q 256 -Q "$half" -v >"$work/verbose" 2>/dev/null
+    awk '/^> / { print $NF * 1000000 }' "$work/verbose" | sort -g >"$work/lat"
+    n=$(wc -l <"$work/lat")
+    p50=$(awk -v n="$n" 'NR == int(n * 0.50) { printf "%.0f", $1 }' "$work/lat")
+    p99=$(awk -v n="$n" 'NR == int(n * 0.99) { printf "%.0f", $1 }' "$work/lat")
+    # dnsperf's own count: sent and never answered (it may send a little
+    # less than the rate asks, which is not a loss).
+    lost=$(awk '/Queries lost:/ { print $3 }' "$work/verbose")
+    lost_total[$server]=$((${lost_total[$server]:-0} + ${lost:-0}))
+}
 for run in $(seq "$runs"); do
+    latency_round gdnsd
+    p50s[gdnsd]+="$p50 " p99s[gdnsd]+="$p99 "
+    before=$p99
     for server in "${latency_servers[@]}"; do
+        [ "$server" != gdnsd ] || continue
         ! exclusive "$server" || up "$server"
-        taskset -c 0 dnsperf -s 127.0.0.1 -p "${port_of[$server]}" -d "$queries" -l 5 -c 4 -q 256 -Q "$half" -v >"$work/verbose" 2>/dev/null
-        awk '/^> / { print $NF * 1000000 }' "$work/verbose" | sort -g >"$work/lat"
-        n=$(wc -l <"$work/lat")
-        p50s[$server]+="$(awk -v n="$n" 'NR == int(n * 0.50) { printf "%.0f", $1 }' "$work/lat") "
-        p99s[$server]+="$(awk -v n="$n" 'NR == int(n * 0.99) { printf "%.0f", $1 }' "$work/lat") "
-        # dnsperf's own count: sent and never answered (it may send a
-        # little less than the rate asks, which is not a loss).
-        lost=$(awk '/Queries lost:/ { print $3 }' "$work/verbose")
-        lost_total[$server]=$((${lost_total[$server]:-0} + ${lost:-0}))
+        latency_round "$server"
+        p50s[$server]+="$p50 " p99s[$server]+="$p99 "
+        last=$p99
         ! exclusive "$server" || down "$server"
+        latency_round gdnsd
+        p99_share[$server]+="$(awk -v v="$last" -v a="$before" -v b="$p99" 'BEGIN { printf "%.2f", (a + b > 0 ? 2 * v / (a + b) : 0) }') "
+        before=$p99
     done
 done
 echo
-printf '%-17s %10s %10s %10s   (at %s queries/s; medians of %s runs of 5 s; lost: all runs)\n' server 'p50 us' 'p99 us' lost "$half" "$runs"
+printf '%-17s %10s %10s %10s %10s   (at %s queries/s; medians of %s runs of 5 s; lost: all runs)\n' server 'p50 us' 'p99 us' 'p99/gdnsd' lost "$half" "$runs"
 for server in "${latency_servers[@]}"; do
-    printf '%-17s %10s %10s %10s   p99s: %s\n' "$server" \
+    share=-
+    [ "$server" = gdnsd ] || share=$(tr ' ' '\n' <<<"${p99_share[$server]}" | grep . | median)
+    printf '%-17s %10s %10s %10s %10s   p99s: %s%s\n' "$server" \
         "$(tr ' ' '\n' <<<"${p50s[$server]}" | grep . | median)" \
-        "$(tr ' ' '\n' <<<"${p99s[$server]}" | grep . | median)" "${lost_total[$server]}" "${p99s[$server]}"
+        "$(tr ' ' '\n' <<<"${p99s[$server]}" | grep . | median)" "$share" "${lost_total[$server]}" \
+        "${p99s[$server]}" "${p99_share[$server]:+ (each against the gdnsd rounds around it: ${p99_share[$server]% })}"
 done
 
 # TCP: the same queries over TCP connections (dnsperf keeps each open).
@@ -401,9 +425,9 @@ ratio healthdns-c50 healthdns
 ! serving healthdns-xdp-c50 || { ratio healthdns-xdp-c50 gdnsd; ratio healthdns-xdp-c50 healthdns-xdp; }
 ! serving knot-xdp || { ratio knot-xdp gdnsd; ratio knot-xdp knot; }
 ! serving healthdns-xdp || ! serving knot-xdp || ratio healthdns-xdp knot-xdp
-p99_of() { tr ' ' '\n' <<<"${p99s[$1]}" | grep . | median; }
 for server in healthdns healthdns-c50 healthdns-xdp healthdns-xdp-c50; do
     serving "$server" || continue
-    awk -v h="$(p99_of "$server")" -v g="$(p99_of gdnsd)" -v s="$server" 'BEGIN { printf "%s/gdnsd p99 at half gdnsd peak: %.2f (target <= 1)\n", s, (g > 0 ? h / g : 0) }'
+    printf '%s/gdnsd p99 at half gdnsd peak: %s (target <= 1; median of each round against the gdnsd rounds around it: %s)\n' \
+        "$server" "$(tr ' ' '\n' <<<"${p99_share[$server]}" | grep . | median)" "${p99_share[$server]% }"
 done
 echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo); $(date -u +%Y-%m-%d)"
