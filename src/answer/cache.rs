@@ -22,9 +22,12 @@
 //!   Health changes need nothing: a response that read health is not kept.
 //! - [`SLOTS`] slots of two cache lines each, holding responses of up to
 //!   104 bytes (a few addresses; NODATA or NXDOMAIN with the SOA): 512 KiB
-//!   per worker. A hit reads the slot and nothing of the table. Slots of
-//!   512 bytes (2.2 MiB) were slower than no cache in situ: the first read
-//!   of a slot stalled on memory most of the time.
+//!   per worker. A hit reads the slot and nothing of the table.
+//! - Between two askings of a name the kernel's work on the queries in
+//!   between evicts its slot, so the workers [`Cache::prefetch`] the next
+//!   query's slot while answering the current one. Without that, or with
+//!   512-byte slots (2.2 MiB), a hit stalled on its first read of the slot
+//!   and the cache was slower than none in situ.
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -162,9 +165,8 @@ impl Cache {
 
     /// Starts loading the slot that `packet`'s question would use, so that
     /// [`Cache::respond`] finds it in the CPU cache: called for the next
-    /// query of a batch before answering this one. Between two askings of
-    /// a name the kernel's work on the queries in between evicts the slot,
-    /// and the hit stalled on that read most of its time.
+    /// query of a batch before answering this one. Reads only the question
+    /// name and type, unchecked; a packet that is no query costs a hash.
     pub fn prefetch(&self, packet: &[u8]) {
         let Some(question) = packet.get(12..) else {
             return;
