@@ -55,6 +55,21 @@ pub struct QueryCounters {
     cells: Box<[AtomicU64]>,
 }
 
+/// The index in [`QueryCounters::cells`] of a query type, RCODE and
+/// transport; types and RCODEs not counted on their own count as `OTHER`.
+#[inline]
+fn cell(qtype: u16, rcode: u16, tcp: bool) -> usize {
+    let q = QTYPES
+        .iter()
+        .position(|&(t, _)| t == qtype)
+        .unwrap_or(QTYPES.len() - 1);
+    let r = RCODES
+        .iter()
+        .position(|&(c, _)| c == rcode)
+        .unwrap_or(RCODES.len() - 1);
+    (q * RCODES.len() + r) * PROTOS.len() + usize::from(tcp)
+}
+
 impl QueryCounters {
     fn new() -> QueryCounters {
         QueryCounters {
@@ -67,24 +82,13 @@ impl QueryCounters {
     /// Counts one answered query.
     #[inline]
     pub fn count(&self, qtype: u16, rcode: u16, tcp: bool) {
-        let q = QTYPES
-            .iter()
-            .position(|&(t, _)| t == qtype)
-            .unwrap_or(QTYPES.len() - 1);
-        let r = RCODES
-            .iter()
-            .position(|&(c, _)| c == rcode)
-            .unwrap_or(RCODES.len() - 1);
-        let cell = (q * RCODES.len() + r) * PROTOS.len() + usize::from(tcp);
-        self.cells[cell].fetch_add(1, Ordering::Relaxed);
+        self.cells[cell(qtype, rcode, tcp)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The count of one (qtype, rcode, transport) cell.
     #[cfg(test)]
     pub(crate) fn get(&self, qtype: u16, rcode: u16, tcp: bool) -> u64 {
-        let q = QTYPES.iter().position(|&(t, _)| t == qtype).unwrap();
-        let r = RCODES.iter().position(|&(c, _)| c == rcode).unwrap();
-        self.cells[(q * RCODES.len() + r) * PROTOS.len() + usize::from(tcp)].load(Ordering::Relaxed)
+        self.cells[cell(qtype, rcode, tcp)].load(Ordering::Relaxed)
     }
 
     fn render(&self, zone: &str, out: &mut String) {

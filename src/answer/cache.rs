@@ -548,13 +548,7 @@ mod tests {
                 ]
             })
             .collect();
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::answer::tests::xorshift(0x2545_f491_4f6c_dd1d);
         for round in 0..30_000 {
             let mut input = seeds[round % seeds.len()].clone();
             // Mostly one change (a letter's case, a flag, the ID, a type:

@@ -349,13 +349,7 @@ fn mutated_packets_never_panic_and_answers_decode() {
     .iter()
     .map(packet)
     .collect();
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
     for round in 0..20_000 {
         let mut input = seeds[round % seeds.len()].clone();
         for _ in 0..1 + next() % 4 {
@@ -375,5 +369,16 @@ fn mutated_packets_never_panic_and_answers_decode() {
                 Message::from_bytes(&out[..len]).unwrap_or_else(|err| panic!("{err}: {input:?}"));
             }
         }
+    }
+}
+
+/// A xorshift generator from `seed` (not zero): the mutation tests'
+/// source of repeatable noise.
+pub(super) fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
     }
 }
