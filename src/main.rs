@@ -191,10 +191,14 @@ fn serve(source: Source, xdp: Option<String>) -> anyhow::Result<ExitCode> {
     let settings = server::Settings {
         tcp_idle_timeout: config.tcp_idle_timeout,
         tcp_max_connections: config.tcp_max_connections,
-        udp_coalesce: server::Coalesce::new(config.udp_coalesce),
+        udp_coalesce: server::Coalesce::new(config.udp_coalesce, config.udp_coalesce_load),
     };
     if !config.udp_coalesce.is_zero() {
-        tracing::info!(pause = ?config.udp_coalesce, "UDP workers pause once drained (udp-coalesce)");
+        tracing::info!(
+            pause = ?config.udp_coalesce,
+            from_load = config.udp_coalesce_load,
+            "UDP workers pause once drained while busy (udp-coalesce)"
+        );
     }
     runtime.block_on(async {
         let api_listener = match &config.api {

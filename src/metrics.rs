@@ -226,6 +226,9 @@ pub struct Metrics {
     /// Queries answered from a worker's response cache (counted in
     /// `dns_queries_total` too), added by each worker once a batch.
     pub cached: AtomicU64,
+    /// Pauses the UDP workers took (`udp-coalesce`), counted as each one
+    /// starts: a pause is a syscall, which dwarfs the shared atomic.
+    pub udp_pauses: AtomicU64,
     failover: Histogram,
     /// How late probes start after their due time, across every loop: one
     /// histogram, not one per check, so a probe costs no lock to count it.
@@ -308,6 +311,7 @@ impl Metrics {
             unzoned: QueryCounters::new(),
             response: Histogram::new(RESPONSE_BOUNDS),
             cached: AtomicU64::new(0),
+            udp_pauses: AtomicU64::new(0),
             failover: Histogram::new(FAILOVER_BOUNDS),
             lateness: Histogram::for_lateness(),
             probes: Mutex::new(BTreeMap::new()),
@@ -374,16 +378,17 @@ impl Metrics {
             }
         }
         self.unzoned.render("", &mut out);
-        family(
+        counter(
             &mut out,
             "dns_cached_responses_total",
-            "counter",
             "Queries of those answered by copying a response kept from an earlier query.",
+            &self.cached,
         );
-        let _ = writeln!(
-            out,
-            "dns_cached_responses_total {}",
-            self.cached.load(Ordering::Relaxed)
+        counter(
+            &mut out,
+            "dns_udp_pauses_total",
+            "Pauses UDP workers took once drained, to gather queries (udp-coalesce).",
+            &self.udp_pauses,
         );
         family(
             &mut out,
@@ -544,6 +549,12 @@ impl Metrics {
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// A counter family of one unlabelled sample.
+fn counter(out: &mut String, name: &str, help: &str, value: &AtomicU64) {
+    family(out, name, "counter", help);
+    let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
 }
 
 /// Label value escaping of the text format: backslash, quote, newline.

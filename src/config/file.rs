@@ -60,6 +60,8 @@ pub struct ServerSection {
     /// How long a UDP worker that has drained its socket or XDP ring
     /// waits before it looks again.
     pub udp_coalesce: Option<Spanned<String>>,
+    /// The share of a UDP worker's time on the CPU from which it pauses.
+    pub udp_coalesce_load: Option<Spanned<f64>>,
 }
 
 /// `[[zone]]`

@@ -27,6 +27,11 @@ pub const DEFAULT_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_TCP_MAX_CONNECTIONS: u32 = 1000;
 /// The longest `udp-coalesce`: it delays an answer by up to that much.
 pub const MAX_UDP_COALESCE: Duration = Duration::from_millis(1);
+/// The share of its time on the CPU (without pauses) from which a UDP
+/// worker pauses, unless `udp-coalesce-load` says otherwise. Measured on
+/// XDP over lo, against no pause, 50 µs cost 24 % more CPU at 39 % load,
+/// the same at 55 %, and 19 % less per query at the client's peak (65 %).
+pub const DEFAULT_UDP_COALESCE_LOAD: f64 = 0.55;
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -46,6 +51,9 @@ pub struct Config {
     /// The UDP workers' pause, once drained, before looking again; zero
     /// (the default) for none.
     pub udp_coalesce: Duration,
+    /// The share of its time on the CPU from which a UDP worker pauses
+    /// (0: always).
+    pub udp_coalesce_load: f64,
     /// Health checks by name.
     pub checks: Checks,
     /// Where transitions are announced.
@@ -76,6 +84,7 @@ impl Default for Config {
             udp_workers: None,
             xdp: None,
             udp_coalesce: Duration::ZERO,
+            udp_coalesce_load: DEFAULT_UDP_COALESCE_LOAD,
             checks: BTreeMap::new(),
             notify: Vec::new(),
             api: None,
@@ -247,6 +256,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
             Err(message) => errors.push(located(Some(coalesce.span()), message)),
         }
     }
+    if let Some(load) = &raw.server.udp_coalesce_load {
+        match *load.get_ref() {
+            share if (0.0..=1.0).contains(&share) => config.udp_coalesce_load = share,
+            _ => errors.push(located(
+                Some(load.span()),
+                "udp-coalesce-load is a share of the CPU, from 0 (always pause) to 1".into(),
+            )),
+        }
+    }
     for (name, section) in &raw.checks {
         let mut fail = |span, message| errors.push(located(span, message));
         if let Some(check) = check::validate(name, section, &mut fail) {
@@ -375,6 +393,28 @@ mod tests {
         assert_eq!(config.listen.len(), 2);
         assert_eq!(config.tcp_idle_timeout, Duration::from_secs(3));
         assert!(config.zones.is_empty());
+    }
+
+    #[test]
+    fn udp_coalesce_load_is_a_share_of_the_cpu() {
+        let config = parse(Path::new("t.toml"), "[server]\nudp-coalesce-load = 0.7\n").unwrap();
+        assert_eq!(config.udp_coalesce_load, 0.7);
+        let config = parse(Path::new("t.toml"), "[server]\nudp-coalesce-load = 0.0\n").unwrap();
+        assert_eq!(config.udp_coalesce_load, 0.0);
+        assert_eq!(
+            parse(Path::new("t.toml"), "").unwrap().udp_coalesce_load,
+            DEFAULT_UDP_COALESCE_LOAD
+        );
+        for bad in ["1.5", "-0.1", "nan"] {
+            let found = errors(&format!("[server]\nudp-coalesce-load = {bad}\n"));
+            assert_eq!(
+                found,
+                [
+                    "t.toml:2:21: udp-coalesce-load is a share of the CPU, from 0 (always pause) to 1"
+                ],
+                "{bad}"
+            );
+        }
     }
 
     #[test]

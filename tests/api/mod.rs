@@ -53,6 +53,8 @@ pub struct Opts<'a> {
     pub api: &'a str,
     /// Extra zone lines after the two `api` records.
     pub records: &'a str,
+    /// Lines of a `[server]` section, if any.
+    pub server: &'a str,
 }
 
 /// A server with the API on, its two backends and its tempdir.
@@ -80,6 +82,9 @@ pub fn start_with(opts: Opts) -> Env {
     let api_port = free_port();
     let api: SocketAddr = ([127, 0, 0, 1], api_port).into();
     let mut text = std::fs::read_to_string(&config).unwrap();
+    if !opts.server.is_empty() {
+        text = format!("[server]\n{}\n{text}", opts.server);
+    }
     text.push_str(&format!("\n[api]\nlisten = \"{api}\"\n{}\n", opts.api));
     std::fs::write(&config, text).unwrap();
     let server = Server::start_args(&["serve".as_ref(), "--config".as_ref(), config.as_os_str()]);

@@ -281,8 +281,12 @@ fn malformed_datagrams_get_formerr_or_nothing() {
 #[test]
 fn with_udp_coalesce_every_query_of_a_burst_is_answered() {
     let dir = tempfile::tempdir().unwrap();
-    // The longest pause and one worker: every batch after the first waits.
-    let s = serve_config(dir.path(), "udp-coalesce = \"1ms\"\nudp-workers = 1");
+    // The longest pause at any load and one worker: every batch after the
+    // first waits.
+    let s = serve_config(
+        dir.path(),
+        "udp-coalesce = \"1ms\"\nudp-coalesce-load = 0\nudp-workers = 1",
+    );
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.set_read_timeout(Some(DEADLINE)).unwrap();
     socket.connect(s.addr).unwrap();
