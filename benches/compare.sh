@@ -23,12 +23,14 @@
 # One XDP program fits an interface, so the XDP servers take turns: each
 # is started for its run and stopped after it.
 #
-# "healthdns-c50" and "healthdns-xdp-c50" are healthdns on sockets and on
-# XDP with `udp-coalesce = "50us"`: a worker that drained its queue, and
-# answered two queries or more since it last waited, pauses 50 us before it
-# looks again. They show what that buys in CPU per query,
-# and the p50/p99 rounds what it costs in latency; healthdns's default is
-# no pause.
+# "healthdns-c100" and "healthdns-xdp-c100" are healthdns on sockets and
+# on XDP with `udp-coalesce = "100us"`: a worker that drained its queue,
+# answered two queries or more since it last waited, and is busy (at its
+# rate of queries it would spend at least 55 % of its time on the CPU
+# without pauses, the default udp-coalesce-load) pauses 100 us before it
+# looks again. They show what that buys in CPU per query at the client's
+# peak, and the p50/p99 rounds, at half of gdnsd's peak, whether it costs
+# latency there; healthdns's default is no pause.
 #
 # Pinning: taskset alone is not enough, because Knot sets its UDP threads'
 # affinity itself (thread N to CPU N mod online CPUs, so its worker ran on
@@ -48,8 +50,8 @@ cd "$(dirname "$0")/.."
 source benches/common.sh
 seconds=${1:-10}
 runs=${2:-3}
-# The pause of the "-c50" rows (udp-coalesce).
-coalesce=50us
+# The pause of the "-c100" rows (udp-coalesce).
+coalesce=100us
 
 need=()
 for tool in dnsperf:dnsperf gdnsd:gdnsd nsd:nsd knotd:knot taskset:util-linux cc:gcc; do
@@ -161,8 +163,8 @@ start_knot-xdp() {
 start_healthdns-xdp() { start_healthdns_as healthdns-xdp "$1" --xdp lo; }
 # The same two with udp-coalesce: CPU per query against latency.
 printf '[server]\nudp-coalesce = "%s"\n' "$coalesce" >"$work/coalesce.toml"
-start_healthdns-c50() { start_healthdns_as healthdns-c50 "$1" --config "$work/coalesce.toml"; }
-start_healthdns-xdp-c50() { start_healthdns_as healthdns-xdp-c50 "$1" --config "$work/coalesce.toml" --xdp lo; }
+start_healthdns-c100() { start_healthdns_as healthdns-c100 "$1" --config "$work/coalesce.toml"; }
+start_healthdns-xdp-c100() { start_healthdns_as healthdns-xdp-c100 "$1" --config "$work/coalesce.toml" --xdp lo; }
 # XDP can run here: root and a kernel with AF_XDP (Knot also needs libxdp).
 xdp_possible() {
     [ "$(id -u)" = 0 ] && grep -q '^XDP ' /proc/net/protocols 2>/dev/null
@@ -214,7 +216,7 @@ wait_ready() { # the floor answers with the query itself: any reply will do
 
 hz=$(getconf CLK_TCK)
 declare -A qps per_cpu user_share latency rss port_of pid_of
-servers=(gdnsd nsd knot healthdns healthdns-c50 floor)
+servers=(gdnsd nsd knot healthdns healthdns-c100 floor)
 if xdp_possible; then
     saved=
     for key in net.ipv4.conf.lo.route_localnet net.ipv4.conf.lo.accept_local; do
@@ -222,7 +224,7 @@ if xdp_possible; then
     done
     xdp_sysctls=$saved
     sysctl -q -w net.ipv4.conf.lo.route_localnet=1 net.ipv4.conf.lo.accept_local=1
-    servers+=(healthdns-xdp healthdns-xdp-c50)
+    servers+=(healthdns-xdp healthdns-xdp-c100)
     if knot_has_xdp; then servers+=(knot-xdp); else echo "note: this knotd has no XDP mode" >&2; fi
 else
     echo "note: no XDP rows (they need root and a kernel with AF_XDP)" >&2
@@ -249,7 +251,7 @@ down() {
     # Knot's libxdp attachment can outlive it; healthdns's goes with it.
     ip link set dev lo xdpgeneric off 2>/dev/null || true
 }
-printf '%-17s %4s %12s %14s %8s %12s %10s\n' server run QPS 'QPS/CPU-s' 'user %' 'avg lat ms' 'RSS MiB'
+printf '%-18s %4s %12s %14s %8s %12s %10s\n' server run QPS 'QPS/CPU-s' 'user %' 'avg lat ms' 'RSS MiB'
 for server in "${servers[@]}"; do
     exclusive "$server" || up "$server"
 done
@@ -279,7 +281,7 @@ measure() { # SERVER RUN [LABEL]
     pc=$(awk -v c="$completed" -v s="$cpu" 'BEGIN { printf "%.0f", (s > 0 ? c / s : 0) }')
     user_pct=$(awk -v u=$((user1 - user0)) -v t="$ticks" 'BEGIN { printf "%.1f", (t > 0 ? 100 * u / t : 0) }')
     mem=$(awk -v k="$(rss_kib "$pid")" 'BEGIN { printf "%.1f", k / 1024 }')
-    printf '%-17s %4s %12s %14s %8s %12s %10s\n' "$label" "$run" "$q" "$pc" "$user_pct" "$lat" "$mem"
+    printf '%-18s %4s %12s %14s %8s %12s %10s\n' "$label" "$run" "$q" "$pc" "$user_pct" "$lat" "$mem"
     measured=$pc
     [ -z "${3:-}" ] || return 0
     qps[$server]+="$q "
@@ -319,9 +321,9 @@ for run in $(seq "$runs"); do
     norm[$previous]+="$(share "$last" "$before" "$measured") "
 done
 echo
-printf '%-17s %12s %14s %8s %12s %10s   (medians of %s runs of %ss)\n' server QPS 'QPS/CPU-s' 'user %' 'avg lat ms' 'RSS MiB' "$runs" "$seconds"
+printf '%-18s %12s %14s %8s %12s %10s   (medians of %s runs of %ss)\n' server QPS 'QPS/CPU-s' 'user %' 'avg lat ms' 'RSS MiB' "$runs" "$seconds"
 for server in "${servers[@]}"; do
-    printf '%-17s %12s %14s %8s %12s %10s\n' "$server" \
+    printf '%-18s %12s %14s %8s %12s %10s\n' "$server" \
         "$(tr ' ' '\n' <<<"${qps[$server]}" | grep . | median)" \
         "$(tr ' ' '\n' <<<"${per_cpu[$server]}" | grep . | median)" \
         "$(tr ' ' '\n' <<<"${user_share[$server]}" | grep . | median)" \
@@ -338,8 +340,8 @@ echo "(user %: the share of the server's CPU time spent in user space; the rest 
 # the host from round to round, and the target is gdnsd's p99 in the same
 # conditions.
 half=$(($(tr ' ' '\n' <<<"${qps[gdnsd]}" | grep . | median | cut -d. -f1) / 2))
-latency_servers=(gdnsd nsd knot healthdns healthdns-c50)
-for server in healthdns-xdp healthdns-xdp-c50 knot-xdp; do
+latency_servers=(gdnsd nsd knot healthdns healthdns-c100)
+for server in healthdns-xdp healthdns-xdp-c100 knot-xdp; do
     ! serving "$server" || latency_servers+=("$server")
 done
 declare -A p50s p99s lost_total p99_share
@@ -374,11 +376,11 @@ for run in $(seq "$runs"); do
     done
 done
 echo
-printf '%-17s %10s %10s %10s %10s   (at %s queries/s; medians of %s runs of 5 s; lost: all runs)\n' server 'p50 us' 'p99 us' 'p99/gdnsd' lost "$half" "$runs"
+printf '%-18s %10s %10s %10s %10s   (at %s queries/s; medians of %s runs of 5 s; lost: all runs)\n' server 'p50 us' 'p99 us' 'p99/gdnsd' lost "$half" "$runs"
 for server in "${latency_servers[@]}"; do
     share=-
     [ "$server" = gdnsd ] || share=$(tr ' ' '\n' <<<"${p99_share[$server]}" | grep . | median)
-    printf '%-17s %10s %10s %10s %10s   p99s: %s%s\n' "$server" \
+    printf '%-18s %10s %10s %10s %10s   p99s: %s%s\n' "$server" \
         "$(tr ' ' '\n' <<<"${p50s[$server]}" | grep . | median)" \
         "$(tr ' ' '\n' <<<"${p99s[$server]}" | grep . | median)" "$share" "${lost_total[$server]}" \
         "${p99s[$server]}" "${p99_share[$server]:+ (each against the gdnsd rounds around it: ${p99_share[$server]% })}"
@@ -387,7 +389,7 @@ done
 # TCP: the same queries over TCP connections (dnsperf keeps each open).
 declare -A tcp_per_cpu
 echo
-printf '%-17s %12s %14s   (TCP, one run of %ss)\n' server QPS 'QPS/CPU-s' "$seconds"
+printf '%-18s %12s %14s   (TCP, one run of %ss)\n' server QPS 'QPS/CPU-s' "$seconds"
 for server in gdnsd nsd knot healthdns; do
     pid=${pid_of[$server]}
     read -r user0 system0 < <(cpu_ticks "$pid")
@@ -397,7 +399,7 @@ for server in gdnsd nsd knot healthdns; do
     q=$(awk '/Queries per second:/ { printf "%.0f", $4 }' "$work/out")
     cpu=$(awk -v t=$((user1 - user0 + system1 - system0)) -v hz="$hz" 'BEGIN { printf "%.3f", t / hz }')
     tcp_per_cpu[$server]=$(awk -v c="$completed" -v s="$cpu" 'BEGIN { printf "%.0f", (s > 0 ? c / s : 0) }')
-    printf '%-17s %12s %14s\n' "$server" "$q" "${tcp_per_cpu[$server]}"
+    printf '%-18s %12s %14s\n' "$server" "$q" "${tcp_per_cpu[$server]}"
 done
 
 echo
@@ -419,13 +421,13 @@ ratio healthdns gdnsd
 ratio healthdns nsd
 ratio floor gdnsd
 ratio healthdns floor
-ratio healthdns-c50 gdnsd
-ratio healthdns-c50 healthdns
+ratio healthdns-c100 gdnsd
+ratio healthdns-c100 healthdns
 ! serving healthdns-xdp || { ratio healthdns-xdp gdnsd; ratio healthdns-xdp healthdns; }
-! serving healthdns-xdp-c50 || { ratio healthdns-xdp-c50 gdnsd; ratio healthdns-xdp-c50 healthdns-xdp; }
+! serving healthdns-xdp-c100 || { ratio healthdns-xdp-c100 gdnsd; ratio healthdns-xdp-c100 healthdns-xdp; }
 ! serving knot-xdp || { ratio knot-xdp gdnsd; ratio knot-xdp knot; }
 ! serving healthdns-xdp || ! serving knot-xdp || ratio healthdns-xdp knot-xdp
-for server in healthdns healthdns-c50 healthdns-xdp healthdns-xdp-c50; do
+for server in healthdns healthdns-c100 healthdns-xdp healthdns-xdp-c100; do
     serving "$server" || continue
     printf '%s/gdnsd p99 at half gdnsd peak: %s (target <= 1; median of each round against the gdnsd rounds around it: %s)\n' \
         "$server" "$(tr ' ' '\n' <<<"${p99_share[$server]}" | grep . | median)" "${p99_share[$server]% }"
