@@ -13,7 +13,7 @@
 //! loses the oldest events (and says how many). The dispatcher hands each
 //! event to one bounded queue per notifier without waiting (a full queue
 //! drops the event, with a warning), so a slow or dead webhook delays only
-//! itself. Those warnings come at most once per [`throttle::WINDOW`] each,
+//! itself. Those warnings come at most once per `throttle::WINDOW` (10 s) each,
 //! with the count since the last, however many targets flap. Each notifier
 //! delivers its events one at a time, in order, each with its retries: a
 //! webhook never sees `up` before the `down` it follows.
