@@ -17,10 +17,11 @@
 //!   kernel's work its syscalls do (by default
 //!   [`DEFAULT_UDP_COALESCE_LOAD`]; 0 pauses at any load). Under that the
 //!   pause costs CPU rather than saving it (its own timer and wake-up
-//!   outweigh the fuller batches), and it would only delay answers. A window without pauses gives the load and the CPU
-//!   per query; a window with them only the rate, since the pauses change
-//!   the CPU per query. So a busy worker measures the CPU per query anew in
-//!   one window of every [`PROBE_EVERY`], without pauses.
+//!   outweigh the fuller batches), and it would only delay answers. A
+//!   window without pauses gives the load and the CPU per query; a window
+//!   with them only the rate, since the pauses change the CPU per query.
+//!   So a busy worker measures the CPU per query anew in one window of
+//!   every [`PROBE_EVERY`], without pauses.
 //! - A drained worker pauses only when it answered at least [`GATHER_AT`]
 //!   queries since it last paused or slept. A query at a time means the
 //!   next one is not about to come, and a pause would only delay it.
@@ -67,7 +68,8 @@ pub struct Coalesce {
     /// without (the probe); zero during the probe.
     before_probe: u32,
     /// The current window: when it started and the thread's CPU time
-    /// then. None until [`Coalesce::enter_thread`] (or with no pause).
+    /// then. None until [`Coalesce::enter_thread`], and for good with no
+    /// pause or one at any load: there is no load to measure.
     window: Option<(Instant, Duration)>,
     /// Queries taken in the current window.
     taken: u64,
@@ -78,7 +80,7 @@ impl Coalesce {
     /// share of the CPU; zero: at any load).
     pub fn new(pause: Duration, from: f64) -> Coalesce {
         // Pausing at any load: busy from the start and for good, and never
-        // a probe (its windows are not even measured).
+        // a probe (no window is measured).
         let always = from <= 0.0;
         Coalesce {
             pause,
@@ -92,7 +94,7 @@ impl Coalesce {
     /// Called once on the worker's own thread, before its loop. With a
     /// pause, the thread's timer slack goes from Linux's default 50 µs to
     /// 1 µs, so that a pause of 20 µs lasts 20 µs and not up to 70; and the
-    /// first window of its load starts.
+    /// first window of its load starts, unless it pauses at any load.
     pub fn enter_thread(&mut self) {
         if self.is_on() {
             // SAFETY: PR_SET_TIMERSLACK takes a number and touches only
@@ -102,7 +104,9 @@ impl Coalesce {
                 let err = std::io::Error::last_os_error();
                 tracing::debug!(%err, "cannot set the UDP worker's timer slack");
             }
-            self.window = Some((Instant::now(), thread_cpu()));
+            if self.from > 0.0 {
+                self.window = Some((Instant::now(), thread_cpu()));
+            }
         }
     }
 
@@ -159,10 +163,6 @@ impl Coalesce {
     /// Ends a window of `wall` in which the thread spent `cpu` on the CPU
     /// and took `queries`, and decides whether the worker is busy.
     fn close_window(&mut self, wall: Duration, cpu: Duration, queries: u64) {
-        if self.from <= 0.0 {
-            // Busy at any load: no need to measure it.
-            return;
-        }
         let load = if self.busy && self.before_probe > 0 {
             // With pauses: the load their rate would be without.
             self.before_probe -= 1;
@@ -204,7 +204,6 @@ mod tests {
 
     /// The default mark.
     const FROM: f64 = crate::config::DEFAULT_UDP_COALESCE_LOAD;
-    use std::time::Instant;
 
     #[test]
     fn zero_never_pauses() {
@@ -252,7 +251,7 @@ mod tests {
     }
 
     #[test]
-    fn a_worker_under_half_load_does_not_pause() {
+    fn a_worker_not_yet_busy_does_not_pause() {
         let mut coalesce = Coalesce::new(Duration::from_millis(1), FROM);
         coalesce.answered(1000);
         assert!(!coalesce.wants_pause(), "not busy");
@@ -270,10 +269,11 @@ mod tests {
     #[test]
     fn a_load_of_zero_pauses_at_any_load() {
         let mut coalesce = Coalesce::new(Duration::from_micros(20), 0.0);
-        coalesce.answered(GATHER_AT);
-        assert!(coalesce.wants_pause(), "from the start");
+        coalesce.enter_thread();
+        assert!(coalesce.window.is_none(), "no load to measure");
         for _ in 0..2 * PROBE_EVERY {
-            assert!(window(&mut coalesce, 0.0), "with no probe");
+            coalesce.answered(GATHER_AT);
+            assert!(coalesce.drained(), "from the start, with no probe");
         }
     }
 
