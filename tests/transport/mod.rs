@@ -287,20 +287,7 @@ fn with_udp_coalesce_every_query_of_a_burst_is_answered() {
         dir.path(),
         "udp-coalesce = \"1ms\"\nudp-coalesce-load = 0\nudp-workers = 1",
     );
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.set_read_timeout(Some(DEADLINE)).unwrap();
-    socket.connect(s.addr).unwrap();
-    let mut unanswered: std::collections::BTreeSet<u16> = (1..=200).collect();
-    for id in 1..=200u16 {
-        socket.send(&query(id, "www.example.com", 1)).unwrap();
-    }
-    let mut buf = [0u8; 1500];
-    while !unanswered.is_empty() {
-        let len = socket.recv(&mut buf).expect("an answer to each query");
-        assert!(len > 12 && buf[3] & 0x0f == 0, "NOERROR with data");
-        let id = u16::from_be_bytes([buf[0], buf[1]]);
-        assert!(unanswered.remove(&id), "one answer per query, id {id}");
-    }
+    crate::util::udp_burst(s.addr, "www.example.com", 200, DEADLINE);
     // stderr_so_far hands each line out once: read it once.
     let log = s.stderr_so_far();
     assert!(

@@ -224,6 +224,26 @@ fn collect_lines(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     rx
 }
 
+/// Sends `count` queries for `name A` (IDs 1 to `count`) at once from one
+/// UDP socket to `server`, and waits up to `deadline` for each: exactly one
+/// answer per query, each NOERROR with more than a header.
+pub fn udp_burst(server: SocketAddr, name: &str, count: u16, deadline: Duration) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(deadline)).unwrap();
+    socket.connect(server).unwrap();
+    let mut unanswered: std::collections::BTreeSet<u16> = (1..=count).collect();
+    for id in 1..=count {
+        socket.send(&wire::query(id, name, 1)).unwrap();
+    }
+    let mut buf = [0u8; 1500];
+    while !unanswered.is_empty() {
+        let len = socket.recv(&mut buf).expect("an answer to each query");
+        assert!(len > 12 && buf[3] & 0x0f == 0, "NOERROR with data");
+        let id = u16::from_be_bytes([buf[0], buf[1]]);
+        assert!(unanswered.remove(&id), "one answer per query, id {id}");
+    }
+}
+
 /// A loopback port that is free for both TCP and UDP right now, for servers
 /// (Knot) that cannot be told to pick one. It is taken below the kernel's
 /// ephemeral range (32768 and up by default), where dig's random source
