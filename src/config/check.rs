@@ -1,13 +1,12 @@
 //! `[check.NAME]`: a validated health check, every option with its default.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
-
-use crate::health::state::{Health, Thresholds};
 
 /// Probe every 2 s …
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
@@ -17,6 +16,34 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 pub const DEFAULT_THRESHOLDS: Thresholds = Thresholds { rise: 2, fall: 3 };
 /// Read at most this much of an HTTP body for `body-contains`.
 pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
+
+/// Probe results needed to change state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Consecutive successes that bring a down target up.
+    pub rise: u32,
+    /// Consecutive failures that take an up target down.
+    pub fall: u32,
+}
+
+/// Up or down, as the checks see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// Passing its checks.
+    Up,
+    /// Failing its checks.
+    Down,
+}
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Health::Up => "up",
+            Health::Down => "down",
+        })
+    }
+}
 
 /// `[check.NAME]` as written.
 #[derive(Debug, Deserialize)]

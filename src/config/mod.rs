@@ -5,6 +5,7 @@
 pub mod check;
 pub mod file;
 pub mod notify;
+pub mod template;
 
 use std::collections::BTreeMap;
 use std::fmt;

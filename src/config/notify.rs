@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
-use crate::notify::template::Template;
+use crate::config::template::Template;
 
 /// Each attempt may take this long …
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);

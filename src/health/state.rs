@@ -5,35 +5,7 @@
 //! resets the opposing counter. This is haproxy's and gdnsd's hysteresis, and
 //! what Route 53 calls the failure threshold.
 
-use std::fmt;
-
-/// Probe results needed to change state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Thresholds {
-    /// Consecutive successes that bring a down target up.
-    pub rise: u32,
-    /// Consecutive failures that take an up target down.
-    pub fall: u32,
-}
-
-/// Up or down, as the checks see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Health {
-    /// Passing its checks.
-    Up,
-    /// Failing its checks.
-    Down,
-}
-
-impl fmt::Display for Health {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Health::Up => "up",
-            Health::Down => "down",
-        })
-    }
-}
+pub use crate::config::check::{Health, Thresholds};
 
 /// A change of state, for logs and notifications.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,7 +23,7 @@
 //! notifier's timeout, and a POST cut half-way helps no one.
 
 mod exec;
-pub mod template;
+mod template;
 mod throttle;
 mod webhook;
 
@@ -278,7 +278,7 @@ async fn attempt(
             webhook::post(client, url, event, notifier.timeout).await
         }
         Sink::Exec { program, args } => {
-            let args: Vec<String> = args.iter().map(|a| a.render(event)).collect();
+            let args: Vec<String> = args.iter().map(|a| template::render(a, event)).collect();
             exec::run(program, &args, notifier.timeout).await
         }
     }

@@ -1,180 +1,22 @@
-//! Exec arguments with `{placeholder}`s, parsed once at config time and
-//! rendered per event. Each argument is rendered on its own and passed to
-//! the program as one argument: no shell sees it, so an event's text cannot
-//! split or inject arguments.
-//!
-//! `{{` and `}}` stand for literal braces; any other `{…}` must name a
-//! [`Field`], and an unclosed `{` is an error.
+//! Exec arguments rendered for one event: each [`Field`] of a
+//! [`Template`] (parsed with the config) filled from the event.
 
-use std::fmt;
-
-use thiserror::Error;
-
+use crate::config::template::{Field, Template};
 use crate::health::Event;
 use crate::health::event::rfc3339;
 
-/// A value of the event an argument can carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
-    /// `{target}`: `ADDRESS:PORT/CHECK`.
-    Target,
-    /// `{check}`: the check's name.
-    Check,
-    /// `{state}`: the new state, `up` or `down`.
-    State,
-    /// `{from}`: the state before.
-    From,
-    /// `{reason}`: why.
-    Reason,
-    /// `{serving}`: `true` or `false`.
-    Serving,
-    /// `{time}`: RFC 3339, UTC.
-    Time,
-    /// `{record_sets}`: the record sets, comma-joined.
-    RecordSets,
-}
-
-impl Field {
-    /// Every field, for error messages.
-    pub const ALL: [Field; 8] = [
-        Field::Target,
-        Field::Check,
-        Field::State,
-        Field::From,
-        Field::Reason,
-        Field::Serving,
-        Field::Time,
-        Field::RecordSets,
-    ];
-
-    /// The placeholder's name (between the braces).
-    pub fn name(self) -> &'static str {
-        match self {
-            Field::Target => "target",
-            Field::Check => "check",
-            Field::State => "state",
-            Field::From => "from",
-            Field::Reason => "reason",
-            Field::Serving => "serving",
-            Field::Time => "time",
-            Field::RecordSets => "record_sets",
-        }
-    }
-
-    fn from_name(name: &str) -> Option<Field> {
-        Field::ALL.into_iter().find(|f| f.name() == name)
-    }
-
-    fn render(self, event: &Event, out: &mut String) {
-        match self {
-            Field::Target => out.push_str(&event.target),
-            Field::Check => out.push_str(&event.check),
-            Field::State => out.push_str(&event.to.to_string()),
-            Field::From => out.push_str(&event.from.to_string()),
-            Field::Reason => out.push_str(&event.reason),
-            Field::Serving => out.push_str(if event.serving { "true" } else { "false" }),
-            Field::Time => out.push_str(&rfc3339::format(event.time)),
-            Field::RecordSets => out.push_str(&event.record_sets.join(",")),
-        }
-    }
-}
-
-/// What is wrong with an argument.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum TemplateError {
-    /// `{name}` names no field.
-    #[error("unknown placeholder {{{0}}} (use {known}, or {{{{ and }}}} for literal braces)", known = known())]
-    Unknown(String),
-    /// A `{` without its `}`.
-    #[error("unclosed {{ (write {{{{ for a literal brace)")]
-    Unclosed,
-}
-
-fn known() -> String {
-    let names: Vec<String> = Field::ALL
-        .iter()
-        .map(|f| format!("{{{}}}", f.name()))
-        .collect();
-    names.join(", ")
-}
-
-/// A piece of an argument.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Piece {
-    Text(String),
-    Field(Field),
-}
-
-/// One argument: text and placeholders.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template {
-    pieces: Vec<Piece>,
-}
-
-impl Template {
-    /// Parses an argument as written in the config.
-    pub fn parse(text: &str) -> Result<Template, TemplateError> {
-        let mut pieces = Vec::new();
-        let mut literal = String::new();
-        let mut rest = text;
-        while let Some(i) = rest.find(['{', '}']) {
-            literal.push_str(&rest[..i]);
-            let after = &rest[i + 1..];
-            if rest[i..].starts_with('}') {
-                // `}}` is one brace; a lone `}` is taken as written.
-                literal.push('}');
-                rest = after.strip_prefix('}').unwrap_or(after);
-            } else if let Some(after) = after.strip_prefix('{') {
-                literal.push('{');
-                rest = after;
-            } else {
-                let end = after.find('}').ok_or(TemplateError::Unclosed)?;
-                let name = &after[..end];
-                let field =
-                    Field::from_name(name).ok_or_else(|| TemplateError::Unknown(name.into()))?;
-                if !literal.is_empty() {
-                    pieces.push(Piece::Text(std::mem::take(&mut literal)));
-                }
-                pieces.push(Piece::Field(field));
-                rest = &after[end + 1..];
-            }
-        }
-        literal.push_str(rest);
-        if !literal.is_empty() {
-            pieces.push(Piece::Text(literal));
-        }
-        Ok(Template { pieces })
-    }
-
-    /// Whether any placeholder occurs.
-    pub fn has_fields(&self) -> bool {
-        self.pieces.iter().any(|p| matches!(p, Piece::Field(_)))
-    }
-
-    /// The argument for one event.
-    pub fn render(&self, event: &Event) -> String {
-        let mut out = String::new();
-        for piece in &self.pieces {
-            match piece {
-                Piece::Text(text) => out.push_str(text),
-                Piece::Field(field) => field.render(event, &mut out),
-            }
-        }
-        out
-    }
-}
-
-impl fmt::Display for Template {
-    /// As written (with braces escaped again).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for piece in &self.pieces {
-            match piece {
-                Piece::Text(text) => f.write_str(&text.replace('{', "{{").replace('}', "}}"))?,
-                Piece::Field(field) => write!(f, "{{{}}}", field.name())?,
-            }
-        }
-        Ok(())
-    }
+/// The argument `template` stands for, for `event`.
+pub fn render(template: &Template, event: &Event) -> String {
+    template.render(|field, out| match field {
+        Field::Target => out.push_str(&event.target),
+        Field::Check => out.push_str(&event.check),
+        Field::State => out.push_str(&event.to.to_string()),
+        Field::From => out.push_str(&event.from.to_string()),
+        Field::Reason => out.push_str(&event.reason),
+        Field::Serving => out.push_str(if event.serving { "true" } else { "false" }),
+        Field::Time => out.push_str(&rfc3339::format(event.time)),
+        Field::RecordSets => out.push_str(&event.record_sets.join(",")),
+    })
 }
 
 #[cfg(test)]
@@ -199,7 +41,7 @@ mod tests {
     }
 
     fn render(text: &str) -> String {
-        Template::parse(text).unwrap().render(&event())
+        super::render(&Template::parse(text).unwrap(), &event())
     }
 
     #[test]
@@ -225,28 +67,5 @@ mod tests {
         assert_eq!(render("é{check}ü"), "éwebü");
         assert!(!Template::parse("{{x}}").unwrap().has_fields());
         assert!(Template::parse("x{time}").unwrap().has_fields());
-    }
-
-    #[test]
-    fn unknown_and_unclosed_placeholders_are_errors() {
-        assert_eq!(
-            Template::parse("{status}"),
-            Err(TemplateError::Unknown("status".into()))
-        );
-        assert_eq!(
-            Template::parse("{}"),
-            Err(TemplateError::Unknown(String::new()))
-        );
-        assert_eq!(Template::parse("x{state"), Err(TemplateError::Unclosed));
-        let message = TemplateError::Unknown("status".into()).to_string();
-        assert!(message.starts_with("unknown placeholder {status} (use {target}, "));
-        assert!(message.contains("{record_sets}"), "{message}");
-    }
-
-    #[test]
-    fn displays_as_written() {
-        for text in ["{target} {{x}} a", "", "--at={time}"] {
-            assert_eq!(Template::parse(text).unwrap().to_string(), text);
-        }
     }
 }

@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::config::notify::{Notifier, Sink};
+use crate::config::template::Template;
 use crate::health::state::Health;
-use crate::notify::template::Template;
 
 const DEADLINE: Duration = Duration::from_secs(10);
 const FAST: Duration = Duration::from_millis(20);
