@@ -18,12 +18,16 @@
 //! | [`random`] | a per-thread random source for shuffles, weights and jitter |
 //! | [`server`] | UDP and TCP sockets, framing, limits, shutdown, the UDP workers' `udp-coalesce` pause; UDP over AF_XDP (`server::xdp`) |
 //! | [`notify`] | announcing transitions: webhooks and commands, retried with backoff |
-//! | [`service`] | the published table and its probe loops, replaced together on reload |
+//! | [`service`] | the published table and its probe loops, replaced together on reload; the commands it obeys |
+//! | [`daemon`] | the server as a library: load, bind, run until told to stop |
+//! | [`client`] | small clients of the admin API (`healthdns status`, `override`) |
 #![warn(missing_docs)]
 
 pub mod answer;
 pub mod api;
+pub mod client;
 pub mod config;
+pub mod daemon;
 mod groups;
 pub mod health;
 pub mod load;

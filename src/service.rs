@@ -1,8 +1,9 @@
 //! The running service: the published answer table, the probe loops that
-//! keep its slots current, the transition history, and reload.
+//! keep its targets' slots current, the transition history, and reload.
 //!
-//! Probe loops are keyed by target and outlive tables: a reload keeps the
-//! loops (and slots) of targets that still exist with the same check, starts
+//! Probe loops are keyed by target and outlive tables: a reload renews the
+//! health [`Registry`] (targets that still exist keep their slots), keeps
+//! the loops of targets whose check and record sets are unchanged, starts
 //! loops for new ones and stops the loops of removed ones.
 
 use std::collections::{HashMap, VecDeque};
@@ -10,15 +11,17 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::answer::{self, Table, Target};
+use crate::answer::{self, Table};
 use crate::config::notify::Notifier;
 use crate::config::{self, Config};
 use crate::health::probe::Clients;
-use crate::health::{Event, Slot, TargetKey, checker};
+use crate::health::{Event, Registry, Slot, Target, TargetKey, checker};
+use crate::load::Zones;
+use crate::metrics::Metrics;
 use crate::server::SharedTable;
 
 /// Transitions kept for the status API and page.
@@ -42,11 +45,20 @@ pub struct Source {
 
 impl Source {
     /// Reads the config and every zone; every error as `file:line: message`.
-    pub fn load(&self) -> Result<(Config, crate::load::Zones), Vec<String>> {
+    pub fn load(&self) -> Result<(Config, Zones), Vec<String>> {
         let config = config::gather(self.config.as_deref(), &self.listen, &self.zones)?;
         let zones = crate::load::zones(&config)?;
         Ok((config, zones))
     }
+}
+
+/// What the service is asked to do, by signals and by the API.
+#[derive(Debug)]
+pub enum Command {
+    /// Read config and zones again; the reply, if asked for, says how it went.
+    Reload(Option<oneshot::Sender<Result<Reloaded, Vec<String>>>>),
+    /// Stop serving.
+    Shutdown,
 }
 
 /// What a reload did.
@@ -61,11 +73,14 @@ pub struct Reloaded {
 /// The table being served and the loops probing its targets.
 pub struct Service {
     table: SharedTable,
+    /// The targets of the published table.
+    health: Arc<Registry>,
     loops: HashMap<TargetKey, Running>,
     clients: Clients,
     events: broadcast::Sender<Event>,
     history: Arc<Mutex<VecDeque<Event>>>,
     notifier: Option<Notifying>,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 }
 
@@ -84,11 +99,13 @@ struct Running {
 }
 
 impl Service {
-    /// Publishes `table` and starts probing its targets. Must run inside the
+    /// Serves `zones` as `config` says: publishes their table and starts
+    /// probing its targets, counting into `metrics`. Must run inside the
     /// tokio runtime.
     pub fn start(
-        table: Table,
-        notifiers: Vec<Notifier>,
+        config: &Config,
+        zones: &Zones,
+        metrics: Arc<Metrics>,
         shutdown: &CancellationToken,
     ) -> Result<Service, reqwest::Error> {
         let (events, _) = broadcast::channel(EVENTS);
@@ -100,15 +117,16 @@ impl Service {
         ));
         let mut service = Service {
             table: Arc::new(ArcSwap::from_pointee(Table::empty())),
+            health: Arc::default(),
             loops: HashMap::new(),
             clients: Clients::new()?,
             events,
             history,
             notifier: None,
+            metrics,
             shutdown: shutdown.clone(),
         };
-        service.replace(table);
-        service.notify(notifiers);
+        service.serve(config, zones);
         Ok(service)
     }
 
@@ -117,22 +135,9 @@ impl Service {
         &self.table
     }
 
-    /// Transitions as they happen (for notifiers).
-    pub fn events(&self) -> &broadcast::Sender<Event> {
-        &self.events
-    }
-
     /// The last [`HISTORY`] transitions, newest first.
     pub fn history(&self) -> &Arc<Mutex<VecDeque<Event>>> {
         &self.history
-    }
-
-    /// The slots of the running targets, for [`answer::build_with`].
-    pub fn slots(&self) -> HashMap<TargetKey, Arc<Slot>> {
-        self.loops
-            .iter()
-            .map(|(key, running)| (key.clone(), running.slot.clone()))
-            .collect()
     }
 
     /// Reads config and zones again and swaps the new table in; on any
@@ -142,14 +147,8 @@ impl Service {
         for warning in &zones.warnings {
             tracing::warn!("{warning}");
         }
-        let table = answer::build_with(&zones.zones, &config.checks, &self.slots());
-        let reloaded = Reloaded {
-            zones: zones.zones.len(),
-            targets: table.targets().len(),
-        };
-        self.replace(table);
+        let reloaded = self.serve(&config, &zones);
         crate::load::dispose(zones);
-        self.notify(config.notify);
         tracing::info!(
             zones = reloaded.zones,
             targets = reloaded.targets,
@@ -158,17 +157,31 @@ impl Service {
         Ok(reloaded)
     }
 
-    /// Publishes `new` and brings the loops in line with its targets.
-    pub fn replace(&mut self, new: Table) {
+    /// Publishes the table of `zones` and brings the probe loops and the
+    /// notifiers in line with it and `config`.
+    fn serve(&mut self, config: &Config, zones: &Zones) -> Reloaded {
+        let health = Arc::new(self.health.renew(&zones.zones, &config.checks));
+        let table = answer::build_with(&zones.zones, health.clone(), &self.metrics);
+        let removed = self.probe(&health);
+        self.table.store(Arc::new(table));
+        for running in removed {
+            running.stop();
+        }
+        self.health = health;
+        self.notify(config.notify.clone());
+        Reloaded {
+            zones: zones.zones.len(),
+            targets: self.health.targets().len(),
+        }
+    }
+
+    /// Runs a loop for each of `health`'s targets; returns the loops of
+    /// targets it no longer has, to be stopped once its table is published.
+    fn probe(&mut self, health: &Registry) -> Vec<Running> {
         let mut keep: HashMap<TargetKey, Running> = HashMap::new();
-        for (i, target) in new.targets().iter().enumerate() {
-            let slot = new
-                .board()
-                .slot(i as u32)
-                .expect("a slot per target")
-                .clone();
+        for (target, slot) in health.iter() {
             if let Some(running) = self.loops.remove(&target.key) {
-                let unchanged = Arc::ptr_eq(&running.slot, &slot)
+                let unchanged = Arc::ptr_eq(&running.slot, slot)
                     && running.target.check == target.check
                     && running.target.record_sets == target.record_sets;
                 if unchanged {
@@ -183,28 +196,28 @@ impl Service {
                 slot.clone(),
                 &self.clients,
                 self.events.clone(),
+                &self.metrics,
                 stop.clone(),
             ) {
                 keep.insert(
                     target.key.clone(),
                     Running {
                         target: target.clone(),
-                        slot,
+                        slot: slot.clone(),
                         stop,
                         task,
                     },
                 );
             }
         }
-        self.table.store(Arc::new(new));
-        for (_, removed) in std::mem::replace(&mut self.loops, keep) {
-            removed.stop();
-        }
+        std::mem::replace(&mut self.loops, keep)
+            .into_values()
+            .collect()
     }
 
     /// Announces transitions to `notifiers` from now on; the running
     /// notifier is kept when they have not changed.
-    pub fn notify(&mut self, notifiers: Vec<Notifier>) {
+    fn notify(&mut self, notifiers: Vec<Notifier>) {
         if self
             .notifier
             .as_ref()

@@ -1,18 +1,16 @@
 //! Building the answer table from validated zones.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::dynamic::{self, Dynamic, Member};
-use super::table::{
-    ApexLengths, NOT_DYNAMIC, NodeEntry, RRsetEntry, Table, Target, ZoneData, hash_key,
-};
+use super::table::{ApexLengths, NOT_DYNAMIC, NodeEntry, RRsetEntry, Table, ZoneData, hash_key};
 use crate::config::Checks;
 use crate::groups::Groups;
-use crate::health::{Board, Slot, TargetKey, target};
-use crate::name::{MAX_NAME_LEN, Name};
+use crate::health::Registry;
+use crate::metrics::Metrics;
+use crate::name::MAX_NAME_LEN;
 use crate::wire::rtype;
 use crate::zone::{AllDown, Policy, Record, Zone};
 
@@ -20,28 +18,24 @@ use crate::zone::{AllDown, Policy, Record, Zone};
 pub const DEFAULT_MULTIVALUE_MAX: usize = 8;
 
 /// Builds the table for a set of validated zones and the checks their
-/// annotations name, with fresh slots for every target.
+/// annotations name, with fresh health state for every target and query
+/// counters of its own (for tests, benches and tools; the server uses
+/// [`build_with`]).
 ///
 /// Zones are trusted to have passed [`crate::zone::load`]'s checks and
 /// [`crate::load`]'s cross-references; a zone without SOA is skipped, a
 /// member naming an unknown check counts as always healthy.
 pub fn build(zones: &[Zone], checks: &Checks) -> Table {
-    build_with(zones, checks, &HashMap::new())
+    let health = Arc::new(Registry::new(zones, checks));
+    build_with(zones, health, &Metrics::default())
 }
 
-/// [`build`], reusing the slots of targets that already exist (a reload), so
-/// their state, counters and overrides carry over.
-pub fn build_with(
-    zones: &[Zone],
-    checks: &Checks,
-    existing: &HashMap<TargetKey, Arc<Slot>>,
-) -> Table {
-    let mut builder = Builder {
-        checks,
-        existing,
-        slots: Vec::new(),
-        targets: Vec::new(),
-        index: HashMap::new(),
+/// Builds the table for `zones`, whose members' health the targets of
+/// `health` decide (see [`Registry`]), counting queries into `metrics`.
+pub fn build_with(zones: &[Zone], health: Arc<Registry>, metrics: &Metrics) -> Table {
+    let builder = Builder {
+        health: &health,
+        metrics,
     };
     let mut zone_map = hashbrown::HashMap::default();
     for zone in zones {
@@ -52,22 +46,20 @@ pub fn build_with(
     Table {
         apex_lengths: ApexLengths::of(zone_map.keys().map(|apex| &apex[..])),
         zones: zone_map,
-        board: Board::from_slots(builder.slots),
-        targets: builder.targets.into(),
+        board: health.board().clone(),
+        health,
+        unzoned: metrics.unzoned.clone(),
         generation: Table::next_generation(),
     }
 }
 
-struct Builder<'c> {
-    checks: &'c Checks,
-    existing: &'c HashMap<TargetKey, Arc<Slot>>,
-    slots: Vec<Arc<Slot>>,
-    targets: Vec<Target>,
-    index: HashMap<TargetKey, u32>,
+struct Builder<'b> {
+    health: &'b Registry,
+    metrics: &'b Metrics,
 }
 
 impl Builder<'_> {
-    fn zone(&mut self, zone: &Zone) -> Option<ZoneData> {
+    fn zone(&self, zone: &Zone) -> Option<ZoneData> {
         let records = &zone.records;
         let mut flat = Flat::default();
         let apex_key = zone.origin.lowercase_wire();
@@ -104,7 +96,11 @@ impl Builder<'_> {
             for group in by_type.chunk_by(|a, b| a.0 == b.0) {
                 members.clear();
                 members.extend(group.iter().map(|&(_, i)| &records[i as usize]));
-                let dynamic = self.dynamic(&members[0].owner, group[0].0, &members);
+                let dynamic = self.dynamic(group[0].0, &members);
+                if dynamic.is_some() {
+                    flat.dynamic_sets
+                        .push((id as u32, flat.rrsets.len() as u32));
+                }
                 flat.push_rrset(&members, dynamic);
             }
             let node = &mut flat.nodes[id];
@@ -138,60 +134,49 @@ impl Builder<'_> {
             rrsets: flat.rrsets.into(),
             rdatas: flat.rdatas.into(),
             dynamics: flat.dynamics.into(),
+            dynamic_sets: flat.dynamic_sets.into(),
             index: flat.index,
             hasher: flat.hasher,
             negative_soa,
-            counters: crate::metrics::global().zone(&zone.origin),
+            counters: self.metrics.zone(&zone.origin),
         })
     }
 
     /// The rules of an annotated set (zone validation made the members agree).
-    fn dynamic(&mut self, owner: &Name, rr_type: u16, records: &[&Record]) -> Option<Dynamic> {
+    fn dynamic(&self, rr_type: u16, records: &[&Record]) -> Option<Dynamic> {
         let first = records.first()?.health.as_ref()?;
-        let set_name = format!("{owner} {}", crate::zone::rdata::type_name(rr_type));
-        let kind = match first.policy {
-            Policy::Failover(_) => dynamic::Kind::Failover,
-            Policy::Multivalue => dynamic::Kind::Multivalue,
-            Policy::Weighted(_) => dynamic::Kind::Weighted,
-        };
+        let policy = first.policy;
         let mut members: Vec<Member> = Vec::with_capacity(records.len());
         for (i, record) in records.iter().enumerate().take(dynamic::MAX_MEMBERS) {
             let Some(health) = &record.health else {
                 continue;
             };
-            let rank = match health.policy {
-                Policy::Failover(tier) => tier,
-                Policy::Weighted(weight) => weight,
-                Policy::Multivalue => 0,
-            };
-            let target = target::for_record(record, health, self.checks)
-                .map(|key| self.intern(key, &set_name));
             members.push(Member {
                 rdata: i as u16,
-                target,
-                rank,
+                target: self.health.index_of(record),
+                rank: health.rank,
             });
         }
-        if kind == dynamic::Kind::Failover {
+        if policy == Policy::Failover {
             members.sort_by_key(|member| member.rank);
         }
         let annotations = records.iter().filter_map(|r| r.health.as_ref());
         let max = annotations.clone().find_map(|a| a.max).map(usize::from);
-        let max = match (rr_type, kind) {
+        let max = match (rr_type, policy) {
             // One alias at a time: several CNAMEs at a name are no answer.
             (rtype::CNAME, _) => 1,
-            (_, dynamic::Kind::Multivalue) => max.unwrap_or(DEFAULT_MULTIVALUE_MAX),
+            (_, Policy::Multivalue) => max.unwrap_or(DEFAULT_MULTIVALUE_MAX),
             _ => max.unwrap_or(dynamic::MAX_ANSWER),
         };
         let all_down = annotations
             .clone()
             .find_map(|a| a.all_down)
-            .unwrap_or(match kind {
-                dynamic::Kind::Failover => AllDown::First,
+            .unwrap_or(match policy {
+                Policy::Failover => AllDown::First,
                 _ => AllDown::All,
             });
         Some(Dynamic {
-            kind,
+            policy,
             members: members.into(),
             max: max.min(dynamic::MAX_ANSWER),
             all_down,
@@ -200,30 +185,6 @@ impl Builder<'_> {
                 .find_map(|a| a.ttl)
                 .unwrap_or(records[0].ttl),
         })
-    }
-
-    fn intern(&mut self, key: TargetKey, set_name: &str) -> u32 {
-        if let Some(&index) = self.index.get(&key) {
-            let sets = &mut self.targets[index as usize].record_sets;
-            if !sets.iter().any(|s| s == set_name) {
-                sets.push(set_name.to_owned());
-            }
-            return index;
-        }
-        let index = self.targets.len() as u32;
-        let check = self.checks[&key.check].clone();
-        let slot = match self.existing.get(&key) {
-            Some(slot) => slot.clone(),
-            None => Arc::new(Slot::new(check.initial)),
-        };
-        self.index.insert(key.clone(), index);
-        self.slots.push(slot);
-        self.targets.push(Target {
-            key,
-            check,
-            record_sets: vec![set_name.to_owned()],
-        });
-        index
     }
 }
 
@@ -238,6 +199,7 @@ struct Flat {
     rrsets: Vec<RRsetEntry>,
     rdatas: Vec<u32>,
     dynamics: Vec<Dynamic>,
+    dynamic_sets: Vec<(u32, u32)>,
     index: HashTable<u32>,
     hasher: DefaultHashBuilder,
 }

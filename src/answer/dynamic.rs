@@ -2,23 +2,12 @@
 //! the [`Board`]'s atomics, on the stack, without a lock.
 
 use crate::health::Board;
-use crate::zone::AllDown;
+use crate::zone::{AllDown, Policy};
 
 /// Most members one set may have (checked when zones load).
 pub const MAX_MEMBERS: usize = 256;
 /// Most records one dynamic answer carries (a larger `max` is clamped).
 pub const MAX_ANSWER: usize = 64;
-
-/// How a set chooses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Ordered tiers; members are sorted by tier.
-    Failover,
-    /// Healthy members, shuffled.
-    Multivalue,
-    /// One member by weight.
-    Weighted,
-}
 
 /// One member of a dynamic set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +16,7 @@ pub struct Member {
     pub rdata: u16,
     /// Board index of its target; `None` = no check, always healthy.
     pub target: Option<u32>,
-    /// Failover tier or weight.
+    /// Failover tier or weight (the annotation's rank).
     pub rank: u32,
 }
 
@@ -35,7 +24,7 @@ pub struct Member {
 #[derive(Debug, Clone)]
 pub struct Dynamic {
     /// The policy.
-    pub kind: Kind,
+    pub policy: Policy,
     /// Members; for failover sorted by tier, otherwise in file order.
     pub members: Box<[Member]>,
     /// Most records in one answer.
@@ -100,129 +89,107 @@ impl Picked {
     }
 }
 
+/// How the answer is drawn from the eligible members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Draw {
+    /// The first `max`, in order.
+    InOrder,
+    /// A random `max`, in random order.
+    Shuffle,
+    /// One, with probability ∝ weight; uniformly when the weights sum to 0.
+    ByWeight,
+}
+
+/// What the policy allows now, before any random choice.
+enum Eligible<'p> {
+    /// These member positions, drawn from as said.
+    Members(&'p mut [u16], Draw),
+    /// NODATA.
+    Empty,
+    /// SERVFAIL.
+    Servfail,
+}
+
 impl Dynamic {
     /// Chooses the members that answer now.
     pub fn pick(&self, board: &Board) -> Pick {
-        let up = |member: &Member| member.target.is_none_or(|target| board.serving(target));
-        let mut healthy = [0u16; MAX_MEMBERS];
-        let mut count = 0;
-        for (i, member) in self.members.iter().enumerate().take(MAX_MEMBERS) {
-            if up(member) {
-                healthy[count] = i as u16;
-                count += 1;
+        let mut positions = [0u16; MAX_MEMBERS];
+        match self.eligible(board, &mut positions) {
+            Eligible::Members(positions, Draw::InOrder) => {
+                self.take_in_order(positions.iter().copied())
             }
+            Eligible::Members(positions, Draw::Shuffle) => self.shuffled(positions),
+            Eligible::Members(positions, Draw::ByWeight) => {
+                let pick = self
+                    .by_weight(positions.iter().copied())
+                    .unwrap_or_else(|| {
+                        positions[crate::random::below(positions.len() as u64) as usize]
+                    });
+                self.one(pick)
+            }
+            Eligible::Empty => Pick::Empty,
+            Eligible::Servfail => Pick::Servfail,
         }
-        let healthy = &mut healthy[..count];
-        match self.kind {
-            Kind::Failover => {
-                if let Some(&first) = healthy.first() {
-                    let tier = self.members[first as usize].rank;
-                    return self.take_in_order(
-                        healthy
-                            .iter()
-                            .copied()
-                            .filter(|&i| self.members[i as usize].rank == tier),
-                    );
-                }
-            }
-            Kind::Multivalue => {
-                if !healthy.is_empty() {
-                    return self.shuffled(healthy);
-                }
-            }
-            Kind::Weighted => {
-                let weighted = healthy
-                    .iter()
-                    .copied()
-                    .filter(|&i| self.members[i as usize].rank > 0);
-                if let Some(choice) = self.by_weight(weighted) {
-                    return self.one(choice);
-                }
-                // Weight-0 members stand in only when every weighted one is down.
-                if !healthy.is_empty() {
-                    return self.one(healthy[crate::random::below(healthy.len() as u64) as usize]);
-                }
-            }
-        }
-        self.all_down()
     }
 
     /// The members a query may get now, deterministically: the first
     /// healthy tier (failover), every healthy member (multivalue), every
-    /// member that may be chosen (weighted), or what `all-down` gives.
-    /// For the status API and metrics, not for answers.
+    /// member that may be chosen (weighted), or what `all-down` gives; as
+    /// RDATA indices. For the status API and metrics, not for answers: the
+    /// same rule as [`Dynamic::pick`], before its random draw and `max`.
     pub fn candidates(&self, board: &Board) -> Vec<u16> {
-        let up = |m: &Member| m.target.is_none_or(|t| board.serving(t));
-        let healthy: Vec<&Member> = self.members.iter().filter(|m| up(m)).collect();
-        let chosen: Vec<&Member> = match self.kind {
-            Kind::Failover => {
-                let tier = healthy.first().map(|m| m.rank);
-                healthy
-                    .iter()
-                    .copied()
-                    .filter(|m| Some(m.rank) == tier)
-                    .collect()
-            }
-            Kind::Multivalue => healthy.clone(),
-            Kind::Weighted => {
-                let weighted: Vec<&Member> =
-                    healthy.iter().copied().filter(|m| m.rank > 0).collect();
-                if weighted.is_empty() {
-                    healthy.clone()
-                } else {
-                    weighted
-                }
-            }
-        };
-        if !chosen.is_empty() {
-            return chosen.iter().map(|m| m.rdata).collect();
-        }
-        match (self.all_down, self.kind) {
-            (AllDown::Empty | AllDown::Servfail, _) => Vec::new(),
-            (AllDown::First, Kind::Failover) => {
-                let tier = self.members.first().map(|m| m.rank);
-                self.members
-                    .iter()
-                    .filter(|m| Some(m.rank) == tier)
-                    .map(|m| m.rdata)
-                    .collect()
-            }
-            (AllDown::First, _) => self.members.first().map(|m| m.rdata).into_iter().collect(),
-            (AllDown::All, _) => self.members.iter().map(|m| m.rdata).collect(),
+        let mut positions = [0u16; MAX_MEMBERS];
+        match self.eligible(board, &mut positions) {
+            Eligible::Members(positions, _) => positions
+                .iter()
+                .map(|&p| self.members[p as usize].rdata)
+                .collect(),
+            Eligible::Empty | Eligible::Servfail => Vec::new(),
         }
     }
 
-    fn all_down(&self) -> Pick {
-        match self.all_down {
-            AllDown::Empty => Pick::Empty,
-            AllDown::Servfail => Pick::Servfail,
-            AllDown::First => match self.kind {
-                Kind::Failover => {
-                    let tier = self.members.first().map_or(0, |m| m.rank);
-                    self.take_in_order(
-                        (0..self.members.len() as u16)
-                            .filter(|&i| self.members[i as usize].rank == tier),
-                    )
-                }
-                _ => self.one(0),
-            },
-            AllDown::All => {
-                let mut all = [0u16; MAX_MEMBERS];
-                let n = self.members.len().min(MAX_MEMBERS);
-                for (i, slot) in all[..n].iter_mut().enumerate() {
-                    *slot = i as u16;
-                }
-                match self.kind {
-                    Kind::Failover => self.take_in_order(all[..n].iter().copied()),
-                    Kind::Multivalue => self.shuffled(&mut all[..n]),
-                    Kind::Weighted => {
-                        let pick = self
-                            .by_weight(all[..n].iter().copied())
-                            .unwrap_or_else(|| crate::random::below(n as u64) as u16);
-                        self.one(pick)
-                    }
-                }
+    /// The policy's rule: which members (by position) may answer now.
+    fn eligible<'p>(&self, board: &Board, buffer: &'p mut [u16; MAX_MEMBERS]) -> Eligible<'p> {
+        let up = |member: &Member| member.target.is_none_or(|target| board.serving(target));
+        let mut count = 0;
+        for (i, member) in self.members.iter().enumerate().take(MAX_MEMBERS) {
+            if up(member) {
+                buffer[count] = i as u16;
+                count += 1;
             }
+        }
+        let rank = |position: u16| self.members[position as usize].rank;
+        if count > 0 {
+            let healthy = &mut buffer[..count];
+            return match self.policy {
+                Policy::Failover => {
+                    let tier = rank(healthy[0]);
+                    Eligible::Members(keep(healthy, |p| rank(p) == tier), Draw::InOrder)
+                }
+                Policy::Multivalue => Eligible::Members(healthy, Draw::Shuffle),
+                // Weight-0 members stand in only when every weighted one is down.
+                Policy::Weighted if healthy.iter().any(|&p| rank(p) > 0) => {
+                    Eligible::Members(keep(healthy, |p| rank(p) > 0), Draw::ByWeight)
+                }
+                Policy::Weighted => Eligible::Members(healthy, Draw::ByWeight),
+            };
+        }
+        let n = self.members.len().min(MAX_MEMBERS);
+        for (i, slot) in buffer[..n].iter_mut().enumerate() {
+            *slot = i as u16;
+        }
+        let all = &mut buffer[..n];
+        match (self.all_down, self.policy) {
+            (AllDown::Empty, _) => Eligible::Empty,
+            (AllDown::Servfail, _) => Eligible::Servfail,
+            (AllDown::First, Policy::Failover) => {
+                let tier = self.members.first().map_or(0, |m| m.rank);
+                Eligible::Members(keep(all, |p| rank(p) == tier), Draw::InOrder)
+            }
+            (AllDown::First, _) => Eligible::Members(&mut all[..n.min(1)], Draw::InOrder),
+            (AllDown::All, Policy::Failover) => Eligible::Members(all, Draw::InOrder),
+            (AllDown::All, Policy::Multivalue) => Eligible::Members(all, Draw::Shuffle),
+            (AllDown::All, Policy::Weighted) => Eligible::Members(all, Draw::ByWeight),
         }
     }
 
@@ -271,13 +238,25 @@ impl Dynamic {
     }
 }
 
+/// The positions that pass `test`, moved to the front, in order.
+fn keep(positions: &mut [u16], test: impl Fn(u16) -> bool) -> &mut [u16] {
+    let mut kept = 0;
+    for i in 0..positions.len() {
+        if test(positions[i]) {
+            positions[kept] = positions[i];
+            kept += 1;
+        }
+    }
+    &mut positions[..kept]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn set(kind: Kind, ranks: &[u32], all_down: AllDown, max: usize) -> Dynamic {
+    fn set(policy: Policy, ranks: &[u32], all_down: AllDown, max: usize) -> Dynamic {
         Dynamic {
-            kind,
+            policy,
             members: ranks
                 .iter()
                 .enumerate()
@@ -305,7 +284,7 @@ mod tests {
 
     #[test]
     fn failover_answers_the_first_tier_with_a_healthy_member() {
-        let s = set(Kind::Failover, &[1, 1, 2, 3], AllDown::First, 8);
+        let s = set(Policy::Failover, &[1, 1, 2, 3], AllDown::First, 8);
         assert_eq!(sorted(s.pick(&board(&[true, true, true, true]))), [0, 1]);
         assert_eq!(sorted(s.pick(&board(&[false, true, true, true]))), [1]);
         assert_eq!(sorted(s.pick(&board(&[false, false, true, true]))), [2]);
@@ -320,19 +299,19 @@ mod tests {
     #[test]
     fn every_all_down_mode() {
         let down = board(&[false; 3]);
-        let f = |all_down| set(Kind::Failover, &[1, 2, 3], all_down, 8).pick(&down);
+        let f = |all_down| set(Policy::Failover, &[1, 2, 3], all_down, 8).pick(&down);
         assert_eq!(sorted(f(AllDown::All)), [0, 1, 2]);
         assert_eq!(sorted(f(AllDown::First)), [0]);
         assert!(matches!(f(AllDown::Empty), Pick::Empty));
         assert!(matches!(f(AllDown::Servfail), Pick::Servfail));
-        let m = set(Kind::Multivalue, &[0, 0, 0], AllDown::All, 2).pick(&down);
+        let m = set(Policy::Multivalue, &[0, 0, 0], AllDown::All, 2).pick(&down);
         assert_eq!(m.indices().len(), 2, "all, still at most max");
         assert_eq!(
-            sorted(set(Kind::Multivalue, &[0, 0, 0], AllDown::First, 2).pick(&down)),
+            sorted(set(Policy::Multivalue, &[0, 0, 0], AllDown::First, 2).pick(&down)),
             [0]
         );
         assert_eq!(
-            set(Kind::Weighted, &[1, 1, 0], AllDown::All, 8)
+            set(Policy::Weighted, &[1, 1, 0], AllDown::All, 8)
                 .pick(&down)
                 .indices()
                 .len(),
@@ -342,7 +321,7 @@ mod tests {
 
     #[test]
     fn multivalue_returns_healthy_members_shuffled_up_to_max() {
-        let s = set(Kind::Multivalue, &[0; 4], AllDown::All, 2);
+        let s = set(Policy::Multivalue, &[0; 4], AllDown::All, 2);
         let b = board(&[true, false, true, true]);
         let mut firsts = std::collections::BTreeSet::new();
         for _ in 0..200 {
@@ -362,7 +341,7 @@ mod tests {
 
     #[test]
     fn weighted_shares_follow_weights_and_zero_weight_stands_in() {
-        let s = set(Kind::Weighted, &[70, 30, 0], AllDown::All, 8);
+        let s = set(Policy::Weighted, &[70, 30, 0], AllDown::All, 8);
         let b = board(&[true, true, true]);
         let mut counts = [0u32; 3];
         let rounds = 100_000;
@@ -381,8 +360,46 @@ mod tests {
 
     #[test]
     fn members_without_a_check_are_always_up() {
-        let mut s = set(Kind::Failover, &[1, 2], AllDown::Empty, 8);
+        let mut s = set(Policy::Failover, &[1, 2], AllDown::Empty, 8);
         s.members[0].target = None;
         assert_eq!(sorted(s.pick(&board(&[false, false]))), [0]);
+    }
+
+    #[test]
+    fn every_pick_is_among_the_candidates() {
+        let ranks = [1, 1, 2, 0];
+        for policy in [Policy::Failover, Policy::Multivalue, Policy::Weighted] {
+            for all_down in [
+                AllDown::All,
+                AllDown::First,
+                AllDown::Empty,
+                AllDown::Servfail,
+            ] {
+                for max in [1, 2, 8] {
+                    let s = set(policy, &ranks, all_down, max);
+                    for mask in 0..16u32 {
+                        let b = board(&[0, 1, 2, 3].map(|i| mask & (1 << i) != 0));
+                        let candidates = s.candidates(&b);
+                        for _ in 0..20 {
+                            let pick = s.pick(&b);
+                            let got = pick.indices();
+                            assert!(
+                                got.iter().all(|i| candidates.contains(i)),
+                                "{policy:?} {all_down:?} max {max} mask {mask:04b}: {got:?} not in {candidates:?}"
+                            );
+                            assert_eq!(
+                                got.is_empty(),
+                                candidates.is_empty(),
+                                "{policy:?} {all_down:?} mask {mask:04b}"
+                            );
+                            if policy == Policy::Failover {
+                                let n = candidates.len().min(max);
+                                assert_eq!(got, &candidates[..n], "failover keeps the order");
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

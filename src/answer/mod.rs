@@ -24,7 +24,7 @@ mod view;
 pub use build::{build, build_with};
 pub use cache::Cache;
 pub use respond::{Transport, respond};
-pub use table::{Node, RRset, Table, Target, ZoneData};
+pub use table::{Node, RRset, Table, ZoneData};
 pub use view::{MemberView, SetView, rdata_text};
 
 #[cfg(test)]

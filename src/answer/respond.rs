@@ -62,11 +62,15 @@ pub(super) fn respond_parsed<'t>(
         Ok(query) => query,
         Err(ParseError::Drop) => return None,
         Err(ParseError::FormErr { id, flags }) => {
-            unzoned().count(0, rcode::FORMERR, transport == Transport::Tcp);
+            table
+                .unzoned
+                .count(0, rcode::FORMERR, transport == Transport::Tcp);
             return Some(Response::once(header_only(out, id, flags, rcode::FORMERR)));
         }
         Err(ParseError::NotImp { id, flags }) => {
-            unzoned().count(0, rcode::NOTIMP, transport == Transport::Tcp);
+            table
+                .unzoned
+                .count(0, rcode::NOTIMP, transport == Transport::Tcp);
             return Some(Response::once(header_only(out, id, flags, rcode::NOTIMP)));
         }
     };
@@ -94,7 +98,7 @@ pub(super) fn respond_parsed<'t>(
         )));
     }
     let (code, counters, reusable) = match query.edns {
-        Some(edns) if edns.version > 0 => (rcode::BADVERS, unzoned(), None),
+        Some(edns) if edns.version > 0 => (rcode::BADVERS, &*table.unzoned, None),
         _ => answer(table, &query, transport, &mut w),
     };
     counters.count(query.qtype, code, transport == Transport::Tcp);
@@ -134,10 +138,6 @@ fn header_only(out: &mut [u8], id: u16, query_flags: u16, code: u16) -> usize {
     w.finish()
 }
 
-fn unzoned() -> &'static QueryCounters {
-    &crate::metrics::global().unzoned
-}
-
 /// Fills the sections after the question; returns the RCODE, the counters
 /// the query counts in, and the zone's counters again when the response is
 /// reusable ([`Response::reusable`]).
@@ -149,12 +149,12 @@ fn answer<'t>(
 ) -> (u16, &'t QueryCounters, Option<&'t Arc<QueryCounters>>) {
     // Class ANY is read as IN (as Knot does); other classes have no zones.
     if !query.is_class_in() && query.qclass != CLASS_ANY {
-        return (rcode::REFUSED, unzoned(), None);
+        return (rcode::REFUSED, &*table.unzoned, None);
     }
     // No zone transfers (yet): refused, as NSD does without an ACL. Other
     // meta types (OPT, TSIG, MAILA, …) find no data, as in Knot.
     if matches!(query.qtype, rtype::AXFR | rtype::IXFR) {
-        return (rcode::REFUSED, unzoned(), None);
+        return (rcode::REFUSED, &*table.unzoned, None);
     }
     let mut lower = [0u8; MAX_NAME_LEN];
     let qname = &mut lower[..query.qname.len()];
@@ -162,7 +162,7 @@ fn answer<'t>(
     qname.make_ascii_lowercase();
     let labels = Labels::new(qname);
     let Some(zone) = find_zone(table, qname, &labels) else {
-        return (rcode::REFUSED, unzoned(), None);
+        return (rcode::REFUSED, &*table.unzoned, None);
     };
     w.set_flags(w.flags() | flag::AA);
     let after_question = w.mark();

@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
 use super::dynamic::Dynamic;
-use crate::config::Check;
-use crate::health::{Board, TargetKey};
+use crate::health::{Board, Registry, Target};
+use crate::metrics::QueryCounters;
 use crate::name::Name;
 use crate::wire::{RdataLayout, rtype};
 
@@ -31,10 +31,13 @@ pub struct Table {
     /// any other length names no zone, so it is not hashed.
     pub(super) apex_lengths: ApexLengths,
     /// The targets' slots: serving state written by the probe loops while
-    /// this table is published (atomics), shared with them (`Arc`s).
+    /// this table is published (atomics), shared with them (`Arc`s). A copy
+    /// of `health`'s board, one pointer nearer the answer path.
     pub(super) board: Board,
-    /// The targets, by board index.
-    pub(super) targets: Box<[Target]>,
+    /// The targets its dynamic sets' members name, by board index.
+    pub(super) health: Arc<Registry>,
+    /// Where queries for names in no zone, and malformed ones, are counted.
+    pub(super) unzoned: Arc<QueryCounters>,
     /// Unique to this table among all built in this process ([`Table::next_generation`]):
     /// what a worker's [`super::Cache`] holds of another table is not this one's.
     pub(super) generation: u64,
@@ -61,17 +64,6 @@ impl ApexLengths {
     }
 }
 
-/// A target to probe, with the check that probes it.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// Its identity.
-    pub key: TargetKey,
-    /// How to probe it.
-    pub check: Arc<Check>,
-    /// The record sets that use it, as `NAME TYPE`.
-    pub record_sets: Vec<String>,
-}
-
 impl Table {
     /// A table that serves nothing.
     pub fn empty() -> Table {
@@ -79,7 +71,8 @@ impl Table {
             zones: HashMap::default(),
             apex_lengths: ApexLengths::default(),
             board: Board::default(),
-            targets: Box::new([]),
+            health: Arc::default(),
+            unzoned: Arc::default(),
             generation: Table::next_generation(),
         }
     }
@@ -99,7 +92,12 @@ impl Table {
 
     /// The targets, by board index.
     pub fn targets(&self) -> &[Target] {
-        &self.targets
+        self.health.targets()
+    }
+
+    /// The targets and their slots: what health owns of this table.
+    pub fn health(&self) -> &Arc<Registry> {
+        &self.health
     }
 }
 
@@ -123,6 +121,9 @@ pub struct ZoneData {
     pub(super) rdatas: Box<[u32]>,
     /// The rules of the health-aware sets.
     pub(super) dynamics: Box<[Dynamic]>,
+    /// Where the health-aware sets are: (node, RRset) numbers, so views
+    /// need not walk every node.
+    pub(super) dynamic_sets: Box<[(u32, u32)]>,
     /// Node numbers by lower-cased wire name.
     pub(super) index: HashTable<u32>,
     pub(super) hasher: DefaultHashBuilder,
@@ -130,7 +131,7 @@ pub struct ZoneData {
     /// (RFC 2308 §3).
     pub(super) negative_soa: RRsetEntry,
     /// This zone's query counters (the same across reloads).
-    pub(super) counters: Arc<crate::metrics::QueryCounters>,
+    pub(super) counters: Arc<QueryCounters>,
 }
 
 /// A node: where its names and RRsets are.
@@ -192,6 +193,17 @@ impl ZoneData {
     /// Every node, in no particular order.
     pub fn nodes(&self) -> impl Iterator<Item = Node<'_>> {
         self.nodes.iter().map(|entry| Node { zone: self, entry })
+    }
+
+    /// The health-aware sets and their nodes.
+    pub(super) fn dynamic_sets(&self) -> impl Iterator<Item = (Node<'_>, RRset<'_>)> {
+        self.dynamic_sets.iter().map(|&(node, rrset)| {
+            let set = RRset {
+                zone: self,
+                entry: &self.rrsets[rrset as usize],
+            };
+            (self.node_at(node), set)
+        })
     }
 
     /// The SOA for negative answers.

@@ -4,8 +4,8 @@
 use hickory_proto::rr::{RData, RecordType};
 use hickory_proto::serialize::binary::{BinDecoder, Restrict};
 
-use super::dynamic::Kind;
 use super::table::Table;
+use crate::zone::Policy;
 
 /// A dynamic record set as an operator sees it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -47,45 +47,40 @@ impl Table {
     pub fn dynamic_sets(&self) -> Vec<SetView> {
         let mut sets = Vec::new();
         for zone in self.zones.values() {
-            for node in zone.nodes() {
-                for set in node.rrsets() {
-                    let Some(dynamic) = set.dynamic() else {
-                        continue;
-                    };
-                    let rr_type = crate::zone::rdata::type_name(set.rr_type());
-                    let owner = crate::name::Name::from_wire(node.name())
-                        .map_or_else(|_| String::from("?"), |name| name.to_string());
-                    let members = dynamic
-                        .members
-                        .iter()
-                        .map(|member| MemberView {
-                            rdata: rdata_text(set.rr_type(), set.rdata(member.rdata as usize)),
-                            target: member
-                                .target
-                                .map(|t| self.targets[t as usize].key.to_string()),
-                            rank: (dynamic.kind != Kind::Multivalue).then_some(member.rank),
-                            serving: member.target.is_none_or(|t| self.board.serving(t)),
-                        })
-                        .collect();
-                    let answer = dynamic
-                        .candidates(&self.board)
-                        .iter()
-                        .map(|&i| rdata_text(set.rr_type(), set.rdata(i as usize)))
-                        .collect();
-                    sets.push(SetView {
-                        name: format!("{owner} {rr_type}"),
-                        owner,
-                        rr_type,
-                        policy: match dynamic.kind {
-                            Kind::Failover => "failover",
-                            Kind::Multivalue => "multivalue",
-                            Kind::Weighted => "weighted",
-                        },
-                        ttl: dynamic.ttl,
-                        members,
-                        answer,
-                    });
-                }
+            for (node, set) in zone.dynamic_sets() {
+                let Some(dynamic) = set.dynamic() else {
+                    continue;
+                };
+                let rr_type = crate::zone::rdata::type_name(set.rr_type());
+                let owner = crate::name::Name::from_wire(node.name())
+                    .map_or_else(|_| String::from("?"), |name| name.to_string());
+                let members = dynamic
+                    .members
+                    .iter()
+                    .map(|member| MemberView {
+                        rdata: rdata_text(set.rr_type(), set.rdata(member.rdata as usize)),
+                        target: member
+                            .target
+                            .and_then(|t| self.targets().get(t as usize))
+                            .map(|target| target.key.to_string()),
+                        rank: (dynamic.policy != Policy::Multivalue).then_some(member.rank),
+                        serving: member.target.is_none_or(|t| self.board.serving(t)),
+                    })
+                    .collect();
+                let answer = dynamic
+                    .candidates(&self.board)
+                    .iter()
+                    .map(|&i| rdata_text(set.rr_type(), set.rdata(i as usize)))
+                    .collect();
+                sets.push(SetView {
+                    name: format!("{owner} {rr_type}"),
+                    owner,
+                    rr_type,
+                    policy: dynamic.policy.name(),
+                    ttl: dynamic.ttl,
+                    members,
+                    answer,
+                });
             }
         }
         sets.sort_by(|a, b| a.name.cmp(&b.name));

@@ -2,6 +2,7 @@
 //! status page. Read-only views, except through the slots' control (the
 //! probe loops apply it) and the reload command (the service applies it).
 
+pub mod prometheus;
 pub mod status;
 
 use std::collections::VecDeque;
@@ -21,15 +22,9 @@ use tokio_util::sync::CancellationToken;
 use crate::health::Event;
 use crate::health::slot::Override;
 use crate::health::state::Health;
+use crate::metrics::Metrics;
 use crate::server::SharedTable;
-use crate::service::Reloaded;
-
-/// What the API asks the service to do.
-#[derive(Debug)]
-pub enum Command {
-    /// Reload config and zones; the reply says how it went.
-    Reload(oneshot::Sender<Result<Reloaded, Vec<String>>>),
-}
+use crate::service::Command;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -38,6 +33,8 @@ pub struct Api {
     pub table: SharedTable,
     /// Recent transitions.
     pub history: Arc<Mutex<VecDeque<Event>>>,
+    /// The server's counters.
+    pub metrics: Arc<Metrics>,
     /// Commands to the service.
     pub commands: mpsc::Sender<Command>,
     /// Bearer token required by state-changing requests, if set.
@@ -72,7 +69,7 @@ async fn page() -> Html<&'static str> {
 }
 
 async fn metrics(State(api): State<Api>) -> Response {
-    let text = crate::metrics::global().render(&api.table.load());
+    let text = prometheus::render(&api.metrics, &api.table.load());
     (
         [(
             header::CONTENT_TYPE,
@@ -172,7 +169,12 @@ async fn reload(State(api): State<Api>, headers: HeaderMap) -> Response {
         );
     }
     let (reply, answer) = oneshot::channel();
-    if api.commands.send(Command::Reload(reply)).await.is_err() {
+    if api
+        .commands
+        .send(Command::Reload(Some(reply)))
+        .await
+        .is_err()
+    {
         return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
     }
     match answer.await {

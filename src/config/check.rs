@@ -36,12 +36,19 @@ pub enum Health {
     Down,
 }
 
-impl fmt::Display for Health {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Health {
+    /// `up` or `down`, as the config, the API and metrics spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Health::Up => "up",
             Health::Down => "down",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

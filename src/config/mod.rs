@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::name::Name;
-pub use check::{Check, Failback, Kind};
+pub use check::{Check, Failback, Health, Kind, Thresholds};
 
 /// Health checks by name, shared with the targets that use them.
 pub type Checks = BTreeMap<String, std::sync::Arc<Check>>;

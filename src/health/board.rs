@@ -10,7 +10,7 @@ use super::slot::Slot;
 use super::state::Health;
 
 /// Slots by target index.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Board {
     slots: Box<[Arc<Slot>]>,
 }

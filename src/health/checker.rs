@@ -12,22 +12,23 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::Event;
-use super::probe::{Clients, Outcome, probe};
+use super::probe::{Clients, Outcome, ReasonClass, probe};
 use super::slot::{self, Change, Probe, Slot};
 use super::state::Health;
-use crate::answer::Target;
+use super::{Event, Target};
 use crate::config::Failback;
-use crate::metrics::Histogram;
+use crate::metrics::{Histogram, Metrics};
 use crate::random;
 
-/// Starts the probe loop of one target on its slot. The loop stops when
-/// `shutdown` is cancelled. `None` when the target cannot be probed (logged).
+/// Starts the probe loop of one target on its slot, counting into
+/// `metrics`. The loop stops when `shutdown` is cancelled. `None` when the
+/// target cannot be probed (logged).
 pub fn spawn(
     target: &Target,
     slot: Arc<Slot>,
     clients: &Clients,
     events: broadcast::Sender<Event>,
+    metrics: &Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Option<JoinHandle<()>> {
     let http = match target.check.kind {
@@ -50,8 +51,8 @@ pub fn spawn(
         prober,
         jitter: true,
         events,
-        lateness: &crate::metrics::global().lateness,
-        latency: crate::metrics::global().probe_histogram(&target.check.name),
+        latency: metrics.probe_histogram(&target.check.name),
+        metrics: metrics.clone(),
     };
     Some(tokio::spawn(run.run(shutdown)))
 }
@@ -80,9 +81,8 @@ struct Loop<P> {
     /// Off in tests: start at once, probe exactly every interval.
     jitter: bool,
     events: broadcast::Sender<Event>,
-    /// Where each probe's start minus its due time goes: the process-wide
-    /// `health_probe_lateness_seconds`, or a test's own.
-    lateness: &'static Histogram,
+    /// Where lateness, failover times and transitions are counted.
+    metrics: Arc<Metrics>,
     /// Where each probe's latency goes: its check's
     /// `health_check_duration_seconds`.
     latency: Arc<Histogram>,
@@ -125,7 +125,8 @@ impl<P: Prober> Loop<P> {
             let started = Instant::now();
             // Measured here, after the timer fired and the task was polled:
             // a busy runtime shows up as lateness, not as a slower probe.
-            self.lateness
+            self.metrics
+                .lateness
                 .observe(started.saturating_duration_since(next));
             let outcome = tokio::select! {
                 biased;
@@ -197,7 +198,7 @@ impl<P: Prober> Loop<P> {
         if transition.to == Health::Down
             && let Some(first) = first_failure.take()
         {
-            crate::metrics::global().observe_failover(first.elapsed());
+            self.metrics.failover.observe(first.elapsed());
         }
         tracing::info!(
             target = %self.target.key,
@@ -213,7 +214,7 @@ impl<P: Prober> Loop<P> {
             transition.from,
             transition.to,
             serving,
-            outcome.reason.clone(),
+            (outcome.reason.clone(), outcome.class),
             transition.count,
             now,
         );
@@ -238,7 +239,14 @@ impl<P: Prober> Loop<P> {
         };
         tracing::info!(target = %self.target.key, serving, %reason, "operator change");
         let health = detail.state.health();
-        self.announce(health, health, serving, reason, 0, now);
+        self.announce(
+            health,
+            health,
+            serving,
+            (reason, ReasonClass::Override),
+            0,
+            now,
+        );
     }
 
     fn announce(
@@ -246,12 +254,17 @@ impl<P: Prober> Loop<P> {
         from: Health,
         to: Health,
         serving: bool,
-        reason: String,
+        (reason, class): (String, ReasonClass),
         consecutive: u32,
         time: SystemTime,
     ) {
+        self.metrics.count_event(
+            &self.target.record_sets,
+            from.as_str(),
+            to.as_str(),
+            class.as_str(),
+        );
         // No receiver is fine: nobody listens when nothing is configured.
-        crate::metrics::global().count_event(&self.target.record_sets, from, to, &reason);
         let _ = self.events.send(Event {
             target: self.target.key.to_string(),
             check: self.target.check.name.clone(),
@@ -298,6 +311,11 @@ mod tests {
                 Outcome {
                     passed,
                     reason: String::new(),
+                    class: if passed {
+                        ReasonClass::Ok
+                    } else {
+                        ReasonClass::Error
+                    },
                     latency: delay,
                 }
             }
@@ -331,7 +349,7 @@ mod tests {
         slot: Arc<Slot>,
         events: broadcast::Receiver<Event>,
         seen: Arc<Mutex<Vec<Duration>>>,
-        lateness: &'static Histogram,
+        metrics: Arc<Metrics>,
         shutdown: CancellationToken,
         task: JoinHandle<()>,
     }
@@ -340,8 +358,8 @@ mod tests {
         start_delayed(failback, initial, results, jitter, &[])
     }
 
-    /// [`start`] with probes that take `delays`, recording lateness into a
-    /// histogram of the test's own (the global one is shared by every test).
+    /// [`start`] with probes that take `delays`, counting into metrics of
+    /// the test's own.
     fn start_delayed(
         failback: Failback,
         initial: Health,
@@ -349,7 +367,7 @@ mod tests {
         jitter: bool,
         delays: &[Duration],
     ) -> Running {
-        let lateness: &'static Histogram = Box::leak(Box::new(Histogram::for_lateness()));
+        let metrics = Arc::new(Metrics::default());
         let slot = Arc::new(Slot::new(initial));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (sender, events) = broadcast::channel(64);
@@ -365,15 +383,15 @@ mod tests {
             },
             jitter,
             events: sender,
-            lateness,
-            latency: crate::metrics::global().probe_histogram("test"),
+            latency: metrics.probe_histogram("test"),
+            metrics: metrics.clone(),
         };
         let task = tokio::spawn(run.run(shutdown.clone()));
         Running {
             slot,
             events,
             seen,
-            lateness,
+            metrics,
             shutdown,
             task,
         }
@@ -511,10 +529,10 @@ mod tests {
             *running.seen.lock().unwrap(),
             [ms(0), ms(1250), ms(2250), ms(3250), ms(4250)]
         );
-        assert_eq!(running.lateness.totals(), (5, ms(250)));
-        assert_eq!(running.lateness.at_most(0.0001), 4, "four on time");
-        assert_eq!(running.lateness.at_most(0.1), 4);
-        assert_eq!(running.lateness.at_most(0.25), 5, "one 250 ms late");
+        assert_eq!(running.metrics.lateness.totals(), (5, ms(250)));
+        assert_eq!(running.metrics.lateness.at_most(0.0001), 4, "four on time");
+        assert_eq!(running.metrics.lateness.at_most(0.1), 4);
+        assert_eq!(running.metrics.lateness.at_most(0.25), 5, "one 250 ms late");
     }
 
     #[tokio::test(start_paused = true)]
@@ -529,9 +547,13 @@ mod tests {
         running.task.await.unwrap();
         let probes = running.seen.lock().unwrap().len() as u64;
         assert!(probes >= 17, "{probes} probes in 20 s");
-        let (count, sum) = running.lateness.totals();
+        let (count, sum) = running.metrics.lateness.totals();
         assert_eq!(count, probes, "one observation per probe");
-        assert_eq!(running.lateness.at_most(0.001), count, "all within 1 ms");
+        assert_eq!(
+            running.metrics.lateness.at_most(0.001),
+            count,
+            "all within 1 ms"
+        );
         assert!(sum < Duration::from_millis(probes), "{sum:?}");
     }
 

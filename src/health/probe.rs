@@ -14,9 +14,77 @@ pub struct Outcome {
     pub passed: bool,
     /// Why, in a few words (`HTTP 200`, `timeout after 1s`, …).
     pub reason: String,
+    /// What kind of reason, for metrics.
+    pub class: ReasonClass,
     /// How long the probe took.
     pub latency: Duration,
 }
+
+/// The kind of a probe's result or of an operator's change: few values, so
+/// it can label a metric where the reason's text cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReasonClass {
+    /// Passed.
+    Ok,
+    /// An HTTP status the check does not expect.
+    Status,
+    /// No answer within the timeout.
+    Timeout,
+    /// The connection failed (refused, reset, unreachable).
+    Connect,
+    /// The body lacked the text, or could not be read.
+    Body,
+    /// The TLS handshake or the certificate failed.
+    Tls,
+    /// Anything else.
+    Error,
+    /// An operator's override or its end.
+    Override,
+}
+
+impl ReasonClass {
+    /// The `reason` label's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonClass::Ok => "ok",
+            ReasonClass::Status => "status",
+            ReasonClass::Timeout => "timeout",
+            ReasonClass::Connect => "connect",
+            ReasonClass::Body => "body",
+            ReasonClass::Tls => "tls",
+            ReasonClass::Error => "error",
+            ReasonClass::Override => "override",
+        }
+    }
+
+    /// The class of a failed connect.
+    fn of_io(err: &std::io::Error) -> ReasonClass {
+        match err.kind() {
+            std::io::ErrorKind::TimedOut => ReasonClass::Timeout,
+            _ => ReasonClass::Connect,
+        }
+    }
+
+    /// The class of a failed HTTP request. reqwest says timeouts, connects
+    /// and bodies apart, but a TLS failure only in its causes' text.
+    fn of_http(err: &reqwest::Error, text: &str) -> ReasonClass {
+        let text = text.to_ascii_lowercase();
+        if err.is_timeout() || text.contains("timed out") {
+            ReasonClass::Timeout
+        } else if text.contains("certificate") || text.contains("tls") {
+            ReasonClass::Tls
+        } else if err.is_body() || err.is_decode() {
+            ReasonClass::Body
+        } else if err.is_connect() || text.contains("refused") || text.contains("reset") {
+            ReasonClass::Connect
+        } else {
+            ReasonClass::Error
+        }
+    }
+}
+
+/// Why a probe failed.
+type Failure = (String, ReasonClass);
 
 /// HTTP clients, shared by every target that can share one: reqwest pools
 /// connections per client, and a client per target would cost a TLS config
@@ -97,26 +165,31 @@ pub async fn probe(
             (Kind::Tcp, _) => tokio::net::TcpStream::connect(key.authority())
                 .await
                 .map(|_| "connected".to_owned())
-                .map_err(|err| format!("connect: {err}")),
+                .map_err(|err| (format!("connect: {err}"), ReasonClass::of_io(&err))),
             (_, Some((client, url))) => request(check, client, url).await,
-            (_, None) => Err("no HTTP client".to_owned()),
+            (_, None) => Err(("no HTTP client".to_owned(), ReasonClass::Error)),
         }
     })
     .await;
     let latency = started.elapsed();
-    let (passed, reason) = match result {
-        Ok(Ok(reason)) => (true, reason),
-        Ok(Err(reason)) => (false, reason),
-        Err(_) => (false, format!("timeout after {:?}", check.timeout)),
+    let (passed, reason, class) = match result {
+        Ok(Ok(reason)) => (true, reason, ReasonClass::Ok),
+        Ok(Err((reason, class))) => (false, reason, class),
+        Err(_) => (
+            false,
+            format!("timeout after {:?}", check.timeout),
+            ReasonClass::Timeout,
+        ),
     };
     Outcome {
         passed,
         reason,
+        class,
         latency,
     }
 }
 
-async fn request(check: &Check, client: &reqwest::Client, url: &str) -> Result<String, String> {
+async fn request(check: &Check, client: &reqwest::Client, url: &str) -> Result<String, Failure> {
     let mut request = if check.head {
         client.head(url)
     } else {
@@ -135,7 +208,7 @@ async fn request(check: &Check, client: &reqwest::Client, url: &str) -> Result<S
         .iter()
         .any(|range| range.contains(&status))
     {
-        return Err(format!("HTTP {status} not expected"));
+        return Err((format!("HTTP {status} not expected"), ReasonClass::Status));
     }
     let Some(needle) = &check.body_contains else {
         return Ok(format!("HTTP {status}"));
@@ -155,12 +228,16 @@ async fn request(check: &Check, client: &reqwest::Client, url: &str) -> Result<S
     if found {
         Ok(format!("HTTP {status}, body has {needle:?}"))
     } else {
-        Err(format!("HTTP {status} but body lacks {needle:?}"))
+        Err((
+            format!("HTTP {status} but body lacks {needle:?}"),
+            ReasonClass::Body,
+        ))
     }
 }
 
-/// reqwest's error with its causes, which say what really failed.
-fn describe(err: &reqwest::Error) -> String {
+/// reqwest's error with its causes, which say what really failed, and
+/// its class.
+fn describe(err: &reqwest::Error) -> Failure {
     let mut text = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
@@ -168,5 +245,6 @@ fn describe(err: &reqwest::Error) -> String {
         text.push_str(&cause.to_string());
         source = cause.source();
     }
-    text
+    let class = ReasonClass::of_http(err, &text);
+    (text, class)
 }

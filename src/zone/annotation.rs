@@ -9,23 +9,24 @@ use std::fmt;
 /// How a record set picks its answer from its healthy members.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
-    /// Ordered tiers (primary = 1, secondary = 2, …): the healthy members of
-    /// the first tier that has any.
-    Failover(u32),
+    /// Ordered tiers (a member's rank: primary = 1, secondary = 2, …): the
+    /// healthy members of the first tier that has any.
+    Failover,
     /// The healthy members, shuffled, at most `max`.
     Multivalue,
-    /// One healthy member chosen with probability ∝ weight; weight 0 only
-    /// when every weighted member is down.
-    Weighted(u32),
+    /// One healthy member chosen with probability ∝ its rank, the weight;
+    /// weight 0 only when every weighted member is down.
+    Weighted,
 }
 
 impl Policy {
-    /// The policy's name, to compare policies across members.
-    pub fn kind(&self) -> &'static str {
+    /// The policy's name, as annotations, the API and the status page
+    /// spell it.
+    pub fn name(self) -> &'static str {
         match self {
-            Policy::Failover(_) => "failover",
+            Policy::Failover => "failover",
             Policy::Multivalue => "multivalue",
-            Policy::Weighted(_) => "weighted",
+            Policy::Weighted => "weighted",
         }
     }
 }
@@ -57,8 +58,10 @@ impl fmt::Display for AllDown {
 /// A parsed annotation of one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Annotation {
-    /// The set's policy and this member's tier or weight.
+    /// The set's policy.
     pub policy: Policy,
+    /// This member's tier (failover) or weight (weighted); 0 for multivalue.
+    pub rank: u32,
     /// The check (a `[check.NAME]` of the config) deciding this member's health.
     pub check: Option<String>,
     /// Where to probe, when not the record's own address: `HOST:PORT`.
@@ -76,6 +79,7 @@ pub fn parse(text: &str) -> Result<Annotation, String> {
     let mut policy = None;
     let mut annotation = Annotation {
         policy: Policy::Multivalue,
+        rank: 0,
         check: None,
         target: None,
         max: None,
@@ -92,8 +96,8 @@ pub fn parse(text: &str) -> Result<Annotation, String> {
         let set_policy = |policy: &mut Option<Policy>, new: Policy| match policy.replace(new) {
             Some(old) => Err(format!(
                 "a record has one policy; {} and {} both given",
-                old.kind(),
-                new.kind()
+                old.name(),
+                new.name()
             )),
             None => Ok(()),
         };
@@ -106,7 +110,8 @@ pub fn parse(text: &str) -> Result<Annotation, String> {
                         format!("failover={value:?}: use primary, secondary or a tier number ≥ 1")
                     })?,
                 };
-                set_policy(&mut policy, Policy::Failover(tier))?;
+                set_policy(&mut policy, Policy::Failover)?;
+                annotation.rank = tier;
             }
             "multivalue" => {
                 if value != "true" {
@@ -118,7 +123,8 @@ pub fn parse(text: &str) -> Result<Annotation, String> {
                 let weight = value
                     .parse::<u32>()
                     .map_err(|_| format!("weighted={value:?}: the weight is a whole number ≥ 0"))?;
-                set_policy(&mut policy, Policy::Weighted(weight))?;
+                set_policy(&mut policy, Policy::Weighted)?;
+                annotation.rank = weight;
             }
             "check" => annotation.check = Some(non_empty(key, value)?),
             "target" => annotation.target = Some(target(value)?),
@@ -193,25 +199,20 @@ mod tests {
         let a =
             parse("failover=secondary check=web target=192.0.2.1:8080 all-down=servfail ttl=20")
                 .unwrap();
-        assert_eq!(a.policy, Policy::Failover(2));
+        assert_eq!((a.policy, a.rank), (Policy::Failover, 2));
         assert_eq!(a.check.as_deref(), Some("web"));
         assert_eq!(a.target.as_deref(), Some("192.0.2.1:8080"));
         assert_eq!(a.all_down, Some(AllDown::Servfail));
         assert_eq!(a.ttl, Some(20));
-        assert_eq!(
-            parse("failover=primary").unwrap().policy,
-            Policy::Failover(1)
-        );
-        assert_eq!(
-            parse("failover=3 check=x").unwrap().policy,
-            Policy::Failover(3)
-        );
+        let tier = |text| {
+            let a = parse(text).unwrap();
+            (a.policy, a.rank)
+        };
+        assert_eq!(tier("failover=primary"), (Policy::Failover, 1));
+        assert_eq!(tier("failover=3 check=x"), (Policy::Failover, 3));
         let m = parse("multivalue check=web max=2").unwrap();
         assert_eq!((m.policy, m.max), (Policy::Multivalue, Some(2)));
-        assert_eq!(
-            parse("weighted=0 check=t").unwrap().policy,
-            Policy::Weighted(0)
-        );
+        assert_eq!(tier("weighted=0 check=t"), (Policy::Weighted, 0));
         assert!(parse("weighted=1 target=[2001:db8::1]:443 check=t").is_ok());
     }
 

@@ -58,11 +58,11 @@ pub fn check(records: &[Record], is_check: &dyn Fn(&str) -> bool, errors: &mut V
                     "check {name:?} is not defined in the config; add [check.{name}]"
                 ));
             }
-            if health.policy.kind() != first.1.policy.kind() {
+            if health.policy != first.1.policy {
                 fail(format!(
                     "{what} is {} here but {} at {}; one set has one policy",
-                    health.policy.kind(),
-                    first.1.policy.kind(),
+                    health.policy.name(),
+                    first.1.policy.name(),
                     first.0.location
                 ));
             }
@@ -122,7 +122,7 @@ pub fn is_cname_set(group: &[&Record]) -> bool {
     group.iter().filter(|r| r.rtype == rtype::CNAME).all(|r| {
         matches!(
             r.health.as_ref().map(|h| h.policy),
-            Some(Policy::Failover(_) | Policy::Weighted(_))
+            Some(Policy::Failover | Policy::Weighted)
         )
     })
 }

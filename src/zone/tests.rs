@@ -74,10 +74,16 @@ fn loads_a_plain_zone_with_locations_and_annotations() {
     assert_eq!(www[0].ttl, 300);
     assert_eq!(www[0].location.line, 6);
     let primary = www[0].health.as_ref().unwrap();
-    assert_eq!(primary.policy, crate::zone::Policy::Failover(1));
+    assert_eq!(
+        (primary.policy, primary.rank),
+        (crate::zone::Policy::Failover, 1)
+    );
     assert_eq!(primary.check.as_deref(), Some("web"));
     let secondary = www[1].health.as_ref().unwrap();
-    assert_eq!(secondary.policy, crate::zone::Policy::Failover(2));
+    assert_eq!(
+        (secondary.policy, secondary.rank),
+        (crate::zone::Policy::Failover, 2)
+    );
     assert_eq!(secondary.all_down, Some(crate::zone::AllDown::First));
     assert_eq!(www[1].location.line, 7);
     let www2 = find(zone, "www2.example.com.", 1);

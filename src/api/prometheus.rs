@@ -1,0 +1,390 @@
+//! `GET /metrics`: the Prometheus text exposition (format 0.0.4) of the
+//! server's [`Metrics`] and of the published table's targets and sets.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::answer::Table;
+use crate::health::state::Health;
+use crate::metrics::{Histogram, Metrics, QueryCounters, XdpCounters};
+
+/// The exposition of `metrics` and `table`.
+pub fn render(metrics: &Metrics, table: &Table) -> String {
+    let mut out = String::with_capacity(16 * 1024);
+    family(
+        &mut out,
+        "dns_queries_total",
+        "counter",
+        "Queries answered, by zone, type, RCODE and transport.",
+    );
+    for (name, counters) in metrics.zones() {
+        queries(&counters, &name.to_string(), &mut out);
+    }
+    queries(&metrics.unzoned, "", &mut out);
+    counter(
+        &mut out,
+        "dns_cached_responses_total",
+        "Queries of those answered by copying a response kept from an earlier query.",
+        &metrics.cached,
+    );
+    counter(
+        &mut out,
+        "dns_udp_pauses_total",
+        "Pauses UDP workers took once drained, to gather queries (udp-coalesce).",
+        &metrics.udp_pauses,
+    );
+    family(
+        &mut out,
+        "dns_response_duration_seconds",
+        "histogram",
+        "Time to answer one query.",
+    );
+    histogram(
+        &metrics.response,
+        "dns_response_duration_seconds",
+        "",
+        &mut out,
+    );
+    targets(table, &mut out);
+    family(
+        &mut out,
+        "active_endpoint_info",
+        "gauge",
+        "1 for each record in a dynamic set's current answer.",
+    );
+    for set in table.dynamic_sets() {
+        for rdata in &set.answer {
+            let _ = writeln!(
+                out,
+                "active_endpoint_info{{record=\"{}\",endpoint=\"{}\"}} 1",
+                escape(&set.name),
+                escape(rdata)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "failover_events_total",
+        "counter",
+        "Health transitions, by record set, states and reason.",
+    );
+    for ((record, from, to, reason), count) in metrics.events() {
+        let _ = writeln!(
+            out,
+            "failover_events_total{{record=\"{}\",from=\"{from}\",to=\"{to}\",reason=\"{reason}\"}} {count}",
+            escape(&record)
+        );
+    }
+    family(
+        &mut out,
+        "failover_duration_seconds",
+        "histogram",
+        "First failed probe to new answer published.",
+    );
+    histogram(&metrics.failover, "failover_duration_seconds", "", &mut out);
+    family(
+        &mut out,
+        "health_checks_total",
+        "counter",
+        "Probes run, by check and result.",
+    );
+    let mut by_check: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
+    for (target, slot) in table.health().iter() {
+        let entry = by_check.entry(&target.check.name).or_default();
+        entry.0 += slot.probes_ok.load(Ordering::Relaxed);
+        entry.1 += slot.probes_failed.load(Ordering::Relaxed);
+    }
+    for (check, (ok, failed)) in by_check {
+        let check = escape(check);
+        let _ = writeln!(
+            out,
+            "health_checks_total{{check=\"{check}\",result=\"ok\"}} {ok}"
+        );
+        let _ = writeln!(
+            out,
+            "health_checks_total{{check=\"{check}\",result=\"fail\"}} {failed}"
+        );
+    }
+    family(
+        &mut out,
+        "health_check_duration_seconds",
+        "histogram",
+        "Time one probe took, by check.",
+    );
+    for (check, probes) in metrics.probe_histograms() {
+        histogram(
+            &probes,
+            "health_check_duration_seconds",
+            &format!("check=\"{}\"", escape(&check)),
+            &mut out,
+        );
+    }
+    family(
+        &mut out,
+        "health_probe_lateness_seconds",
+        "histogram",
+        "How long after its due time a probe started.",
+    );
+    histogram(
+        &metrics.lateness,
+        "health_probe_lateness_seconds",
+        "",
+        &mut out,
+    );
+    xdp(&metrics.xdp, &mut out);
+    out
+}
+
+/// `endpoint_health`, `endpoint_serving` and `endpoint_override`.
+fn targets(table: &Table, out: &mut String) {
+    family(
+        out,
+        "endpoint_health",
+        "gauge",
+        "1 when a target passes its checks, 0 when not.",
+    );
+    for (target, slot) in table.health().iter() {
+        let up = slot.detail().state.health() == Health::Up;
+        let _ = writeln!(
+            out,
+            "endpoint_health{{target=\"{}\",check=\"{}\"}} {}",
+            escape(&target.key.to_string()),
+            escape(&target.check.name),
+            u8::from(up)
+        );
+    }
+    // Each family's samples follow its own header (text format rule).
+    let now = std::time::SystemTime::now();
+    let mut overrides = String::new();
+    family(
+        out,
+        "endpoint_serving",
+        "gauge",
+        "1 when answers may use a target (checks, hold and override together).",
+    );
+    family(
+        &mut overrides,
+        "endpoint_override",
+        "gauge",
+        "1 for a target an operator forced up or down.",
+    );
+    for (target, slot) in table.health().iter() {
+        let labels = format!(
+            "target=\"{}\",check=\"{}\"",
+            escape(&target.key.to_string()),
+            escape(&target.check.name)
+        );
+        let _ = writeln!(
+            out,
+            "endpoint_serving{{{labels}}} {}",
+            u8::from(slot.serving())
+        );
+        if let Some(forced) = slot.forced(now) {
+            let _ = writeln!(
+                overrides,
+                "endpoint_override{{{labels},state=\"{}\"}} 1",
+                forced.state
+            );
+        }
+    }
+    out.push_str(&overrides);
+}
+
+/// One zone's `dns_queries_total` samples.
+fn queries(counters: &QueryCounters, zone: &str, out: &mut String) {
+    for (qtype, rcode, proto, value) in counters.counts() {
+        let _ = writeln!(
+            out,
+            "dns_queries_total{{zone=\"{}\",qtype=\"{qtype}\",rcode=\"{rcode}\",proto=\"{proto}\"}} {value}",
+            escape(zone)
+        );
+    }
+}
+
+/// A histogram's samples: cumulative buckets, `+Inf`, sum and count.
+fn histogram(histogram: &Histogram, name: &str, labels: &str, out: &mut String) {
+    let sep = if labels.is_empty() { "" } else { "," };
+    for (bound, cumulative) in histogram.cumulative() {
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
+        );
+    }
+    let (count, sum) = histogram.totals();
+    let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+    let braces = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    };
+    let _ = writeln!(out, "{name}_sum{braces} {}", sum.as_nanos() as f64 / 1e9);
+    let _ = writeln!(out, "{name}_count{braces} {count}");
+}
+
+/// The XDP families, once a queue has started.
+fn xdp(counters: &XdpCounters, out: &mut String) {
+    if counters.queues.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    family(out, "xdp_queues", "gauge", "AF_XDP queues answering UDP.");
+    let _ = writeln!(out, "xdp_queues {}", get(&counters.queues));
+    family(
+        out,
+        "xdp_frames_total",
+        "counter",
+        "Frames the XDP program gave healthdns, by what became of them.",
+    );
+    for (result, counter) in [
+        ("answered", &counters.answered),
+        ("dropped", &counters.dropped),
+    ] {
+        let _ = writeln!(
+            out,
+            "xdp_frames_total{{result=\"{result}\"}} {}",
+            get(counter)
+        );
+    }
+    family(
+        out,
+        "xdp_kernel_drops_total",
+        "counter",
+        "Frames for healthdns the kernel dropped, by reason (XDP_STATISTICS).",
+    );
+    for (reason, counter) in [
+        ("rx_dropped", &counters.rx_dropped),
+        ("rx_ring_full", &counters.rx_ring_full),
+        ("fill_ring_empty", &counters.fill_ring_empty),
+    ] {
+        let _ = writeln!(
+            out,
+            "xdp_kernel_drops_total{{reason=\"{reason}\"}} {}",
+            get(counter)
+        );
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// A counter family of one unlabelled sample.
+fn counter(out: &mut String, name: &str, help: &str, value: &AtomicU64) {
+    family(out, name, "counter", help);
+    let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+}
+
+/// Label value escaping of the text format: backslash, quote, newline.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::wire::rtype;
+
+    #[test]
+    fn histograms_are_cumulative() {
+        let h = Histogram::new(&[0.001, 0.01]);
+        h.observe(Duration::from_micros(500));
+        h.observe(Duration::from_millis(5));
+        h.observe(Duration::from_secs(1));
+        let mut out = String::new();
+        histogram(&h, "x", "a=\"b\"", &mut out);
+        assert!(out.contains("x_bucket{a=\"b\",le=\"0.001\"} 1\n"), "{out}");
+        assert!(out.contains("x_bucket{a=\"b\",le=\"0.01\"} 2\n"), "{out}");
+        assert!(out.contains("x_bucket{a=\"b\",le=\"+Inf\"} 3\n"), "{out}");
+        assert!(out.contains("x_count{a=\"b\"} 3\n"), "{out}");
+    }
+
+    #[test]
+    fn lateness_is_rendered_with_its_buckets() {
+        let m = Metrics::default();
+        m.lateness.observe(Duration::from_micros(50));
+        m.lateness.observe(Duration::from_millis(300));
+        m.lateness.observe(Duration::from_secs(7));
+        let table = crate::answer::build(&[], &Default::default());
+        let out = render(&m, &table);
+        assert!(
+            out.contains("# TYPE health_probe_lateness_seconds histogram\n"),
+            "{out}"
+        );
+        for line in [
+            "health_probe_lateness_seconds_bucket{le=\"0.0001\"} 1\n",
+            "health_probe_lateness_seconds_bucket{le=\"0.25\"} 1\n",
+            "health_probe_lateness_seconds_bucket{le=\"0.5\"} 2\n",
+            "health_probe_lateness_seconds_bucket{le=\"5\"} 2\n",
+            "health_probe_lateness_seconds_bucket{le=\"+Inf\"} 3\n",
+            "health_probe_lateness_seconds_count 3\n",
+        ] {
+            assert!(out.contains(line), "no {line:?} in\n{out}");
+        }
+    }
+
+    #[test]
+    fn xdp_counters_show_once_a_queue_runs() {
+        let m = Metrics::default();
+        let table = crate::answer::build(&[], &Default::default());
+        assert!(
+            !render(&m, &table).contains("xdp_"),
+            "no XDP, no XDP families"
+        );
+        m.xdp.queues.store(2, Ordering::Relaxed);
+        m.xdp.answered.store(7, Ordering::Relaxed);
+        m.xdp.rx_ring_full.store(3, Ordering::Relaxed);
+        let out = render(&m, &table);
+        for line in [
+            "# TYPE xdp_frames_total counter\n",
+            "xdp_queues 2\n",
+            "xdp_frames_total{result=\"answered\"} 7\n",
+            "xdp_frames_total{result=\"dropped\"} 0\n",
+            "xdp_kernel_drops_total{reason=\"rx_ring_full\"} 3\n",
+        ] {
+            assert!(out.contains(line), "no {line:?} in\n{out}");
+        }
+    }
+
+    #[test]
+    fn batches_count_every_answer() {
+        let h = Histogram::new(&[0.001]);
+        h.observe_many(Duration::from_micros(10), 5);
+        let mut out = String::new();
+        histogram(&h, "x", "", &mut out);
+        assert!(out.contains("x_bucket{le=\"0.001\"} 5\n"), "{out}");
+        assert!(
+            out.contains("x_count 5\n") && out.contains("x_sum 0.00005\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn query_counters_by_type_rcode_and_transport() {
+        let c = QueryCounters::default();
+        c.count(rtype::A, 0, false);
+        c.count(rtype::A, 0, false);
+        c.count(65000, 3, true);
+        let mut out = String::new();
+        queries(&c, "example.com.", &mut out);
+        assert!(
+            out.contains("{zone=\"example.com.\",qtype=\"A\",rcode=\"NOERROR\",proto=\"udp\"} 2"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "{zone=\"example.com.\",qtype=\"OTHER\",rcode=\"NXDOMAIN\",proto=\"tcp\"} 1"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
