@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing healthdns needs on Debian 12
+# or later: the apt packages below and, when no cargo is found, Rust through
+# rustup. The one list of what the tests need: the README's set-up command
+# and .ci/run both run this. Installs only what is missing, so running it
+# again changes nothing (and, with nothing missing, needs no network).
+# Run it as yourself: apt-get goes through sudo unless you are root, and
+# rustup installs for the user who runs it.
+set -euo pipefail
+
+# Rust release the code and its locked dependencies build with (edition
+# 2024; hickory-proto and ICU ask for 1.88).
+min_rust=1.88
+
+packages=(
+    gcc libc6-dev        # the linker rustc calls; the C compiler aws-lc-sys (rustls) builds with
+    ca-certificates curl # rustup's download; HTTPS checks verify against the system's roots
+    bind9-dnsutils       # dig: the tests query with it
+    bind9-utils          # named-checkzone: the shipped zones must pass BIND's checker
+    knot                 # knotd: the differential test's reference server
+    openssl              # self-signed HTTPS backends in the health tests
+    chromium             # the status page test renders in headless Chromium
+    iproute2             # ip: the XDP test brings lo up in its own network namespace
+    procps               # kill: the tests signal the server (SIGHUP, SIGTERM)
+)
+
+missing=()
+for package in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$package" 2>/dev/null || true)
+    [[ $status == ii* ]] || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    sudo=()
+    ((EUID == 0)) || sudo=(sudo)
+    echo "setup-debian: installing ${missing[*]}" >&2
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+cargo_bin=${CARGO_HOME:-$HOME/.cargo}/bin
+if ! command -v cargo >/dev/null && [[ ! -x $cargo_bin/cargo ]]; then
+    echo "setup-debian: no cargo found; installing Rust with rustup into $cargo_bin" >&2
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
+        sh -s -- -y --profile minimal --default-toolchain stable
+fi
+export PATH=$cargo_bin:$PATH
+rust=$(rustc --version | awk '{ print $2 }')
+if [[ $(printf '%s\n' "$min_rust" "$rust" | sort -V | head -n1) != "$min_rust" ]]; then
+    echo "setup-debian: rustc $rust ($(command -v rustc)) is older than $min_rust:" \
+        "rustup update stable, or Rust from https://rustup.rs" >&2
+    exit 1
+fi
+echo "setup-debian: ready (rustc $rust; ${#missing[@]} package(s) installed)" >&2
