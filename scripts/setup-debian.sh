@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing healthdns needs on Debian 12
-# or later: the apt packages below and, when no cargo is found, Rust through
-# rustup. The one list of what the tests need: the README's set-up command
-# and .ci/run both run this. Installs only what is missing, so running it
-# again changes nothing (and, with nothing missing, needs no network).
-# Run it as yourself: apt-get goes through sudo unless you are root, and
-# rustup installs for the user who runs it.
+# or later: the apt packages below, and checks that a recent enough Rust is
+# there (it installs none: get one from rustup.rs first). The one list of
+# what the tests need: the README's set-up command and .ci/run both run
+# this. Installs only what is missing, so running it again changes nothing
+# (and, with nothing missing, needs no network). apt-get goes through sudo
+# unless you are root.
 set -euo pipefail
 
 # Rust release the code and its locked dependencies build with (edition
@@ -14,7 +14,7 @@ min_rust=1.88
 
 packages=(
     gcc libc6-dev        # the linker rustc calls; the C compiler aws-lc-sys (rustls) builds with
-    ca-certificates curl # rustup's download; HTTPS checks verify against the system's roots
+    ca-certificates      # HTTPS checks verify against the system's roots
     bind9-dnsutils       # dig: the tests query with it
     bind9-utils          # named-checkzone: the shipped zones must pass BIND's checker
     knot                 # knotd: the differential test's reference server
@@ -39,12 +39,11 @@ if ((${#missing[@]})); then
 fi
 
 cargo_bin=${CARGO_HOME:-$HOME/.cargo}/bin
-if ! command -v cargo >/dev/null && [[ ! -x $cargo_bin/cargo ]]; then
-    echo "setup-debian: no cargo found; installing Rust with rustup into $cargo_bin" >&2
-    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
-        sh -s -- -y --profile minimal --default-toolchain stable
-fi
 export PATH=$cargo_bin:$PATH
+if ! command -v cargo >/dev/null; then
+    echo "setup-debian: no cargo found: install Rust $min_rust or later (https://rustup.rs), then run this again" >&2
+    exit 1
+fi
 rust=$(rustc --version | awk '{ print $2 }')
 if [[ $(printf '%s\n' "$min_rust" "$rust" | sort -V | head -n1) != "$min_rust" ]]; then
     echo "setup-debian: rustc $rust ($(command -v rustc)) is older than $min_rust:" \
