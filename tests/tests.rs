@@ -8,6 +8,7 @@
 //! | `battery` | the query battery against the fixture zone (RFC 1034/2308/6672/4592/8482/6891) |
 //! | `differential` | healthdns vs Knot DNS on the same zone, section by section |
 //! | `check` | `healthdns check` on broken and clean zones and configs |
+//! | `layers` | the modules of `src/` use only the layers below their own |
 //! | `health` | health-aware record sets: failover, multivalue, weighted, checks, all-down, TTLs |
 //! | `api` | the operations API: metrics, status, overrides, reload, the CLI client |
 //! | `notify` | `[[notify]]` webhooks and commands hearing a failover, and their config errors |
@@ -24,6 +25,7 @@ mod battery;
 mod check;
 mod differential;
 mod health;
+mod layers;
 mod notify;
 mod status_page;
 mod transport;
