@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, Api};
 use crate::config::Config;
-use crate::load::Zones;
+use crate::load::{Problem, Zones};
 use crate::metrics::Metrics;
 use crate::server::{self, Listener};
 use crate::service::{Command, Service, Source};
@@ -23,9 +23,12 @@ use crate::service::{Command, Service, Source};
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The config or a zone is wrong: every problem, as `file:line: message`.
+    /// The config or a zone is wrong: every problem found.
     #[error("{} error(s) in config or zones", .0.len())]
-    Invalid(Vec<String>),
+    Invalid(Vec<Problem>),
+    /// `--xdp` names no interface.
+    #[error("--xdp: {0}")]
+    Interface(#[from] crate::config::InterfaceNameError),
     /// A listening socket could not be opened.
     #[error("cannot listen on {addr}")]
     Listen {
@@ -77,7 +80,7 @@ impl Daemon {
         let (config, zones) = source.load().map_err(Error::Invalid)?;
         let xdp = match xdp.map(|name| crate::config::interface_name(&name)) {
             Some(Ok(name)) => Some(name),
-            Some(Err(message)) => return Err(Error::Invalid(vec![format!("--xdp: {message}")])),
+            Some(Err(err)) => return Err(Error::Interface(err)),
             None => config.xdp.clone(),
         };
         for warning in &zones.warnings {

@@ -2,10 +2,33 @@
 //! start-up and reload all judge a configuration the same way.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::name::Name;
 use crate::zone::{self, Zone, ZoneError};
+
+/// Something wrong with a configuration or one of its zones, with its
+/// place; shown as `file:line: message` (`file:line:col:` in a config).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Problem {
+    /// In the config file.
+    #[error("{0}")]
+    Config(ConfigError),
+    /// In a zone file.
+    #[error("{0}")]
+    Zone(ZoneError),
+    /// Two zone files for one zone.
+    #[error("{}: zone {origin} is already served from {}", .file.display(), .first.display())]
+    Duplicate {
+        /// The second file.
+        file: PathBuf,
+        /// The zone.
+        origin: Name,
+        /// The first file.
+        first: PathBuf,
+    },
+}
 
 /// Every zone of a config, loaded, or every problem found.
 #[derive(Debug)]
@@ -17,7 +40,7 @@ pub struct Zones {
 }
 
 /// Loads all zones of `config`. A zone served twice is an error.
-pub fn zones(config: &Config) -> Result<Zones, Vec<String>> {
+pub fn zones(config: &Config) -> Result<Zones, Vec<Problem>> {
     let mut loaded = Zones {
         zones: Vec::new(),
         warnings: Vec::new(),
@@ -29,19 +52,18 @@ pub fn zones(config: &Config) -> Result<Zones, Vec<String>> {
         match zone::load_checked(&zone_config.file, zone_config.origin.as_ref(), &is_check) {
             Ok(zone) => {
                 if let Some(first) = seen.get(&zone.zone.origin) {
-                    errors.push(format!(
-                        "{}: zone {} is already served from {}",
-                        zone_config.file.display(),
-                        zone.zone.origin,
-                        first.display()
-                    ));
+                    errors.push(Problem::Duplicate {
+                        file: zone_config.file.clone(),
+                        origin: zone.zone.origin.clone(),
+                        first: first.clone(),
+                    });
                     continue;
                 }
                 seen.insert(zone.zone.origin.clone(), zone_config.file.clone());
                 loaded.warnings.extend(zone.warnings);
                 loaded.zones.push(zone.zone);
             }
-            Err(zone_errors) => errors.extend(zone_errors.iter().map(ToString::to_string)),
+            Err(zone_errors) => errors.extend(zone_errors.into_iter().map(Problem::Zone)),
         }
     }
     if errors.is_empty() {

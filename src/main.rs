@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use healthdns::client;
 use healthdns::daemon::{Daemon, Error, Ready};
+use healthdns::load::Problem;
 use healthdns::service::{Command as ServiceCommand, Source};
 use tokio::sync::mpsc;
 
@@ -119,6 +120,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => match err.downcast_ref::<Error>() {
             Some(Error::Invalid(errors)) => report(errors),
+            Some(err @ Error::Interface(_)) => {
+                eprintln!("{err}");
+                ExitCode::FAILURE
+            }
             _ => {
                 eprintln!("healthdns: {err:#}");
                 ExitCode::FAILURE
@@ -153,7 +158,7 @@ fn check(source: Source) -> ExitCode {
     }
 }
 
-fn report(errors: &[String]) -> ExitCode {
+fn report(errors: &[Problem]) -> ExitCode {
     for error in errors {
         eprintln!("{error}");
     }

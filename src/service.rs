@@ -20,7 +20,7 @@ use crate::config::notify::Notifier;
 use crate::config::{self, Config};
 use crate::health::probe::Clients;
 use crate::health::{Event, Registry, Slot, Target, TargetKey, checker};
-use crate::load::Zones;
+use crate::load::{Problem, Zones};
 use crate::metrics::Metrics;
 use crate::server::SharedTable;
 
@@ -44,9 +44,10 @@ pub struct Source {
 }
 
 impl Source {
-    /// Reads the config and every zone; every error as `file:line: message`.
-    pub fn load(&self) -> Result<(Config, Zones), Vec<String>> {
-        let config = config::gather(self.config.as_deref(), &self.listen, &self.zones)?;
+    /// Reads the config and every zone; every problem found.
+    pub fn load(&self) -> Result<(Config, Zones), Vec<Problem>> {
+        let config = config::gather(self.config.as_deref(), &self.listen, &self.zones)
+            .map_err(|errors| errors.into_iter().map(Problem::Config).collect::<Vec<_>>())?;
         let zones = crate::load::zones(&config)?;
         Ok((config, zones))
     }
@@ -56,7 +57,7 @@ impl Source {
 #[derive(Debug)]
 pub enum Command {
     /// Read config and zones again; the reply, if asked for, says how it went.
-    Reload(Option<oneshot::Sender<Result<Reloaded, Vec<String>>>>),
+    Reload(Option<oneshot::Sender<Result<Reloaded, Vec<Problem>>>>),
     /// Stop serving.
     Shutdown,
 }
@@ -142,7 +143,7 @@ impl Service {
 
     /// Reads config and zones again and swaps the new table in; on any
     /// error the old table keeps serving and the errors are returned.
-    pub fn reload(&mut self, source: &Source) -> Result<Reloaded, Vec<String>> {
+    pub fn reload(&mut self, source: &Source) -> Result<Reloaded, Vec<Problem>> {
         let (config, zones) = source.load()?;
         for warning in &zones.warnings {
             tracing::warn!("{warning}");

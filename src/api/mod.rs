@@ -120,7 +120,18 @@ async fn set_override(
         .map(crate::config::parse_duration)
     {
         None => None,
-        Some(Ok(duration)) => Some(SystemTime::now() + duration),
+        Some(Ok(duration)) => match SystemTime::now().checked_add(duration) {
+            Some(until) => Some(until),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "for: {:?} is too long",
+                        request.duration.unwrap_or_default()
+                    ),
+                );
+            }
+        },
         Some(Err(message)) => return error(StatusCode::BAD_REQUEST, format!("for: {message}")),
     };
     let forced = match request.state.as_str() {
@@ -184,7 +195,10 @@ async fn reload(State(api): State<Api>, headers: HeaderMap) -> Response {
         .into_response(),
         Ok(Err(errors)) => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            Json(serde_json::json!({"ok": false, "errors": errors})),
+            Json(serde_json::json!({
+                "ok": false,
+                "errors": errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            })),
         )
             .into_response(),
         Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into()),

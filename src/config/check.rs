@@ -275,8 +275,8 @@ pub fn validate(
                 bad(Some(text.span()), "a duration above zero is needed".into());
                 default
             }
-            Err(message) => {
-                bad(Some(text.span()), message);
+            Err(err) => {
+                bad(Some(text.span()), err.to_string());
                 default
             }
         },

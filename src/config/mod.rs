@@ -133,15 +133,14 @@ impl fmt::Display for ConfigError {
 }
 
 /// The config file (if any) plus what the command line adds: the
-/// configuration `serve`, `check` and reloads use. Errors as text lines.
+/// configuration `serve`, `check` and reloads use.
 pub fn gather(
     path: Option<&Path>,
     listen: &[SocketAddr],
     zones: &[PathBuf],
-) -> Result<Config, Vec<String>> {
+) -> Result<Config, Vec<ConfigError>> {
     let mut config = match path {
-        Some(path) => load(path)
-            .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?,
+        Some(path) => load(path)?,
         None => Config::default(),
     };
     config.listen.extend_from_slice(listen);
@@ -157,17 +156,20 @@ pub fn gather(
     Ok(config)
 }
 
+/// A name Linux would not take for an interface.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("xdp interface {0:?} is not an interface name (like eth0; at most 15 bytes)")]
+pub struct InterfaceNameError(String);
+
 /// An interface name as Linux takes it (at most 15 bytes, no `/`, no
 /// blanks), for `xdp` and `--xdp`.
-pub fn interface_name(name: &str) -> Result<String, String> {
+pub fn interface_name(name: &str) -> Result<String, InterfaceNameError> {
     let fits = !name.is_empty()
         && name.len() < libc::IFNAMSIZ
         && !name.contains(['/', ':'])
         && !name.chars().any(char::is_whitespace);
     if !fits {
-        return Err(format!(
-            "xdp interface {name:?} is not an interface name (like eth0; at most 15 bytes)"
-        ));
+        return Err(InterfaceNameError(name.to_owned()));
     }
     Ok(name.to_owned())
 }
@@ -217,7 +219,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
     if let Some(timeout) = &raw.server.tcp_idle_timeout {
         match parse_duration(timeout.get_ref()) {
             Ok(duration) => config.tcp_idle_timeout = duration,
-            Err(message) => errors.push(located(Some(timeout.span()), message)),
+            Err(err) => errors.push(located(Some(timeout.span()), err.to_string())),
         }
     }
     if let Some(max) = &raw.server.tcp_max_connections {
@@ -241,7 +243,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
     if let Some(interface) = &raw.server.xdp {
         match interface_name(interface.get_ref()) {
             Ok(name) => config.xdp = Some(name),
-            Err(message) => errors.push(located(Some(interface.span()), message)),
+            Err(err) => errors.push(located(Some(interface.span()), err.to_string())),
         }
     }
     if let Some(coalesce) = &raw.server.udp_coalesce {
@@ -254,7 +256,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
                     humantime::format_duration(MAX_UDP_COALESCE)
                 ),
             )),
-            Err(message) => errors.push(located(Some(coalesce.span()), message)),
+            Err(err) => errors.push(located(Some(coalesce.span()), err.to_string())),
         }
     }
     if let Some(load) = &raw.server.udp_coalesce_load {
@@ -359,10 +361,20 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
     }
 }
 
+/// A duration that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("duration {text:?}: {reason} (write e.g. \"2s\" or \"500ms\")")]
+pub struct DurationError {
+    text: String,
+    reason: String,
+}
+
 /// Parses `10s`, `500ms`, `2m`, `1h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|err| format!("duration {text:?}: {err} (write e.g. \"2s\" or \"500ms\")"))
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    humantime::parse_duration(text).map_err(|err| DurationError {
+        text: text.to_owned(),
+        reason: err.to_string(),
+    })
 }
 
 fn line_column(text: &str, offset: usize) -> (usize, usize) {

@@ -163,8 +163,8 @@ pub fn validate(
                 default
             }
             Ok(d) => d,
-            Err(message) => {
-                bad(text.span(), message);
+            Err(err) => {
+                bad(text.span(), err.to_string());
                 default
             }
         },
