@@ -19,7 +19,7 @@ use crate::answer::{self, Table};
 use crate::config::notify::Notifier;
 use crate::config::{self, Config};
 use crate::health::probe::Clients;
-use crate::health::{Event, Registry, Slot, Target, TargetKey, checker};
+use crate::health::{Registry, Slot, Target, TargetKey, Transition, checker};
 use crate::load::{Problem, Zones};
 use crate::metrics::Metrics;
 use crate::server::SharedTable;
@@ -78,8 +78,8 @@ pub struct Service {
     health: Arc<Registry>,
     loops: HashMap<TargetKey, Running>,
     clients: Clients,
-    events: broadcast::Sender<Event>,
-    history: Arc<Mutex<VecDeque<Event>>>,
+    events: broadcast::Sender<Transition>,
+    history: Arc<Mutex<VecDeque<Transition>>>,
     notifier: Option<Notifying>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
@@ -137,7 +137,7 @@ impl Service {
     }
 
     /// The last [`HISTORY`] transitions, newest first.
-    pub fn history(&self) -> &Arc<Mutex<VecDeque<Event>>> {
+    pub fn history(&self) -> &Arc<Mutex<VecDeque<Transition>>> {
         &self.history
     }
 
@@ -265,8 +265,8 @@ impl Running {
 }
 
 async fn keep_history(
-    mut events: broadcast::Receiver<Event>,
-    history: Arc<Mutex<VecDeque<Event>>>,
+    mut events: broadcast::Receiver<Transition>,
+    history: Arc<Mutex<VecDeque<Transition>>>,
     shutdown: CancellationToken,
 ) {
     loop {

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::health::Event;
+use crate::health::Transition;
 use crate::health::slot::Override;
 use crate::health::state::Health;
 use crate::metrics::Metrics;
@@ -32,7 +32,7 @@ pub struct Api {
     /// The published table.
     pub table: SharedTable,
     /// Recent transitions.
-    pub history: Arc<Mutex<VecDeque<Event>>>,
+    pub history: Arc<Mutex<VecDeque<Transition>>>,
     /// The server's counters.
     pub metrics: Arc<Metrics>,
     /// Commands to the service.

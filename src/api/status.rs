@@ -7,10 +7,10 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::answer::{SetView, Table};
-use crate::health::Event;
-use crate::health::event::rfc3339;
+use crate::health::Transition;
 use crate::health::slot::Slot;
 use crate::health::state::Health;
+use crate::health::transition::rfc3339;
 
 /// `GET /api/v1/status`.
 #[derive(Debug, Serialize)]
@@ -25,7 +25,7 @@ pub struct Status {
     /// Every dynamic record set.
     pub record_sets: Vec<SetView>,
     /// The last transitions, newest first.
-    pub transitions: Vec<Event>,
+    pub transitions: Vec<Transition>,
 }
 
 /// One target.
@@ -114,17 +114,17 @@ pub fn target(table: &Table, index: usize, slot: &Slot) -> TargetStatus {
         }),
         successes: detail.state.successes(),
         failures: detail.state.failures(),
-        last_transition: detail.last_transition.map(|c| TransitionStatus {
-            time: rfc3339::format(c.time),
-            from: c.from,
-            to: c.to,
-            reason: c.reason,
+        last_transition: detail.last_transition.map(|t| TransitionStatus {
+            time: rfc3339::format(t.time),
+            from: t.from,
+            to: t.to,
+            reason: t.reason,
         }),
     }
 }
 
 /// The whole document.
-pub fn status(table: &Table, history: &VecDeque<Event>) -> Status {
+pub fn status(table: &Table, history: &VecDeque<Transition>) -> Status {
     let targets = (0..table.targets().len())
         .filter_map(|i| {
             table

@@ -13,9 +13,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::probe::{Clients, Outcome, ReasonClass, probe};
-use super::slot::{self, Change, Probe, Slot};
+use super::slot::{self, Probe, Slot};
 use super::state::Health;
-use super::{Event, Target};
+use super::{Target, Transition};
 use crate::config::Failback;
 use crate::metrics::{Histogram, Metrics};
 use crate::random;
@@ -27,7 +27,7 @@ pub fn spawn(
     target: &Target,
     slot: Arc<Slot>,
     clients: &Clients,
-    events: broadcast::Sender<Event>,
+    events: broadcast::Sender<Transition>,
     metrics: &Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Option<JoinHandle<()>> {
@@ -80,7 +80,7 @@ struct Loop<P> {
     prober: P,
     /// Off in tests: start at once, probe exactly every interval.
     jitter: bool,
-    events: broadcast::Sender<Event>,
+    events: broadcast::Sender<Transition>,
     /// Where lateness, failover times and transitions are counted.
     metrics: Arc<Metrics>,
     /// Where each probe's latency goes: its check's
@@ -170,31 +170,31 @@ impl<P: Prober> Loop<P> {
         }
         tracing::debug!(target = %self.target.key, passed = outcome.passed, reason = %outcome.reason, latency = ?outcome.latency, "probe");
         let now = SystemTime::now();
-        let (transition, held) = self.slot.update(|detail| {
+        // The transition is kept in the same lock as the state it reports,
+        // so that no reader sees one without the other.
+        let flipped = self.slot.update(|detail| {
             detail.last_probe = Some(Probe {
                 ok: outcome.passed,
                 reason: outcome.reason.clone(),
                 latency: outcome.latency,
                 time: now,
             });
-            let transition = detail.state.observe(outcome.passed, check.thresholds);
-            if let Some(t) = transition {
-                match t.to {
-                    Health::Down => detail.held = check.failback == Failback::Manual,
-                    Health::Up => {}
-                }
-                detail.last_transition = Some(Change {
-                    time: now,
-                    from: t.from,
-                    to: t.to,
-                    reason: outcome.reason.clone(),
-                });
+            let flip = detail.state.observe(outcome.passed, check.thresholds)?;
+            if flip.to == Health::Down {
+                detail.held = check.failback == Failback::Manual;
             }
-            (transition, detail.held)
+            let serving = slot::serving(flip.to, detail.held, self.slot.forced(now));
+            let transition = Transition {
+                consecutive: flip.count,
+                ..self.transition(flip.from, flip.to, serving, &outcome.reason, now)
+            };
+            detail.last_transition = Some(transition.clone());
+            Some((transition, detail.held))
         });
-        let Some(transition) = transition else { return };
-        let serving = slot::serving(transition.to, held, self.slot.forced(now));
-        self.slot.publish(serving);
+        let Some((transition, held)) = flipped else {
+            return;
+        };
+        self.slot.publish(transition.serving);
         if transition.to == Health::Down
             && let Some(first) = first_failure.take()
         {
@@ -205,19 +205,12 @@ impl<P: Prober> Loop<P> {
             from = %transition.from,
             to = %transition.to,
             reason = %outcome.reason,
-            consecutive = transition.count,
-            serving,
+            consecutive = transition.consecutive,
+            serving = transition.serving,
             "health transition{}",
             if held && transition.to == Health::Up { " (held: failback = manual)" } else { "" }
         );
-        self.announce(
-            transition.from,
-            transition.to,
-            serving,
-            (outcome.reason.clone(), outcome.class),
-            transition.count,
-            now,
-        );
+        self.announce(transition, outcome.class);
     }
 
     /// Applies an operator's override or hold release.
@@ -239,43 +232,42 @@ impl<P: Prober> Loop<P> {
         };
         tracing::info!(target = %self.target.key, serving, %reason, "operator change");
         let health = detail.state.health();
-        self.announce(
-            health,
-            health,
-            serving,
-            (reason, ReasonClass::Override),
-            0,
-            now,
-        );
+        let transition = self.transition(health, health, serving, &reason, now);
+        self.announce(transition, ReasonClass::Override);
     }
 
-    fn announce(
+    /// A transition of this loop's target.
+    fn transition(
         &self,
         from: Health,
         to: Health,
         serving: bool,
-        (reason, class): (String, ReasonClass),
-        consecutive: u32,
+        reason: &str,
         time: SystemTime,
-    ) {
-        self.metrics.count_event(
-            &self.target.record_sets,
-            from.as_str(),
-            to.as_str(),
-            class.as_str(),
-        );
-        // No receiver is fine: nobody listens when nothing is configured.
-        let _ = self.events.send(Event {
+    ) -> Transition {
+        Transition {
             target: self.target.key.to_string(),
             check: self.target.check.name.clone(),
             record_sets: self.target.record_sets.clone(),
             from,
             to,
             serving,
-            reason,
-            consecutive,
+            reason: reason.to_owned(),
+            consecutive: 0,
             time,
-        });
+        }
+    }
+
+    /// Counts and sends a transition.
+    fn announce(&self, transition: Transition, class: ReasonClass) {
+        self.metrics.count_event(
+            &self.target.record_sets,
+            transition.from.as_str(),
+            transition.to.as_str(),
+            class.as_str(),
+        );
+        // No receiver is fine: nobody listens when nothing is configured.
+        let _ = self.events.send(transition);
     }
 }
 
@@ -347,7 +339,7 @@ mod tests {
 
     struct Running {
         slot: Arc<Slot>,
-        events: broadcast::Receiver<Event>,
+        events: broadcast::Receiver<Transition>,
         seen: Arc<Mutex<Vec<Duration>>>,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,

@@ -4,15 +4,15 @@
 
 mod board;
 pub mod checker;
-pub mod event;
 pub mod probe;
 pub mod registry;
 pub mod slot;
 pub mod state;
 pub mod target;
+pub mod transition;
 
 pub use board::Board;
-pub use event::Event;
 pub use registry::{Registry, Target};
 pub use slot::Slot;
 pub use target::TargetKey;
+pub use transition::Transition;

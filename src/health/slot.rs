@@ -18,6 +18,7 @@ use std::time::SystemTime;
 
 use tokio::sync::Notify;
 
+use super::Transition;
 use super::state::{Health, State};
 
 /// Shared state of one target.
@@ -42,8 +43,8 @@ pub struct Detail {
     pub held: bool,
     /// The last probe.
     pub last_probe: Option<Probe>,
-    /// The last transition.
-    pub last_transition: Option<Change>,
+    /// The last transition the checks made.
+    pub last_transition: Option<Transition>,
 }
 
 /// One probe's result.
@@ -57,19 +58,6 @@ pub struct Probe {
     pub latency: std::time::Duration,
     /// When it finished.
     pub time: SystemTime,
-}
-
-/// A change of state.
-#[derive(Debug, Clone)]
-pub struct Change {
-    /// When.
-    pub time: SystemTime,
-    /// Before.
-    pub from: Health,
-    /// After.
-    pub to: Health,
-    /// Why.
-    pub reason: String,
 }
 
 /// What an operator asked for.

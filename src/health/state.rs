@@ -7,9 +7,9 @@
 
 pub use crate::config::check::{Health, Thresholds};
 
-/// A change of state, for logs and notifications.
+/// A flip of the hysteresis: the state changed, after `count` results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Transition {
+pub struct Flip {
     /// State before.
     pub from: Health,
     /// State after.
@@ -52,7 +52,7 @@ impl State {
     }
 
     /// Feeds one probe result; returns the transition it caused, if any.
-    pub fn observe(&mut self, passed: bool, thresholds: Thresholds) -> Option<Transition> {
+    pub fn observe(&mut self, passed: bool, thresholds: Thresholds) -> Option<Flip> {
         if passed {
             self.failures = 0;
             self.successes = self.successes.saturating_add(1);
@@ -71,7 +71,7 @@ impl State {
         };
         let from = self.health;
         self.health = to;
-        Some(Transition { from, to, count })
+        Some(Flip { from, to, count })
     }
 }
 
@@ -111,7 +111,7 @@ mod tests {
         let transition = state.observe(false, T).unwrap();
         assert_eq!(
             transition,
-            Transition {
+            Flip {
                 from: Health::Up,
                 to: Health::Down,
                 count: 3

@@ -1,10 +1,10 @@
-//! Announcing transitions: every [`Event`] the probe loops broadcast goes to
+//! Announcing transitions: every [`Transition`] the probe loops broadcast goes to
 //! each `[[notify]]` (a webhook POST or a command), retried with backoff.
 //!
 //! # Design
 //!
 //! ```text
-//!   probe loops ─ broadcast::Sender<Event> ─> dispatcher ─┬─ queue ─> notifier task (webhook)
+//!   probe loops ─ broadcast::Sender<Transition> ─> dispatcher ─┬─ queue ─> notifier task (webhook)
 //!                 (send never waits)                      └─ queue ─> notifier task (exec)
 //! ```
 //!
@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::config::notify::{MAX_BACKOFF, Notifier, Sink};
-use crate::health::Event;
+use crate::health::Transition;
 use throttle::Throttle;
 
 /// Events waiting for one notifier before new ones are dropped: far more
@@ -109,7 +109,7 @@ pub fn backoff(first: Duration, retry: u32) -> Duration {
 /// ends; the caller may as well not subscribe.
 pub fn spawn(
     notifiers: Vec<Notifier>,
-    events: broadcast::Receiver<Event>,
+    events: broadcast::Receiver<Transition>,
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(run(notifiers, events, shutdown))
@@ -117,7 +117,7 @@ pub fn spawn(
 
 async fn run(
     notifiers: Vec<Notifier>,
-    mut events: broadcast::Receiver<Event>,
+    mut events: broadcast::Receiver<Transition>,
     shutdown: CancellationToken,
 ) {
     if notifiers.is_empty() {
@@ -197,7 +197,7 @@ async fn run(
 async fn notifier_loop(
     notifier: Notifier,
     client: Option<reqwest::Client>,
-    mut queue: mpsc::Receiver<Event>,
+    mut queue: mpsc::Receiver<Transition>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -217,7 +217,7 @@ async fn notifier_loop(
 async fn deliver(
     notifier: &Notifier,
     client: Option<&reqwest::Client>,
-    event: &Event,
+    event: &Transition,
     shutdown: &CancellationToken,
 ) {
     let sink = &notifier.sink;
@@ -268,7 +268,7 @@ async fn deliver(
 async fn attempt(
     notifier: &Notifier,
     client: Option<&reqwest::Client>,
-    event: &Event,
+    event: &Transition,
 ) -> Result<(), DeliveryError> {
     match &notifier.sink {
         Sink::Webhook(url) => {

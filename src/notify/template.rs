@@ -2,11 +2,11 @@
 //! [`Template`] (parsed with the config) filled from the event.
 
 use crate::config::template::{Field, Template};
-use crate::health::Event;
-use crate::health::event::rfc3339;
+use crate::health::Transition;
+use crate::health::transition::rfc3339;
 
 /// The argument `template` stands for, for `event`.
-pub fn render(template: &Template, event: &Event) -> String {
+pub fn render(template: &Template, event: &Transition) -> String {
     template.render(|field, out| match field {
         Field::Target => out.push_str(&event.target),
         Field::Check => out.push_str(&event.check),
@@ -26,8 +26,8 @@ mod tests {
     use super::*;
     use crate::health::state::Health;
 
-    fn event() -> Event {
-        Event {
+    fn event() -> Transition {
+        Transition {
             target: "127.0.0.21:8080/web".into(),
             check: "web".into(),
             record_sets: vec!["api.h.test. A".into(), "www.h.test. A".into()],

@@ -208,8 +208,8 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
     );
 }
 
-fn event(target: &str, to: Health) -> Event {
-    Event {
+fn event(target: &str, to: Health) -> Transition {
+    Transition {
         target: target.into(),
         check: "web".into(),
         record_sets: vec!["api.h.test. A".into()],
@@ -251,7 +251,7 @@ fn exec(argv: &[&str], retries: u32, timeout: Duration) -> Notifier {
 
 /// The notify task with its sender and shutdown.
 struct Running {
-    tx: broadcast::Sender<Event>,
+    tx: broadcast::Sender<Transition>,
     shutdown: CancellationToken,
     task: JoinHandle<()>,
 }
@@ -264,7 +264,7 @@ fn start(notifiers: Vec<Notifier>) -> Running {
 }
 
 impl Running {
-    fn send(&self, event: Event) {
+    fn send(&self, event: Transition) {
         self.tx.send(event).unwrap();
     }
 

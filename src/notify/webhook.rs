@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 
 use super::DeliveryError;
-use crate::health::Event;
+use crate::health::Transition;
 
 /// The one client every webhook shares (connections pooled per host).
 /// No proxy from the environment, and no redirects: a webhook that moved
@@ -23,7 +23,7 @@ pub(super) fn client() -> Result<reqwest::Client, reqwest::Error> {
 pub(super) async fn post(
     client: &reqwest::Client,
     url: &str,
-    event: &Event,
+    event: &Transition,
     timeout: Duration,
 ) -> Result<(), DeliveryError> {
     let body = serde_json::to_vec(event)?;

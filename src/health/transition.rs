@@ -9,7 +9,7 @@ use super::state::Health;
 
 /// One target changed state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Event {
+pub struct Transition {
     /// The target, as `ADDRESS:PORT/CHECK` (e.g. `127.0.0.21:8080/web`).
     pub target: String,
     /// The check's name.
