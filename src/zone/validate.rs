@@ -9,16 +9,7 @@ use super::rdata::type_name;
 use super::{Location, Record, Zone, ZoneError, health_sets};
 use crate::groups::Groups;
 use crate::name::{MAX_NAME_LEN, Name};
-
-const NS: u16 = 2;
-const CNAME: u16 = 5;
-const SOA: u16 = 6;
-const A: u16 = 1;
-const AAAA: u16 = 28;
-const DNAME: u16 = 39;
-const DS: u16 = 43;
-const RRSIG: u16 = 46;
-const NSEC: u16 = 47;
+use crate::wire::rtype::{A, AAAA, CNAME, DNAME, DS, NS, NSEC, RRSIG, SOA};
 
 /// Checks the records of the zone file `main`; pushes what it finds to
 /// `errors` and `warnings`. `None` when no origin could be settled.
