@@ -269,11 +269,10 @@ impl<'t> Answer<'t> {
                         Step::Done(code) => return Ok(code),
                     }
                 }
-                Found::Referral(cut) => {
+                Found::Referral(cut, ns) => {
                     if hops == 0 {
                         w.set_flags(w.flags() & !flag::AA);
                     }
-                    let ns = cut.rrset(rtype::NS).expect("a cut has NS");
                     self.write_set(w, Section::Authority, cut.name(), ns)?;
                     self.want_additional(ns);
                     return Ok(rcode::NOERROR);
