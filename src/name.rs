@@ -4,7 +4,8 @@
 //! answers echo owner names as the zone file spells them. Equality, hashing and
 //! ordering ignore ASCII case and follow the DNSSEC canonical order (RFC 4034
 //! §6.1), so a `Name` can key maps directly. The hot path never builds a `Name`:
-//! it compares lower-cased wire bytes (see [`Name::lowercase_wire`]).
+//! it compares wire bytes lower-cased into a stack buffer ([`lowercase_into`];
+//! [`Name::lowercase_wire`] is the owned form, for building tables).
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -220,6 +221,20 @@ pub fn wire_name_len(bytes: &[u8]) -> Option<usize> {
     }
 }
 
+/// Copies the wire name `wire` into `buf` with ASCII letters lower-cased
+/// (the lookup key), and returns that copy: one copy, no allocation, for the
+/// answer path.
+///
+/// # Panics
+/// When `wire` is longer than [`MAX_NAME_LEN`], which no checked name is.
+#[inline]
+pub fn lowercase_into<'b>(wire: &[u8], buf: &'b mut [u8; MAX_NAME_LEN]) -> &'b [u8] {
+    let lower = &mut buf[..wire.len()];
+    lower.copy_from_slice(wire);
+    lower.make_ascii_lowercase();
+    lower
+}
+
 /// A name being built from text, on the stack.
 struct Wire {
     bytes: [u8; MAX_NAME_LEN],
@@ -295,11 +310,9 @@ impl Hash for Name {
     fn hash<H: Hasher>(&self, state: &mut H) {
         // One write of the lower-cased bytes: hashers are much faster fed
         // whole slices than byte by byte.
-        let mut lower = [0u8; MAX_NAME_LEN];
-        let lower = &mut lower[..self.wire.len().min(MAX_NAME_LEN)];
-        lower.copy_from_slice(&self.wire[..lower.len()]);
-        lower.make_ascii_lowercase();
-        state.write(lower);
+        // A `Name` is never longer than `MAX_NAME_LEN`.
+        let mut buf = [0u8; MAX_NAME_LEN];
+        state.write(lowercase_into(&self.wire, &mut buf));
     }
 }
 
@@ -439,6 +452,11 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.to_string(), "WWW.Example.COM.");
         assert_eq!(&*a.lowercase_wire(), b.as_wire());
+        let mut buf = [0u8; MAX_NAME_LEN];
+        assert_eq!(lowercase_into(a.as_wire(), &mut buf), b.as_wire());
+        // Bytes that are not ASCII letters are kept as they are.
+        let odd = b"\x03A\xc4-\x00";
+        assert_eq!(lowercase_into(odd, &mut buf), b"\x03a\xc4-\x00");
     }
 
     #[test]

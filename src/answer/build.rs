@@ -217,10 +217,8 @@ impl Flat {
 
     /// The node of an owner name (any case), added if new.
     fn intern(&mut self, wire: &[u8]) -> u32 {
-        let mut lower = [0u8; MAX_NAME_LEN];
-        let lower = &mut lower[..wire.len()];
-        lower.copy_from_slice(wire);
-        lower.make_ascii_lowercase();
+        let mut buf = [0u8; MAX_NAME_LEN];
+        let lower = crate::name::lowercase_into(wire, &mut buf);
         if let Some(id) = self.find(lower) {
             return id;
         }

@@ -15,20 +15,20 @@
 //! one [`respond`] writes; the tests compare the two for every kind.
 //!
 //! - One cache per worker, owned by its thread: no lock, no atomics shared.
-//! - Direct-mapped, the newest response in each slot: a flood of one-off
-//!   names costs each a copy into a slot, and evicts at random.
-//! - Each slot is tagged with its table's generation, so a new table (a
+//! - Direct-mapped, the newest response in each entry: a flood of one-off
+//!   names costs each a copy into an entry, and evicts at random.
+//! - Each entry is tagged with its table's generation, so a new table (a
 //!   reload) finds nothing of the old one's without the cache being walked.
 //!   Health changes need nothing: a response that read health is not kept.
-//! - [`SLOTS`] slots of two cache lines each, holding responses of up to
-//!   104 bytes (a few addresses; NODATA or NXDOMAIN with the SOA): 512 KiB
-//!   per worker. A hit reads the slot and nothing of the table.
+//! - [`ENTRIES`] entries of two cache lines each, holding responses of up
+//!   to 104 bytes (a few addresses; NODATA or NXDOMAIN with the SOA):
+//!   512 KiB per worker. A hit reads the entry and nothing of the table.
 //! - Between two askings of a name the kernel's work on the queries in
-//!   between evicts its slot, so the workers [`Cache::prefetch`] the next
-//!   query's slot while answering the current one. Without that, a hit
-//!   stalled on its first read of the slot (72–82 % of its samples): with
-//!   512-byte slots (2.2 MiB) the cache cost more CPU per query in situ
-//!   than none, with these no less.
+//!   between evicts its entry from the CPU cache, so the workers
+//!   [`Cache::prefetch`] the next query's entry while answering the current
+//!   one: a hit would otherwise spend most of its time waiting for its first
+//!   read of the entry. For the same reason entries are small: larger ones
+//!   made the cache cost more per query than answering without it.
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -39,22 +39,25 @@ use hashbrown::DefaultHashBuilder;
 use super::respond::{REUSABLE_MAX, Transport, respond_parsed};
 use super::table::Table;
 use crate::metrics::QueryCounters;
-use crate::name::MAX_NAME_LEN;
+use crate::name::{MAX_NAME_LEN, lowercase_into};
+use crate::wire::header::{self, ARCOUNT, FLAGS, ID};
 use crate::wire::{MAX_UDP_PAYLOAD, OPT_LEN, Query, flag, parse_query, put_opt};
 
 #[cfg(doc)]
 use super::respond::{Response, respond};
+#[cfg(doc)]
+use crate::wire::MAX_UDP_ANSWER;
 
-/// Slots per cache: room for a hot set of a few thousand questions.
-pub const SLOTS: usize = 4096;
-/// The longest response a slot holds (OPT record excluded): an answer of a
+/// Entries per cache: room for a hot set of a few thousand questions.
+pub const ENTRIES: usize = 4096;
+/// The longest response an entry holds (OPT record excluded): an answer of a
 /// few addresses, a NODATA or NXDOMAIN with its SOA. Longer ones are
 /// answered as usual each time.
 const KEPT_MAX: usize = 104;
 
 /// A worker's recent reusable responses.
 pub struct Cache {
-    slots: Box<[Slot]>,
+    entries: Box<[Entry]>,
     hasher: DefaultHashBuilder,
     hits: u64,
     /// `hits` as last added to a shared counter ([`Cache::publish`]).
@@ -63,7 +66,7 @@ pub struct Cache {
 
 /// One kept response: two cache lines, so that a hit reads little memory.
 #[repr(C, align(64))]
-struct Slot {
+struct Entry {
     /// The generation of the table that wrote it; 0 for none.
     generation: u64,
     /// The counters its queries count in.
@@ -73,14 +76,14 @@ struct Slot {
     qtype: u16,
     /// The response's length, OPT record excluded.
     len: u8,
-    /// Length of the question name, which starts at byte 12.
+    /// Length of the question name, which follows the header.
     name_len: u8,
     /// The response, OPT record excluded (and not counted in ARCOUNT), its
     /// question name lower-cased: the key, compared byte for byte.
     bytes: [u8; KEPT_MAX],
 }
 
-const _: () = assert!(std::mem::size_of::<Slot>() == 128);
+const _: () = assert!(std::mem::size_of::<Entry>() == 128);
 const _: () = assert!(KEPT_MAX <= REUSABLE_MAX);
 
 impl Default for Cache {
@@ -92,7 +95,7 @@ impl Default for Cache {
 impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cache")
-            .field("slots", &self.slots.len())
+            .field("entries", &self.entries.len())
             .field("hits", &self.hits)
             .finish()
     }
@@ -102,7 +105,7 @@ impl Cache {
     /// An empty cache.
     pub fn new() -> Cache {
         Cache {
-            slots: std::iter::repeat_with(|| Slot {
+            entries: std::iter::repeat_with(|| Entry {
                 generation: 0,
                 counters: None,
                 check: 0,
@@ -111,7 +114,7 @@ impl Cache {
                 name_len: 0,
                 bytes: [0; KEPT_MAX],
             })
-            .take(SLOTS)
+            .take(ENTRIES)
             .collect(),
             hasher: DefaultHashBuilder::default(),
             hits: 0,
@@ -134,8 +137,9 @@ impl Cache {
     }
 
     /// [`respond`], from the cache when it holds the response: answers
-    /// `packet` into `out` (at least 65535 bytes), returns the length or
-    /// `None` when the packet deserves no answer.
+    /// `packet` into `out` (at least 65535 bytes for TCP, [`MAX_UDP_ANSWER`]
+    /// for UDP), returns the length or `None` when the packet deserves no
+    /// answer.
     pub fn respond(
         &mut self,
         table: &Table,
@@ -144,32 +148,32 @@ impl Cache {
         out: &mut [u8],
     ) -> Option<usize> {
         let parsed = parse_query(packet);
-        let mut lower = [0u8; MAX_NAME_LEN];
-        let hash = match &parsed {
+        let mut buf = [0u8; MAX_NAME_LEN];
+        // The question's lower-cased name and its hash, when it may be kept.
+        let key = match &parsed {
             Ok(query) if query.is_class_in() && query.edns.is_none_or(|e| e.version == 0) => {
-                let hash = self.hash(query.qname, query.qtype, &mut lower);
-                let lower = &lower[..query.qname.len()];
+                let lower = lowercase_into(query.qname, &mut buf);
+                let hash = self.hash(lower, query.qtype);
                 if let Some(len) = self.reuse(table, query, lower, hash, transport, out) {
                     return Some(len);
                 }
-                Some(hash)
+                Some((lower, hash))
             }
             _ => None,
         };
         let response = respond_parsed(table, parsed, transport, out)?;
-        if let (Ok(query), Some(hash), Some(counters)) = (parsed, hash, response.reusable) {
-            let lower = &lower[..query.qname.len()];
+        if let (Ok(query), Some((lower, hash)), Some(counters)) = (parsed, key, response.reusable) {
             self.keep(table, &query, lower, hash, &out[..response.len], counters);
         }
         Some(response.len)
     }
 
-    /// Starts loading the slot that `packet`'s question would use, so that
+    /// Starts loading the entry that `packet`'s question would use, so that
     /// [`Cache::respond`] finds it in the CPU cache: called for the next
     /// query of a batch before answering this one. Reads only the question
     /// name and type, unchecked; a packet that is no query costs a hash.
     pub fn prefetch(&self, packet: &[u8]) {
-        let Some(question) = packet.get(12..) else {
+        let Some(question) = packet.get(header::LEN..) else {
             return;
         };
         let Some(name_len) = crate::name::wire_name_len(question) else {
@@ -178,36 +182,30 @@ impl Cache {
         let Some(&[high, low]) = question.get(name_len..name_len + 2) else {
             return;
         };
-        let mut lower = [0u8; MAX_NAME_LEN];
-        let hash = self.hash(
-            &question[..name_len],
-            u16::from_be_bytes([high, low]),
-            &mut lower,
-        );
-        let slot: *const Slot = &self.slots[self.slot(hash)];
+        let mut buf = [0u8; MAX_NAME_LEN];
+        let lower = lowercase_into(&question[..name_len], &mut buf);
+        let hash = self.hash(lower, u16::from_be_bytes([high, low]));
+        let entry: *const Entry = &self.entries[self.index(hash)];
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a prefetch of memory we own; it reads nothing into the
         // program and cannot fault.
         unsafe {
             use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            _mm_prefetch::<_MM_HINT_T0>(slot.cast());
-            _mm_prefetch::<_MM_HINT_T0>(slot.cast::<i8>().add(64));
+            _mm_prefetch::<_MM_HINT_T0>(entry.cast());
+            _mm_prefetch::<_MM_HINT_T0>(entry.cast::<i8>().add(64));
         }
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = slot;
+        let _ = entry;
     }
 
-    /// The hash of a question: `name` lower-cased (left in `lower`) and
-    /// `qtype`.
-    fn hash(&self, name: &[u8], qtype: u16, lower: &mut [u8; MAX_NAME_LEN]) -> u64 {
-        let lower = &mut lower[..name.len()];
-        lower.copy_from_slice(name);
-        lower.make_ascii_lowercase();
-        self.hasher.hash_one((&*lower, qtype))
+    /// The hash of a question: its lower-cased name and its type.
+    fn hash(&self, lower: &[u8], qtype: u16) -> u64 {
+        self.hasher.hash_one((lower, qtype))
     }
 
-    fn slot(&self, hash: u64) -> usize {
-        hash as usize % SLOTS
+    /// The entry a question of this hash goes in.
+    fn index(&self, hash: u64) -> usize {
+        hash as usize % ENTRIES
     }
 
     /// Writes the kept response to `query`, if there is one.
@@ -220,24 +218,24 @@ impl Cache {
         transport: Transport,
         out: &mut [u8],
     ) -> Option<usize> {
-        let slot = &self.slots[self.slot(hash)];
-        let name_len = lower.len();
-        if slot.generation != table.generation
-            || slot.check != hash as u32
-            || slot.qtype != query.qtype
-            || usize::from(slot.name_len) != name_len
-            || slot.bytes[12..12 + name_len] != *lower
+        let entry = &self.entries[self.index(hash)];
+        let question = header::LEN..header::LEN + lower.len();
+        if entry.generation != table.generation
+            || entry.check != hash as u32
+            || entry.qtype != query.qtype
+            || usize::from(entry.name_len) != lower.len()
+            || entry.bytes[question.clone()] != *lower
         {
             return None;
         }
-        let mut len = usize::from(slot.len);
-        out[..len].copy_from_slice(&slot.bytes[..len]);
-        out[..2].copy_from_slice(&query.id.to_be_bytes());
-        let kept = u16::from_be_bytes([out[2], out[3]]);
+        let mut len = usize::from(entry.len);
+        out[..len].copy_from_slice(&entry.bytes[..len]);
+        header::set(out, ID, query.id);
+        let kept = header::get(out, FLAGS);
         let flags = kept & !(flag::RD | flag::CD) | query.flags & (flag::RD | flag::CD);
-        out[2..4].copy_from_slice(&flags.to_be_bytes());
-        out[12..12 + name_len].copy_from_slice(query.qname);
-        let code = flags & 0xf;
+        header::set(out, FLAGS, flags);
+        out[question].copy_from_slice(query.qname);
+        let code = flags & flag::RCODE_MASK;
         if let Some(edns) = query.edns {
             put_opt(
                 &mut out[len..len + OPT_LEN],
@@ -247,10 +245,9 @@ impl Cache {
                 edns.dnssec_ok,
             );
             len += OPT_LEN;
-            let additional = u16::from_be_bytes([out[10], out[11]]) + 1;
-            out[10..12].copy_from_slice(&additional.to_be_bytes());
+            header::set(out, ARCOUNT, header::get(out, ARCOUNT) + 1);
         }
-        if let Some(counters) = &slot.counters {
+        if let Some(counters) = &entry.counters {
             counters.count(query.qtype, code, transport == Transport::Tcp);
         }
         self.hits += 1;
@@ -272,25 +269,26 @@ impl Cache {
         if len > KEPT_MAX {
             return;
         }
-        let at = self.slot(hash);
-        let slot = &mut self.slots[at];
-        slot.bytes[..len].copy_from_slice(&response[..len]);
-        slot.bytes[12..12 + lower.len()].copy_from_slice(lower);
+        let at = self.index(hash);
+        let entry = &mut self.entries[at];
+        entry.bytes[..len].copy_from_slice(&response[..len]);
+        entry.bytes[header::LEN..header::LEN + lower.len()].copy_from_slice(lower);
         if query.edns.is_some() {
-            let additional = u16::from_be_bytes([response[10], response[11]]) - 1;
-            slot.bytes[10..12].copy_from_slice(&additional.to_be_bytes());
+            // The OPT record is not kept, nor counted.
+            let additional = header::get(response, ARCOUNT) - 1;
+            header::set(&mut entry.bytes, ARCOUNT, additional);
         }
-        slot.len = len as u8;
-        slot.generation = table.generation;
-        slot.check = hash as u32;
-        slot.qtype = query.qtype;
-        slot.name_len = query.qname.len() as u8;
-        if !slot
+        entry.len = len as u8;
+        entry.generation = table.generation;
+        entry.check = hash as u32;
+        entry.qtype = query.qtype;
+        entry.name_len = query.qname.len() as u8;
+        if !entry
             .counters
             .as_ref()
             .is_some_and(|kept| Arc::ptr_eq(kept, counters))
         {
-            slot.counters = Some(Arc::clone(counters));
+            entry.counters = Some(Arc::clone(counters));
         }
     }
 }
@@ -353,7 +351,7 @@ mod tests {
         ("cache.test.", rtype::NS, true),         // additional addresses
         ("example.com.", rtype::MX, true),
         ("api.example.com.", rtype::A, true),
-        ("six.cache.test.", rtype::A, false), // longer than a slot
+        ("six.cache.test.", rtype::A, false), // longer than an entry
         ("to-dynamic.cache.test.", rtype::A, false), // CNAME to a failover set
         ("api.cache.test.", rtype::A, false), // failover
         ("pool.cache.test.", rtype::A, false), // multivalue
@@ -535,7 +533,7 @@ mod tests {
     #[test]
     fn mutated_packets_get_respond_s_answers_through_the_cache() {
         let table = table();
-        // One worker's cache: mutated names fill and evict its slots.
+        // One worker's cache: mutated names fill and evict its entries.
         let mut cache = Cache::new();
         let (mut want, mut got) = (vec![0u8; 65535], vec![0u8; 65535]);
         let seeds: Vec<Vec<u8>> = QUESTIONS
@@ -567,7 +565,7 @@ mod tests {
             } else {
                 Transport::Udp
             };
-            // Twice: the first may fill a slot, the second may use it.
+            // Twice: the first may fill an entry, the second may use it.
             for _ in 0..2 {
                 let expected = respond(&table, &input, transport, &mut want);
                 let answered = cache.respond(&table, &input, transport, &mut got);
@@ -577,7 +575,7 @@ mod tests {
                 }
             }
         }
-        // Most inputs are answered from a slot at their second asking
+        // Most inputs are answered from an entry at their second asking
         // (4,179 times in one run; the hasher's seed moves it a little).
         assert!(cache.hits() > 2_000, "{} hits", cache.hits());
     }

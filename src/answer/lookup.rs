@@ -12,8 +12,9 @@ pub(super) enum Found<'t> {
     Exact(Node<'t>),
     /// The name does not exist; this wildcard node synthesises it.
     Wildcard(Node<'t>),
-    /// The name is at or below this delegation point.
-    Referral(Node<'t>),
+    /// The name is at or below this delegation point, whose NS RRset this
+    /// is.
+    Referral(Node<'t>, RRset<'t>),
     /// The name is below this node's DNAME.
     Dname(Node<'t>, RRset<'t>),
     /// The name does not exist.
@@ -85,8 +86,15 @@ pub(super) fn find<'t>(zone: &'t ZoneData, lower: &[u8], labels: &Labels, qtype:
             }
         };
         let at_query = depth == total;
-        if node.is_cut() && !(at_query && qtype == rtype::DS) {
-            return Found::Referral(node);
+        // The builder marks as cuts only nodes below the apex that hold NS,
+        // so the NS is always there; a referral carries it, which leaves the
+        // answer nothing to fail on. (A cut without NS would answer as an
+        // ordinary node.)
+        if node.is_cut()
+            && !(at_query && qtype == rtype::DS)
+            && let Some(ns) = node.rrset(rtype::NS)
+        {
+            return Found::Referral(node, ns);
         }
         if !at_query && let Some(dname) = node.rrset(rtype::DNAME) {
             return Found::Dname(node, dname);

@@ -8,17 +8,20 @@ use super::lookup::{Found, Labels, find, find_zone};
 use super::table::{Node, RRset, Table, ZoneData};
 use crate::health::Board;
 use crate::metrics::QueryCounters;
-use crate::name::MAX_NAME_LEN;
+use crate::name::{MAX_NAME_LEN, lowercase_into};
 use crate::wire::{
-    CLASS_ANY, Full, MAX_UDP_PAYLOAD, OPT_LEN, ParseError, Query, RdataLayout, Section, Writer,
-    flag, parse_query, rcode, rtype,
+    CLASS_ANY, Full, MAX_UDP_PAYLOAD, MIN_UDP_PAYLOAD, OPT_LEN, ParseError, Query, RdataLayout,
+    Section, Writer, flag, header, parse_query, rcode, rtype,
 };
+
+#[cfg(doc)]
+use crate::wire::MAX_UDP_ANSWER;
 
 /// How the query arrived, which decides the size limit and ANY handling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
-    /// UDP: at most 512 bytes, or the EDNS payload size capped at
-    /// [`MAX_UDP_PAYLOAD`]; TC when the answer does not fit.
+    /// UDP: at most [`MIN_UDP_PAYLOAD`] bytes, or the EDNS payload size
+    /// capped at [`MAX_UDP_PAYLOAD`]; TC when the answer does not fit.
     Udp,
     /// TCP: up to 65535 bytes.
     Tcp,
@@ -29,8 +32,9 @@ const MAX_CHAIN: usize = 8;
 /// RRsets whose NS/MX/SRV targets get addresses in the additional section.
 const MAX_ADDITIONAL_SOURCES: usize = 4;
 
-/// Answers `packet` into `out` (at least 65535 bytes). Returns the response
-/// length, or `None` when the packet deserves no answer at all.
+/// Answers `packet` into `out` (at least 65535 bytes for TCP,
+/// [`MAX_UDP_ANSWER`] for UDP). Returns the response length, or `None` when
+/// the packet deserves no answer at all.
 pub fn respond(
     table: &Table,
     packet: &[u8],
@@ -77,7 +81,7 @@ pub(super) fn respond_parsed<'t>(
     let size = match (transport, query.edns) {
         (Transport::Tcp, _) => u16::MAX as usize,
         (Transport::Udp, Some(edns)) => edns.payload.min(MAX_UDP_PAYLOAD) as usize,
-        (Transport::Udp, None) => 512,
+        (Transport::Udp, None) => MIN_UDP_PAYLOAD as usize,
     };
     let limit = if query.edns.is_some() {
         size - OPT_LEN
@@ -103,8 +107,8 @@ pub(super) fn respond_parsed<'t>(
     };
     counters.count(query.qtype, code, transport == Transport::Tcp);
     w.set_rcode(code);
-    // Reusable only if it would fit the smallest limit (512 bytes with
-    // OPT): then no limit cut it short, and none would.
+    // Reusable only if it would fit the smallest limit (the least payload,
+    // with OPT): then no limit cut it short, and none would.
     let reusable = reusable.filter(|_| w.written() <= REUSABLE_MAX);
     if let Some(edns) = query.edns {
         w.opt(MAX_UDP_PAYLOAD, code, 0, edns.dnssec_ok);
@@ -116,8 +120,8 @@ pub(super) fn respond_parsed<'t>(
 }
 
 /// The longest response, OPT record excluded, that [`Response::reusable`]
-/// may mark: 512 bytes with an OPT record.
-pub(super) const REUSABLE_MAX: usize = 512 - OPT_LEN;
+/// may mark: [`MIN_UDP_PAYLOAD`] bytes with an OPT record.
+pub(super) const REUSABLE_MAX: usize = MIN_UDP_PAYLOAD as usize - OPT_LEN;
 
 impl Response<'_> {
     /// A response not to reuse.
@@ -130,7 +134,7 @@ impl Response<'_> {
 }
 
 fn header_only(out: &mut [u8], id: u16, query_flags: u16, code: u16) -> usize {
-    let mut w = Writer::new(out, 12);
+    let mut w = Writer::new(out, header::LEN);
     w.header(
         id,
         flag::QR | (query_flags & (flag::OPCODE_MASK | flag::RD | flag::CD)) | code,
@@ -156,10 +160,8 @@ fn answer<'t>(
     if matches!(query.qtype, rtype::AXFR | rtype::IXFR) {
         return (rcode::REFUSED, &*table.unzoned, None);
     }
-    let mut lower = [0u8; MAX_NAME_LEN];
-    let qname = &mut lower[..query.qname.len()];
-    qname.copy_from_slice(query.qname);
-    qname.make_ascii_lowercase();
+    let mut buf = [0u8; MAX_NAME_LEN];
+    let qname = lowercase_into(query.qname, &mut buf);
     let labels = Labels::new(qname);
     let Some(zone) = find_zone(table, qname, &labels) else {
         return (rcode::REFUSED, &*table.unzoned, None);
@@ -255,9 +257,7 @@ impl<'t> Answer<'t> {
         let mut hops = 0;
         let mut next = [0u8; MAX_NAME_LEN];
         loop {
-            lower[..len].copy_from_slice(&owner[..len]);
-            lower[..len].make_ascii_lowercase();
-            let name = &lower[..len];
+            let name = lowercase_into(&owner[..len], &mut lower);
             let labels = Labels::new(name);
             let next_len = match find(self.zone, name, &labels, self.qtype) {
                 Found::Exact(node) | Found::Wildcard(node) => {
@@ -269,11 +269,10 @@ impl<'t> Answer<'t> {
                         Step::Done(code) => return Ok(code),
                     }
                 }
-                Found::Referral(cut) => {
+                Found::Referral(cut, ns) => {
                     if hops == 0 {
                         w.set_flags(w.flags() & !flag::AA);
                     }
-                    let ns = cut.rrset(rtype::NS).expect("a cut has NS");
                     self.write_set(w, Section::Authority, cut.name(), ns)?;
                     self.want_additional(ns);
                     return Ok(rcode::NOERROR);
@@ -470,11 +469,8 @@ impl<'t> Answer<'t> {
                 }) {
                     continue;
                 }
-                let mut lower = [0u8; MAX_NAME_LEN];
-                let lower = &mut lower[..target.len()];
-                lower.copy_from_slice(target);
-                lower.make_ascii_lowercase();
-                let Some(node) = self.zone.node(lower) else {
+                let mut buf = [0u8; MAX_NAME_LEN];
+                let Some(node) = self.zone.node(lowercase_into(target, &mut buf)) else {
                     continue;
                 };
                 for rr_type in [rtype::A, rtype::AAAA] {

@@ -1,12 +1,14 @@
 //! Parsing one query message, without allocating.
 
-use super::{CLASS_IN, rtype};
+use super::header::{self, ANCOUNT, ARCOUNT, FLAGS, ID, NSCOUNT, QDCOUNT};
+use super::{CLASS_IN, MIN_UDP_PAYLOAD, flag, rtype};
 use crate::name::MAX_NAME_LEN;
 
 /// EDNS(0) data from the query's OPT record (RFC 6891).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Edns {
-    /// Requestor's UDP payload size, raised to 512 when smaller.
+    /// Requestor's UDP payload size, raised to [`MIN_UDP_PAYLOAD`] when
+    /// smaller.
     pub payload: u16,
     /// EDNS version.
     pub version: u8,
@@ -66,26 +68,31 @@ pub enum ParseError {
 /// or overlong question name, more than one OPT or an OPT not owned by the
 /// root, truncated records and trailing bytes.
 pub fn parse_query(packet: &[u8]) -> Result<Query<'_>, ParseError> {
-    if packet.len() < 12 {
+    if packet.len() < header::LEN {
         return Err(ParseError::Drop);
     }
-    let id = u16::from_be_bytes([packet[0], packet[1]]);
-    let flags = u16::from_be_bytes([packet[2], packet[3]]);
-    if flags & super::flag::QR != 0 {
+    let id = header::get(packet, ID);
+    let flags = header::get(packet, FLAGS);
+    if flags & flag::QR != 0 {
         return Err(ParseError::Drop);
     }
-    if flags & super::flag::OPCODE_MASK != 0 {
+    if flags & flag::OPCODE_MASK != 0 {
         return Err(ParseError::NotImp { id, flags });
     }
     let formerr = ParseError::FormErr { id, flags };
-    let count = |at: usize| u16::from_be_bytes([packet[at], packet[at + 1]]);
-    let (qdcount, ancount, nscount, arcount) = (count(4), count(6), count(8), count(10));
+    let count = |field| header::get(packet, field);
+    let (qdcount, ancount, nscount, arcount) = (
+        count(QDCOUNT),
+        count(ANCOUNT),
+        count(NSCOUNT),
+        count(ARCOUNT),
+    );
     if qdcount != 1 || ancount != 0 || nscount != 0 {
         return Err(formerr);
     }
-    let qname_len = uncompressed_name_len(&packet[12..]).ok_or(formerr)?;
-    let qname = &packet[12..12 + qname_len];
-    let mut at = 12 + qname_len;
+    let qname_len = uncompressed_name_len(&packet[header::LEN..]).ok_or(formerr)?;
+    let qname = &packet[header::LEN..header::LEN + qname_len];
+    let mut at = header::LEN + qname_len;
     let fixed = packet.get(at..at + 4).ok_or(formerr)?;
     let qtype = u16::from_be_bytes([fixed[0], fixed[1]]);
     let qclass = u16::from_be_bytes([fixed[2], fixed[3]]);
@@ -106,7 +113,7 @@ pub fn parse_query(packet: &[u8]) -> Result<Query<'_>, ParseError> {
                 return Err(formerr);
             }
             edns = Some(Edns {
-                payload: rr_class.max(512),
+                payload: rr_class.max(MIN_UDP_PAYLOAD),
                 version: fixed[5],
                 dnssec_ok: fixed[6] & 0x80 != 0,
             });

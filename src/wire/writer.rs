@@ -5,7 +5,8 @@
 //! Targets are remembered as offsets in a small array, so writing allocates
 //! nothing; past that array's size names are still written, only uncompressed.
 
-use super::{OPT_LEN, rtype};
+use super::header::{self, FLAGS, ID};
+use super::{OPT_LEN, flag, rtype};
 
 /// The sections records go into, in message order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -47,6 +48,11 @@ impl RdataLayout {
 pub struct Full;
 
 const MAX_TARGETS: usize = 64;
+/// The top two bits that make a compression pointer of an offset (RFC 1035
+/// §4.1.4).
+const POINTER: u16 = 0xc000;
+/// A compression pointer to the question name.
+const QUESTION_POINTER: u16 = POINTER | header::LEN as u16;
 
 /// A point to roll a [`Writer`] back to.
 #[derive(Debug, Clone, Copy)]
@@ -67,8 +73,9 @@ pub struct Writer<'a> {
     /// a suffix can only match a target of its own length.
     target_lens: [u8; MAX_TARGETS],
     target_count: usize,
-    /// Length of the question name at offset 12 (0 before the question, and
-    /// for the root): most names written after it are that name again.
+    /// Length of the question name, which follows the header (0 before the
+    /// question, and for the root): most names written after it are that
+    /// name again.
     question_len: usize,
 }
 
@@ -90,27 +97,29 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// Writes the 12-byte header; counts are filled in by [`Writer::finish`].
+    /// Writes the header; counts are filled in by [`Writer::finish`].
     pub fn header(&mut self, id: u16, flags: u16) {
-        self.buf[..2].copy_from_slice(&id.to_be_bytes());
-        self.buf[2..4].copy_from_slice(&flags.to_be_bytes());
-        self.buf[4..12].fill(0);
-        self.len = 12;
+        header::set(self.buf, ID, id);
+        header::set(self.buf, FLAGS, flags);
+        for field in header::COUNTS {
+            header::set(self.buf, field, 0);
+        }
+        self.len = header::LEN;
     }
 
     /// The flags word written so far.
     pub fn flags(&self) -> u16 {
-        u16::from_be_bytes([self.buf[2], self.buf[3]])
+        header::get(self.buf, FLAGS)
     }
 
     /// Replaces the flags word.
     pub fn set_flags(&mut self, flags: u16) {
-        self.buf[2..4].copy_from_slice(&flags.to_be_bytes());
+        header::set(self.buf, FLAGS, flags);
     }
 
     /// Sets the 4-bit header RCODE.
     pub fn set_rcode(&mut self, rcode: u16) {
-        let flags = (self.flags() & !0xf) | (rcode & 0xf);
+        let flags = (self.flags() & !flag::RCODE_MASK) | (rcode & flag::RCODE_MASK);
         self.set_flags(flags);
     }
 
@@ -122,7 +131,7 @@ impl<'a> Writer<'a> {
         self.put(&qclass.to_be_bytes())
             .inspect_err(|_| self.len = start)?;
         self.counts[0] = 1;
-        if start == 12 && qname.len() > 1 {
+        if start == header::LEN && qname.len() > 1 {
             self.question_len = qname.len();
         }
         Ok(())
@@ -227,8 +236,8 @@ impl<'a> Writer<'a> {
 
     /// Fills in the section counts; returns the message length.
     pub fn finish(self) -> usize {
-        for (i, count) in self.counts.iter().enumerate() {
-            self.buf[4 + 2 * i..6 + 2 * i].copy_from_slice(&count.to_be_bytes());
+        for (field, count) in header::COUNTS.into_iter().zip(self.counts) {
+            header::set(self.buf, field, count);
         }
         self.len
     }
@@ -249,14 +258,15 @@ impl<'a> Writer<'a> {
         // The question name byte for byte (answers are written with the
         // query's own spelling): the pointer the search below would find
         // first, without the search.
-        if self.question_len != 0 && name == &self.buf[12..12 + self.question_len] {
-            return self.put(&0xc00c_u16.to_be_bytes());
+        if self.question_len != 0 && name == &self.buf[header::LEN..header::LEN + self.question_len]
+        {
+            return self.put(&QUESTION_POINTER.to_be_bytes());
         }
         let mut at = 0;
         while name.get(at).is_some_and(|&len| len != 0) {
             if let Some(target) = self.find(&name[at..]) {
                 self.literal_labels(&name[..at], name.len())?;
-                return self.put(&(0xc000 | target).to_be_bytes());
+                return self.put(&(POINTER | target).to_be_bytes());
             }
             at += 1 + name[at] as usize;
         }
@@ -302,7 +312,7 @@ impl<'a> Writer<'a> {
                 if hops > 64 {
                     return false;
                 }
-                pos = (u16::from_be_bytes([len, self.buf[pos + 1]]) & 0x3fff) as usize;
+                pos = (u16::from_be_bytes([len, self.buf[pos + 1]]) & !POINTER) as usize;
                 continue;
             }
             let label = len as usize;

@@ -14,6 +14,8 @@ use super::rdata::{self, RdataError, type_name};
 use super::ttl::{self, MAX_TTL, TtlError};
 use super::{Location, Record, ZoneError, annotation};
 use crate::name::{Name, NameError};
+use crate::wire::rtype::{OPT, SOA};
+use crate::wire::{CLASS_ANY, CLASS_IN};
 
 /// Why one line (a record or a directive) could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,8 +63,6 @@ pub enum LineError {
 
 /// How deep `$INCLUDE` may nest.
 pub const MAX_INCLUDE_DEPTH: usize = 16;
-
-const SOA: u16 = 6;
 
 /// What reading produced: records in file order, errors, warnings.
 #[derive(Debug, Default)]
@@ -264,7 +264,7 @@ impl Reader {
             if !token.quoted && ttl::looks_like_ttl(&token.raw) && explicit_ttl.is_none() {
                 explicit_ttl = Some(self.ttl_value(state, entry.line, token)?);
             } else if let Some(class) = class_of(token).filter(|_| !class_seen) {
-                if class != 1 {
+                if class != CLASS_IN {
                     return Err(LineError::Class(token.text()));
                 }
                 class_seen = true;
@@ -322,12 +322,12 @@ fn class_of(token: &Token) -> Option<u16> {
     upper.copy_from_slice(&token.raw);
     upper.make_ascii_uppercase();
     match &*upper {
-        b"IN" => Some(1),
+        b"IN" => Some(CLASS_IN),
         b"CS" => Some(2),
         b"CH" | b"CHAOS" => Some(3),
         b"HS" | b"HESIOD" => Some(4),
         b"NONE" => Some(254),
-        b"ANY" => Some(255),
+        b"ANY" => Some(CLASS_ANY),
         _ => {
             let digits = upper.strip_prefix(b"CLASS")?;
             rdata::parse_number(digits, u16::MAX.into())
@@ -360,7 +360,7 @@ fn parse_type(token: &Token) -> Result<u16, LineError> {
         _ => RecordType::from_str(upper).ok().map(u16::from),
     };
     let code = code.ok_or_else(|| LineError::UnknownType(token.text()))?;
-    if code == 0 || code == 41 || (128..=255).contains(&code) {
+    if code == 0 || code == OPT || (128..=255).contains(&code) {
         return Err(LineError::MetaType(type_name(code)));
     }
     Ok(code)

@@ -8,17 +8,8 @@ use std::path::Path;
 use super::rdata::type_name;
 use super::{Location, Record, Zone, ZoneError, health_sets};
 use crate::groups::Groups;
-use crate::name::{MAX_NAME_LEN, Name};
-
-const NS: u16 = 2;
-const CNAME: u16 = 5;
-const SOA: u16 = 6;
-const A: u16 = 1;
-const AAAA: u16 = 28;
-const DNAME: u16 = 39;
-const DS: u16 = 43;
-const RRSIG: u16 = 46;
-const NSEC: u16 = 47;
+use crate::name::{MAX_NAME_LEN, Name, lowercase_into};
+use crate::wire::rtype::{A, AAAA, CNAME, DNAME, DS, NS, NSEC, RRSIG, SOA};
 
 /// Checks the records of the zone file `main`; pushes what it finds to
 /// `errors` and `warnings`. `None` when no origin could be settled.
@@ -220,13 +211,11 @@ fn drop_occluded(
     }
     let apex_len = origin.wire_len();
     let mut hidden: Vec<(u32, String)> = Vec::new();
-    let mut lower = [0u8; MAX_NAME_LEN];
+    let mut buf = [0u8; MAX_NAME_LEN];
     for group in groups.iter() {
         let owner = records[group[0] as usize].owner.as_wire();
-        let lower = &mut lower[..owner.len()];
-        lower.copy_from_slice(owner);
-        lower.make_ascii_lowercase();
-        let at_cut = cuts.contains(&*lower);
+        let lower = lowercase_into(owner, &mut buf);
+        let at_cut = cuts.contains(lower);
         // The highest cut and DNAME above the owner and below the apex, by
         // the offset where they start in the owner's wire form.
         let mut cut_above = None;

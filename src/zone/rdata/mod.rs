@@ -18,6 +18,10 @@ use hickory_proto::rr::RecordType;
 use self::fields::Fields;
 pub use self::fields::parse_number;
 use crate::name::Name;
+use crate::wire::rtype::{
+    A, AAAA, CAA, CDS, CNAME, DNAME, DS, HINFO, HTTPS, MX, NAPTR, NS, PTR, SOA, SPF, SRV, SSHFP,
+    SVCB, TLSA, TXT,
+};
 use crate::zone::lexer::Token;
 
 /// Why a record's RDATA could not be read.
@@ -85,20 +89,20 @@ type Encoder = fn(&mut Fields) -> Result<Vec<u8>, RdataError>;
 
 fn encoder_for(rtype: u16) -> Option<Encoder> {
     let encoder: Encoder = match rtype {
-        1 => basic::a,
-        2 | 5 | 12 | 39 => basic::single_name,
-        6 => basic::soa,
-        13 => basic::hinfo,
-        15 => basic::mx,
-        16 | 99 => basic::txt,
-        28 => basic::aaaa,
-        33 => basic::srv,
-        35 => basic::naptr,
-        43 | 59 => digest::ds,
-        44 => digest::sshfp,
-        52 => digest::tlsa,
-        64 | 65 => svcb::svcb,
-        257 => digest::caa,
+        A => basic::a,
+        NS | CNAME | PTR | DNAME => basic::single_name,
+        SOA => basic::soa,
+        HINFO => basic::hinfo,
+        MX => basic::mx,
+        TXT | SPF => basic::txt,
+        AAAA => basic::aaaa,
+        SRV => basic::srv,
+        NAPTR => basic::naptr,
+        DS | CDS => digest::ds,
+        SSHFP => digest::sshfp,
+        TLSA => digest::tlsa,
+        SVCB | HTTPS => svcb::svcb,
+        CAA => digest::caa,
         _ => return None,
     };
     Some(encoder)
@@ -122,8 +126,8 @@ fn generic(rtype: u16, f: &mut Fields) -> Result<Vec<u8>, RdataError> {
         });
     }
     let fixed = match rtype {
-        1 => Some(4),
-        28 => Some(16),
+        A => Some(4),
+        AAAA => Some(16),
         _ => None,
     };
     if fixed.is_some_and(|n| n != len) {
