@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::name::Name;
-use crate::wire::rtype;
+use crate::wire::{rcode, rtype};
 
 /// Query types counted on their own; the rest count as `OTHER`.
 const QTYPES: [(u16, &str); 15] = [
@@ -29,21 +29,21 @@ const QTYPES: [(u16, &str); 15] = [
     (rtype::DS, "DS"),
     (rtype::SVCB, "SVCB"),
     (rtype::HTTPS, "HTTPS"),
-    (257, "CAA"),
+    (rtype::CAA, "CAA"),
     (rtype::ANY, "ANY"),
     (0, "OTHER"),
 ];
 /// RCODEs counted on their own (extended ones included); the rest `OTHER`.
 const RCODES: [(u16, &str); 10] = [
-    (0, "NOERROR"),
-    (1, "FORMERR"),
-    (2, "SERVFAIL"),
-    (3, "NXDOMAIN"),
-    (4, "NOTIMP"),
-    (5, "REFUSED"),
-    (6, "YXDOMAIN"),
-    (9, "NOTAUTH"),
-    (16, "BADVERS"),
+    (rcode::NOERROR, "NOERROR"),
+    (rcode::FORMERR, "FORMERR"),
+    (rcode::SERVFAIL, "SERVFAIL"),
+    (rcode::NXDOMAIN, "NXDOMAIN"),
+    (rcode::NOTIMP, "NOTIMP"),
+    (rcode::REFUSED, "REFUSED"),
+    (rcode::YXDOMAIN, "YXDOMAIN"),
+    (rcode::NOTAUTH, "NOTAUTH"),
+    (rcode::BADVERS, "BADVERS"),
     (u16::MAX, "OTHER"),
 ];
 const PROTOS: [&str; 2] = ["udp", "tcp"];

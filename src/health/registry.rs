@@ -16,7 +16,7 @@ use super::board::Board;
 use super::slot::Slot;
 use super::target::{self, TargetKey};
 use crate::config::{Check, Checks};
-use crate::name::MAX_NAME_LEN;
+use crate::name::{MAX_NAME_LEN, lowercase_into};
 use crate::zone::{Record, Zone};
 
 /// A target to probe, with the check that probes it.
@@ -137,13 +137,10 @@ fn in_table_order(records: &[Record]) -> Vec<&Record> {
         return Vec::new();
     }
     let mut seen = 0;
-    let mut lower = [0u8; MAX_NAME_LEN];
+    let mut buffer = [0u8; MAX_NAME_LEN];
     for record in records {
-        let wire = record.owner.as_wire();
-        let lower = &mut lower[..wire.len()];
-        lower.copy_from_slice(wire);
-        lower.make_ascii_lowercase();
-        if let Some(first) = owners.get_mut(&*lower)
+        let lower = lowercase_into(record.owner.as_wire(), &mut buffer);
+        if let Some(first) = owners.get_mut(lower)
             && *first == usize::MAX
         {
             *first = seen;
