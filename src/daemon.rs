@@ -14,8 +14,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, Api};
+use crate::catalog::{Catalog, Problem};
 use crate::config::Config;
-use crate::load::{Problem, Zones};
 use crate::metrics::Metrics;
 use crate::server::{self, Listener};
 use crate::service::{Command, Service, Source};
@@ -55,7 +55,7 @@ pub struct Ready {
     pub dns: Vec<SocketAddr>,
     /// The admin API, if configured.
     pub api: Option<SocketAddr>,
-    /// Zones served.
+    /// Catalog served.
     pub zones: usize,
     /// Targets probed.
     pub targets: usize,
@@ -65,7 +65,7 @@ pub struct Ready {
 pub struct Daemon {
     source: Source,
     config: Config,
-    zones: Zones,
+    catalog: Catalog,
     listeners: Vec<Listener>,
     xdp: Option<server::xdp::Xdp>,
     workers: usize,
@@ -77,13 +77,13 @@ impl Daemon {
     /// Loads what `source` names and binds its listeners; with `xdp`, also
     /// answers UDP on that interface over AF_XDP (overriding the config's).
     pub fn bind(source: Source, xdp: Option<String>) -> Result<Daemon, Error> {
-        let (config, zones) = source.load().map_err(Error::Invalid)?;
+        let (config, catalog) = source.load().map_err(Error::Invalid)?;
         let xdp = match xdp.map(|name| crate::config::interface_name(&name)) {
             Some(Ok(name)) => Some(name),
             Some(Err(err)) => return Err(Error::Interface(err)),
             None => config.xdp.clone(),
         };
-        for warning in &zones.warnings {
+        for warning in &catalog.warnings {
             tracing::warn!("{warning}");
         }
         let workers = config
@@ -114,7 +114,7 @@ impl Daemon {
         Ok(Daemon {
             source,
             config,
-            zones,
+            catalog,
             listeners,
             xdp,
             workers,
@@ -142,7 +142,7 @@ impl Daemon {
         let Daemon {
             source,
             config,
-            zones,
+            catalog,
             listeners,
             xdp,
             api,
@@ -159,16 +159,16 @@ impl Daemon {
             None => None,
         };
         let shutdown = CancellationToken::new();
-        let mut service = Service::start(&config, &zones, metrics.clone(), &shutdown)?;
+        let mut service = Service::start(&config, &catalog, metrics.clone(), &shutdown)?;
         let targets = service.table().load().targets().len();
         raise_open_files_limit(targets, config.tcp_max_connections);
         ready(&Ready {
             dns: server::addresses(&listeners),
             api: api_listener.as_ref().and_then(|l| l.local_addr().ok()),
-            zones: zones.zones.len(),
+            zones: catalog.zones.len(),
             targets,
         });
-        crate::load::dispose(zones);
+        crate::catalog::dispose(catalog);
         if !config.udp_coalesce.is_zero() {
             tracing::info!(
                 pause = ?config.udp_coalesce,

@@ -11,7 +11,7 @@
 //! | [`wire`] | query parsing and response writing (name compression, EDNS) |
 //! | [`answer`] | the immutable answer table, its builder, the pure lookup, and the workers' response cache |
 //! | [`health`] | check kinds, probe loops, rise/fall hysteresis |
-//! | [`load`] | loading every zone of a config, collecting every error |
+//! | [`catalog`] | every zone of a config, loaded, with every problem found |
 //! | `groups` | indices grouped by a dense key in input order (records by owner) |
 //! | [`metrics`] | Prometheus counters and histograms in atomics |
 //! | [`api`] | the admin HTTP API, metrics endpoint and status page |
@@ -25,12 +25,12 @@
 
 pub mod answer;
 pub mod api;
+pub mod catalog;
 pub mod client;
 pub mod config;
 pub mod daemon;
 mod groups;
 pub mod health;
-pub mod load;
 pub mod metrics;
 pub mod name;
 pub mod notify;

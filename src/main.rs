@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use healthdns::catalog::Problem;
 use healthdns::client;
 use healthdns::daemon::{Daemon, Error, Ready};
-use healthdns::load::Problem;
 use healthdns::service::{Command as ServiceCommand, Source};
 use tokio::sync::mpsc;
 

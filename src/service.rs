@@ -16,11 +16,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::answer::{self, Table};
+use crate::catalog::{Catalog, Problem};
 use crate::config::notify::Notifier;
 use crate::config::{self, Config};
 use crate::health::probe::Clients;
 use crate::health::{Registry, Slot, Target, TargetKey, Transition, checker};
-use crate::load::{Problem, Zones};
 use crate::metrics::Metrics;
 use crate::server::SharedTable;
 
@@ -45,11 +45,11 @@ pub struct Source {
 
 impl Source {
     /// Reads the config and every zone; every problem found.
-    pub fn load(&self) -> Result<(Config, Zones), Vec<Problem>> {
+    pub fn load(&self) -> Result<(Config, Catalog), Vec<Problem>> {
         let config = config::gather(self.config.as_deref(), &self.listen, &self.zones)
             .map_err(|errors| errors.into_iter().map(Problem::Config).collect::<Vec<_>>())?;
-        let zones = crate::load::zones(&config)?;
-        Ok((config, zones))
+        let catalog = crate::catalog::load(&config)?;
+        Ok((config, catalog))
     }
 }
 
@@ -65,7 +65,7 @@ pub enum Command {
 /// What a reload did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Reloaded {
-    /// Zones now served.
+    /// Catalog now served.
     pub zones: usize,
     /// Targets now probed.
     pub targets: usize,
@@ -105,7 +105,7 @@ impl Service {
     /// tokio runtime.
     pub fn start(
         config: &Config,
-        zones: &Zones,
+        catalog: &Catalog,
         metrics: Arc<Metrics>,
         shutdown: &CancellationToken,
     ) -> Result<Service, reqwest::Error> {
@@ -127,7 +127,7 @@ impl Service {
             metrics,
             shutdown: shutdown.clone(),
         };
-        service.serve(config, zones);
+        service.serve(config, catalog);
         Ok(service)
     }
 
@@ -144,12 +144,12 @@ impl Service {
     /// Reads config and zones again and swaps the new table in; on any
     /// error the old table keeps serving and the errors are returned.
     pub fn reload(&mut self, source: &Source) -> Result<Reloaded, Vec<Problem>> {
-        let (config, zones) = source.load()?;
-        for warning in &zones.warnings {
+        let (config, catalog) = source.load()?;
+        for warning in &catalog.warnings {
             tracing::warn!("{warning}");
         }
-        let reloaded = self.serve(&config, &zones);
-        crate::load::dispose(zones);
+        let reloaded = self.serve(&config, &catalog);
+        crate::catalog::dispose(catalog);
         tracing::info!(
             zones = reloaded.zones,
             targets = reloaded.targets,
@@ -160,9 +160,9 @@ impl Service {
 
     /// Publishes the table of `zones` and brings the probe loops and the
     /// notifiers in line with it and `config`.
-    fn serve(&mut self, config: &Config, zones: &Zones) -> Reloaded {
-        let health = Arc::new(self.health.renew(&zones.zones, &config.checks));
-        let table = answer::build_with(&zones.zones, health.clone(), &self.metrics);
+    fn serve(&mut self, config: &Config, catalog: &Catalog) -> Reloaded {
+        let health = Arc::new(self.health.renew(&catalog.zones, &config.checks));
+        let table = answer::build_with(&catalog.zones, health.clone(), &self.metrics);
         let removed = self.probe(&health);
         self.table.store(Arc::new(table));
         for running in removed {
@@ -171,7 +171,7 @@ impl Service {
         self.health = health;
         self.notify(config.notify.clone());
         Reloaded {
-            zones: zones.zones.len(),
+            zones: catalog.zones.len(),
             targets: self.health.targets().len(),
         }
     }

@@ -23,7 +23,7 @@ pub const DEFAULT_MULTIVALUE_MAX: usize = 8;
 /// [`build_with`]).
 ///
 /// Zones are trusted to have passed [`crate::zone::load`]'s checks and
-/// [`crate::load`]'s cross-references; a zone without SOA is skipped, a
+/// [`crate::catalog`]'s cross-references; a zone without SOA is skipped, a
 /// member naming an unknown check counts as always healthy.
 pub fn build(zones: &[Zone], checks: &Checks) -> Table {
     let health = Arc::new(Registry::new(zones, checks));

@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["wire"],
     &["config", "metrics"],
     &["zone"],
-    &["load", "health"],
+    &["catalog", "health"],
     &["answer", "notify"],
     &["server"],
     &["service"],

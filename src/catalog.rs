@@ -1,5 +1,6 @@
-//! Loading every configured zone, collecting every error, so that `check`,
-//! start-up and reload all judge a configuration the same way.
+//! The catalog: every zone a config names, loaded, with every error found,
+//! so that `check`, start-up and reload all judge a configuration the same
+//! way.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -30,9 +31,9 @@ pub enum Problem {
     },
 }
 
-/// Every zone of a config, loaded, or every problem found.
+/// Every zone of a config, loaded.
 #[derive(Debug)]
-pub struct Zones {
+pub struct Catalog {
     /// The zones, in config order.
     pub zones: Vec<Zone>,
     /// Warnings (dropped out-of-zone data, occluded names, …).
@@ -40,8 +41,8 @@ pub struct Zones {
 }
 
 /// Loads all zones of `config`. A zone served twice is an error.
-pub fn zones(config: &Config) -> Result<Zones, Vec<Problem>> {
-    let mut loaded = Zones {
+pub fn load(config: &Config) -> Result<Catalog, Vec<Problem>> {
+    let mut loaded = Catalog {
         zones: Vec::new(),
         warnings: Vec::new(),
     };
@@ -76,7 +77,7 @@ pub fn zones(config: &Config) -> Result<Zones, Vec<Problem>> {
 /// Frees parsed zones, once their table is built, on a thread of its own and
 /// then hands the memory back (`release_freed_memory`): for a
 /// 1M-record zone that is ~0.1 s that start-up and reloads need not wait for.
-pub fn dispose(zones: Zones) {
+pub fn dispose(zones: Catalog) {
     let spawned = std::thread::Builder::new()
         .name("zone-drop".into())
         .spawn(move || {
