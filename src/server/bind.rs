@@ -131,8 +131,7 @@ mod tests {
 
     fn int_option(socket: &UdpSocket, level: libc::c_int, name: libc::c_int) -> libc::c_int {
         let mut value: libc::c_int = -1;
-        // SAFETY: any bytes are a valid int.
-        let len = unsafe { sockopt::get(socket, level, name, &mut value) }.unwrap();
+        let len = sockopt::get(socket, level, name, &mut value).unwrap();
         assert_eq!(len, std::mem::size_of::<libc::c_int>());
         value
     }

@@ -11,6 +11,7 @@ mod bind;
 mod coalesce;
 mod frames;
 mod limits;
+mod plain;
 mod sockopt;
 mod tcp;
 mod udp;

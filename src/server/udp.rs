@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use super::plain::zeroed;
 use super::{Coalesce, SharedTable};
 use crate::answer::{Cache, Transport};
 use crate::wire::{MAX_UDP_PAYLOAD, OPT_LEN};
@@ -120,14 +121,6 @@ pub(super) fn run(
             }
         }
     }
-}
-
-/// A zeroed array of plain C structs (`sockaddr_storage`, `iovec`,
-/// `mmsghdr`), for which all-zero bytes are a valid value.
-fn zeroed<T: Copy, const N: usize>() -> [T; N] {
-    // SAFETY: only called for the libc structs above: integers and raw
-    // pointers, valid when zero.
-    unsafe { std::mem::zeroed() }
 }
 
 /// Everything one `recvmmsg`/`sendmmsg` round needs, allocated once.

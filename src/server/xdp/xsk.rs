@@ -12,7 +12,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::server::sockopt;
+use crate::server::plain::zeroed;
+use crate::server::sockopt::{self, check};
 
 /// Bytes per frame. A reply is at most 42 bytes of headers and one UDP
 /// answer (see [`crate::wire::MAX_UDP_PAYLOAD`]); copy mode keeps 256 bytes
@@ -193,13 +194,6 @@ pub struct Socket {
 // at a time uses a socket (each worker owns its own).
 unsafe impl Send for Socket {}
 
-fn check(result: libc::c_int) -> io::Result<()> {
-    if result < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 fn set<T>(fd: &OwnedFd, option: libc::c_int, value: &T) -> io::Result<()> {
     sockopt::set(fd, libc::SOL_XDP, option, value)
 }
@@ -228,11 +222,8 @@ impl Socket {
         set(&fd, libc::XDP_UMEM_COMPLETION_RING, &FRAMES)?;
         set(&fd, libc::XDP_RX_RING, &RING)?;
         set(&fd, libc::XDP_TX_RING, &RING)?;
-        // SAFETY: xdp_mmap_offsets is plain integers: all-zero, and any
-        // bytes the kernel writes, are valid.
-        let mut offsets: libc::xdp_mmap_offsets = unsafe { std::mem::zeroed() };
-        let len =
-            unsafe { sockopt::get(&fd, libc::SOL_XDP, libc::XDP_MMAP_OFFSETS, &mut offsets) }?;
+        let mut offsets: libc::xdp_mmap_offsets = zeroed();
+        let len = sockopt::get(&fd, libc::SOL_XDP, libc::XDP_MMAP_OFFSETS, &mut offsets)?;
         if len != std::mem::size_of::<libc::xdp_mmap_offsets>() {
             return Err(io::Error::other(
                 "kernel too old: no ring flags (AF_XDP needs Linux 5.4)",
@@ -432,10 +423,8 @@ impl Socket {
 
     /// The kernel's drop counters for this socket.
     pub fn statistics(&self) -> Option<libc::xdp_statistics> {
-        // SAFETY: xdp_statistics is plain integers: all-zero, and any bytes
-        // the kernel writes, are valid.
-        let mut stats: libc::xdp_statistics = unsafe { std::mem::zeroed() };
-        unsafe { sockopt::get(&self.fd, libc::SOL_XDP, libc::XDP_STATISTICS, &mut stats) }
+        let mut stats: libc::xdp_statistics = zeroed();
+        sockopt::get(&self.fd, libc::SOL_XDP, libc::XDP_STATISTICS, &mut stats)
             .ok()
             .map(|_| stats)
     }
