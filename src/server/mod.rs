@@ -10,11 +10,11 @@
 
 mod bind;
 mod coalesce;
-mod frames;
 mod limits;
 mod plain;
 mod sockopt;
 mod tcp;
+mod tcp_framing;
 mod udp;
 mod worker;
 pub mod xdp;
