@@ -423,8 +423,8 @@ impl Socket {
             // SAFETY: a zero-length send on our own socket: "transmit the
             // TX ring" (copy mode transmits in this call). The raw system
             // call, not libc's sendto: that one is a thread cancellation
-            // point and brackets the call with cancel-state updates, ~1 %
-            // of the XDP path's CPU at one kick per batch (perf).
+            // point and brackets the call with cancel-state updates, which
+            // show in the XDP path's profile at one kick per batch.
             let sent = unsafe {
                 libc::syscall(
                     libc::SYS_sendto,
