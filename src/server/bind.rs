@@ -70,7 +70,7 @@ const RECEIVE_BUFFER: libc::c_int = 4 << 20;
 
 /// Room for a burst: the kernel's default (208 KiB here) holds ~270 small
 /// queries, a millisecond at 250k queries a second, so a worker that loses
-/// its CPU that long drops queries (`ss -uam`: d53 per 6-s dnsperf run).
+/// its CPU that long drops queries (`ss -uam` shows them under dnsperf).
 /// With CAP_NET_ADMIN `SO_RCVBUFFORCE` sets [`RECEIVE_BUFFER`] past
 /// `net.core.rmem_max`, as NSD's `so-rcvbuf` does; without it `SO_RCVBUF`
 /// gets as much as rmem_max allows. Neither failing is a reason not to serve.
@@ -131,8 +131,7 @@ mod tests {
 
     fn int_option(socket: &UdpSocket, level: libc::c_int, name: libc::c_int) -> libc::c_int {
         let mut value: libc::c_int = -1;
-        // SAFETY: any bytes are a valid int.
-        let len = unsafe { sockopt::get(socket, level, name, &mut value) }.unwrap();
+        let len = sockopt::get(socket, level, name, &mut value).unwrap();
         assert_eq!(len, std::mem::size_of::<libc::c_int>());
         value
     }

@@ -1,19 +1,22 @@
 //! Sockets: UDP workers and TCP connections, feeding [`crate::answer::respond`].
 //!
 //! hickory-server is not used: its `ServerFuture` spawns a task and allocates
-//! per datagram. Here each UDP worker is a thread owning one SO_REUSEPORT
-//! socket and its buffers for life, batching with recvmmsg/sendmmsg and
-//! loading the published table once per batch; TCP runs on tokio. With
-//! `xdp`, UDP queries on one interface bypass the kernel's IP and UDP
-//! layers through AF_XDP sockets ([`xdp`]).
+//! per datagram. Here each UDP worker is a thread running one loop
+//! (`worker.rs`) over its transport, which it owns with its buffers for
+//! life: one SO_REUSEPORT socket batched with recvmmsg/sendmmsg
+//! (`udp.rs`), or with `xdp` one AF_XDP queue of an interface, whose
+//! queries bypass the kernel's IP and UDP layers ([`xdp`]). Either way the
+//! published table is loaded once per batch. TCP runs on tokio.
 
 mod bind;
 mod coalesce;
-mod frames;
 mod limits;
+mod plain;
 mod sockopt;
 mod tcp;
+mod tcp_framing;
 mod udp;
+mod worker;
 pub mod xdp;
 
 use std::net::SocketAddr;

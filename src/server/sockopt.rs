@@ -4,6 +4,8 @@
 use std::io;
 use std::os::fd::AsRawFd;
 
+use super::plain::Plain;
+
 /// Sets option `name` at `level` to `value` (an int or the repr(C) struct
 /// the option takes).
 pub(super) fn set<T>(
@@ -13,7 +15,7 @@ pub(super) fn set<T>(
     value: &T,
 ) -> io::Result<()> {
     // SAFETY: the kernel reads size_of::<T>() bytes from `value`.
-    let result = unsafe {
+    check(unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
             level,
@@ -21,32 +23,22 @@ pub(super) fn set<T>(
             (value as *const T).cast(),
             std::mem::size_of::<T>() as libc::socklen_t,
         )
-    };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    })
 }
 
 /// Reads option `name` at `level` into `value`; returns how many bytes the
 /// kernel wrote (fewer than `T` has from a kernel that knows a shorter
-/// struct).
-///
-/// # Safety
-///
-/// Every bit pattern must be a valid `T` (an int, or a repr(C) struct of
-/// integers), since the kernel writes its bytes.
-pub(super) unsafe fn get<T>(
+/// struct). `T` is [`Plain`], since the kernel writes its bytes.
+pub(super) fn get<T: Plain>(
     fd: &impl AsRawFd,
     level: libc::c_int,
     name: libc::c_int,
     value: &mut T,
 ) -> io::Result<usize> {
     let mut len = std::mem::size_of::<T>() as libc::socklen_t;
-    // SAFETY: the kernel writes at most `len` bytes into `value`, which the
-    // caller vouches may hold any bytes.
-    let result = unsafe {
+    // SAFETY: the kernel writes at most `len` bytes into `value`, which
+    // may hold any bytes (`Plain`).
+    check(unsafe {
         libc::getsockopt(
             fd.as_raw_fd(),
             level,
@@ -54,10 +46,14 @@ pub(super) unsafe fn get<T>(
             (value as *mut T).cast(),
             &mut len,
         )
-    };
-    if result == 0 {
-        Ok(len as usize)
-    } else {
-        Err(io::Error::last_os_error())
+    })?;
+    Ok(len as usize)
+}
+
+/// A system call's result: negative is the error in `errno`.
+pub(super) fn check(result: libc::c_int) -> io::Result<()> {
+    if result < 0 {
+        return Err(io::Error::last_os_error());
     }
+    Ok(())
 }

@@ -16,15 +16,16 @@ use tokio::sync::Semaphore;
 use tokio::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-use super::frames::Frames;
+use super::tcp_framing::Messages;
 use super::{Settings, SharedTable};
 use crate::answer::{Table, Transport, respond};
 
-/// The longest frame: a 2-byte length and a 65,535-byte message. The input
-/// buffer holds one, so a partial frame always fits once moved to the front.
-const FRAME_MAX: usize = 2 + u16::MAX as usize;
+/// The longest length-prefixed message: a 2-byte length and 65,535 bytes.
+/// The input buffer holds one, so a partial message always fits once moved
+/// to the front.
+const PREFIXED_MAX: usize = 2 + u16::MAX as usize;
 /// `respond` over TCP fills up to 65,535 bytes (the OPT record included).
-const ANSWER_MAX: usize = u16::MAX as usize;
+const TCP_ANSWER_MAX: usize = u16::MAX as usize;
 /// Answers are written once this many bytes are waiting, even mid-read, so
 /// a client pipelining thousands of queries costs bounded memory.
 const FLUSH_AT: usize = 64 * 1024;
@@ -85,15 +86,15 @@ async fn connection(
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     // The bytes read and not yet answered are input[start..end].
-    let mut input = vec![0u8; FRAME_MAX].into_boxed_slice();
+    let mut input = vec![0u8; PREFIXED_MAX].into_boxed_slice();
     let (mut start, mut end) = (0, 0);
     let mut output = Output::new();
-    // Moves on only when a frame completes: a client trickling the bytes of
+    // Moves on only when a message completes: a client trickling the bytes of
     // one query does not hold its slot past the timeout either.
     let mut deadline = Instant::now() + settings.tcp_idle_timeout;
     loop {
         if end == input.len() {
-            // Only a partial frame is left; it fits at the front.
+            // Only a partial message is left; it fits at the front.
             input.copy_within(start..end, 0);
             (start, end) = (0, end - start);
         }
@@ -103,17 +104,17 @@ async fn connection(
             read = tokio::time::timeout_at(deadline, stream.read(&mut input[end..])) => read,
         };
         let Ok(read) = read else {
-            return Ok(()); // idle, or stalled inside a frame
+            return Ok(()); // idle, or stalled inside a message
         };
         match read? {
             0 => return Ok(()),
             n => end += n,
         }
-        let mut frames = Frames::new(&input[start..end]);
+        let mut messages = Messages::new(&input[start..end]);
         let (mut answered, mut busy) = (0, Duration::ZERO);
         loop {
             let started = Instant::now();
-            let more = output.answer(&table.load(), &mut frames, &mut answered);
+            let more = output.answer(&table.load(), &mut messages, &mut answered);
             busy += started.elapsed();
             if !output.is_empty() {
                 // A client that stops reading gets the idle timeout too,
@@ -134,11 +135,11 @@ async fn connection(
                 .response
                 .observe_many(busy / answered, u64::from(answered));
         }
-        if frames.consumed() > 0 {
+        if messages.consumed() > 0 {
             // From now, not from the read: a slow write is not idleness.
             deadline = Instant::now() + settings.tcp_idle_timeout;
         }
-        start += frames.consumed();
+        start += messages.consumed();
         if start == end {
             (start, end) = (0, 0);
         }
@@ -156,17 +157,17 @@ impl Output {
     fn new() -> Output {
         // Below FLUSH_AT there is always room for one more, largest, answer.
         Output {
-            buf: vec![0u8; FLUSH_AT + 2 + ANSWER_MAX].into_boxed_slice(),
+            buf: vec![0u8; FLUSH_AT + 2 + TCP_ANSWER_MAX].into_boxed_slice(),
             len: 0,
         }
     }
 
-    /// Answers `frames` until they run out or the buffer is due to be
-    /// written; true when frames are left. Empty frames and queries that
+    /// Answers `messages` until they run out or the buffer is due to be
+    /// written; true when messages are left. Empty messages and queries that
     /// get no answer are skipped; `answered` counts the queries tried.
-    fn answer(&mut self, table: &Table, frames: &mut Frames<'_>, answered: &mut u32) -> bool {
+    fn answer(&mut self, table: &Table, messages: &mut Messages<'_>, answered: &mut u32) -> bool {
         while self.len < FLUSH_AT {
-            let Some(query) = frames.next() else {
+            let Some(query) = messages.next() else {
                 return false;
             };
             if query.is_empty() {
@@ -174,7 +175,7 @@ impl Output {
             }
             *answered += 1;
             let (prefix, rest) = self.buf[self.len..].split_at_mut(2);
-            if let Some(n) = respond(table, query, Transport::Tcp, &mut rest[..ANSWER_MAX]) {
+            if let Some(n) = respond(table, query, Transport::Tcp, &mut rest[..TCP_ANSWER_MAX]) {
                 prefix.copy_from_slice(&(n as u16).to_be_bytes());
                 self.len += 2 + n;
             }

@@ -1,64 +1,86 @@
-//! One UDP worker: a plain thread that receives up to [`BATCH`] datagrams
-//! with one `recvmmsg`, answers them all against one load of the table, and
-//! sends the answers with one `sendmmsg` — the design of gdnsd and Knot.
+//! Kernel UDP sockets as a worker's transport ([`super::worker`]): up to
+//! [`BATCH`] datagrams taken with one `recvmmsg`, their answers sent with
+//! one `sendmmsg` — the design of gdnsd and Knot.
 //!
-//! Per datagram it makes no syscall, takes no lock and allocates nothing:
-//! the buffers, iovecs and address slots are the worker's for its whole
-//! life. A receive timeout (`SO_RCVTIMEO`) wakes the thread now and then
-//! to notice shutdown.
+//! Per datagram it makes no syscall and allocates nothing: the buffers,
+//! iovecs and address slots are the worker's for its whole life. A receive
+//! timeout (`SO_RCVTIMEO`) wakes the thread now and then to notice
+//! shutdown.
 
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use super::plain::zeroed;
+use super::worker::{self, Datagrams, QUERY_MAX, UDP_ANSWER_MAX, WAKE};
 use super::{Coalesce, SharedTable};
-use crate::answer::{Cache, Transport};
-use crate::wire::{MAX_UDP_PAYLOAD, OPT_LEN};
 
 /// Datagrams per `recvmmsg`.
 const BATCH: usize = 32;
-/// Largest query kept; a longer datagram (flagged `MSG_TRUNC`) is dropped.
-const QUERY_MAX: usize = 4096;
-/// Largest UDP answer (the OPT record may go past the payload limit).
-const ANSWER_MAX: usize = MAX_UDP_PAYLOAD as usize + OPT_LEN;
-/// How often an idle worker looks at the shutdown token.
-const WAKE: Duration = Duration::from_millis(200);
 
-/// Runs the worker on this thread until `shutdown` is cancelled.
+/// Runs a worker on `socket` on this thread until `shutdown` is cancelled.
 pub(super) fn run(
     socket: UdpSocket,
     table: SharedTable,
-    mut coalesce: Coalesce,
+    coalesce: Coalesce,
     shutdown: CancellationToken,
 ) {
-    if let Err(err) = socket
-        .set_nonblocking(false)
-        .and_then(|()| socket.set_read_timeout(Some(WAKE)))
-    {
-        tracing::error!(%err, "cannot set up UDP socket");
-        return;
+    match KernelUdp::new(socket) {
+        Ok(io) => worker::run(io, table, coalesce, shutdown),
+        Err(err) => tracing::error!(%err, "cannot set up UDP socket"),
     }
-    let mut batch = Batch::new();
-    let mut cache = Cache::new();
-    coalesce.enter_thread();
-    // With udp-coalesce, after a batch that was not full: whether the
-    // socket is drained, which only a non-blocking receive can tell.
-    let mut drained_maybe = false;
-    while !shutdown.is_cancelled() {
-        let flags = if drained_maybe {
+}
+
+/// How the next `recvmmsg` looks at the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// It waits for the first datagram, up to the receive timeout.
+    Wait,
+    /// It does not wait (`MSG_DONTWAIT`): the last batch was not full and
+    /// the worker is busy enough for `udp-coalesce` to pause, but it pauses
+    /// only if the socket is drained, which only a non-blocking receive can
+    /// tell. Answering took a while: more may be waiting already.
+    Look,
+    /// That look found the socket drained: pause, then wait as usual.
+    Drained,
+}
+
+/// One UDP socket and its batch buffers.
+struct KernelUdp {
+    socket: UdpSocket,
+    batch: Batch,
+    next: Next,
+    /// Answers queued for the next `sendmmsg`.
+    queued: usize,
+}
+
+impl KernelUdp {
+    /// Makes `socket` blocking with the receive timeout [`WAKE`].
+    fn new(socket: UdpSocket) -> std::io::Result<KernelUdp> {
+        socket.set_nonblocking(false)?;
+        socket.set_read_timeout(Some(WAKE))?;
+        Ok(KernelUdp {
+            socket,
+            batch: Batch::new(),
+            next: Next::Wait,
+            queued: 0,
+        })
+    }
+}
+
+impl Datagrams for KernelUdp {
+    fn receive(&mut self) -> usize {
+        let flags = if self.next == Next::Look {
             libc::MSG_DONTWAIT
         } else {
             libc::MSG_WAITFORONE
         };
-        let received = match batch.receive(&socket, flags) {
+        match self.batch.receive(&self.socket, flags) {
             Ok(received) => received,
-            // Drained: pause, then wait as usual.
-            Err(err) if drained_maybe && err.kind() == std::io::ErrorKind::WouldBlock => {
-                drained_maybe = false;
-                coalesce.drained();
-                continue;
+            Err(err) if self.next == Next::Look && err.kind() == std::io::ErrorKind::WouldBlock => {
+                self.next = Next::Drained;
+                0
             }
             Err(err) => {
                 if !matches!(
@@ -67,54 +89,67 @@ pub(super) fn run(
                 ) {
                     tracing::debug!(%err, "UDP receive failed");
                 }
-                continue;
+                0
             }
+        }
+    }
+
+    /// A receive that waited came back empty (the timeout) or failed: go
+    /// round again. One that looked found the socket drained: pause.
+    fn idle(&mut self, coalesce: &mut Coalesce) -> usize {
+        if self.next == Next::Drained {
+            self.next = Next::Wait;
+            coalesce.drained();
+        }
+        0
+    }
+
+    /// Every batch: beside its two syscalls, a batch's clock reads are
+    /// noise.
+    fn timed(&self) -> bool {
+        true
+    }
+
+    fn peek(&self, i: usize) -> &[u8] {
+        // msg_len is the datagram's length, which may exceed the buffer.
+        let len = (self.batch.receive[i].msg_len as usize).min(QUERY_MAX);
+        &self.batch.queries[i][..len]
+    }
+
+    fn answer(
+        &mut self,
+        i: usize,
+        respond: impl FnOnce(&[u8], &mut [u8]) -> Option<usize>,
+    ) -> bool {
+        let batch = &mut self.batch;
+        let message = &batch.receive[i];
+        // A datagram longer than QUERY_MAX was cut short: drop it.
+        if message.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+            return false;
+        }
+        let query = &batch.queries[i][..message.msg_len as usize];
+        let Some(len) = respond(query, &mut batch.answers[self.queued]) else {
+            return false;
         };
-        let table = table.load();
-        // Timed per batch: two clock reads per query cost ~6 % of the CPU
-        // per query here; each answer is recorded as the batch's mean.
-        let started = Instant::now();
-        let mut answers = 0;
-        for i in 0..received {
-            // A datagram longer than QUERY_MAX was cut short: drop it.
-            let message = &batch.receive[i];
-            if message.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
-                continue;
-            }
-            if i + 1 < received {
-                // The next query's cache slot, while this one is answered.
-                // (msg_len is the datagram's length, which may exceed the buffer.)
-                let next = &batch.queries[i + 1];
-                let len = (batch.receive[i + 1].msg_len as usize).min(next.len());
-                cache.prefetch(&next[..len]);
-            }
-            let query = &batch.queries[i][..message.msg_len as usize];
-            let answered =
-                cache.respond(&table, query, Transport::Udp, &mut batch.answers[answers]);
-            if let Some(len) = answered {
-                batch.prepare_send(answers, i, len);
-                answers += 1;
-            }
-        }
-        if received > 0 {
-            let metrics = crate::metrics::global();
-            metrics
-                .response
-                .observe_many(started.elapsed() / received as u32, received as u64);
-            cache.publish(&metrics.cached);
-        }
-        if let Err(err) = batch.send(&socket, answers) {
+        batch.prepare_send(self.queued, i, len);
+        self.queued += 1;
+        true
+    }
+
+    /// Sends the answers. A batch that was not full may have drained the
+    /// socket: when the worker is busy enough for `udp-coalesce` to pause,
+    /// the next receive looks first, and it pauses only if the socket is
+    /// drained; else the worker counts as drained now and the next receive
+    /// waits as usual.
+    fn finish(&mut self, received: usize, _answered: usize, coalesce: &mut Coalesce) {
+        if let Err(err) = self.batch.send(&self.socket, self.queued) {
             tracing::debug!(%err, "UDP send failed");
         }
-        coalesce.answered(received as u32);
-        // Not a full batch: the socket may be drained. When the worker is
-        // busy enough for udp-coalesce to pause, look first (answering
-        // took a while: more may be waiting already), and pause only if it
-        // is drained. Else the next receive waits as usual.
-        drained_maybe = false;
+        self.queued = 0;
+        self.next = Next::Wait;
         if received < BATCH {
             if coalesce.wants_pause() {
-                drained_maybe = true;
+                self.next = Next::Look;
             } else {
                 coalesce.drained();
             }
@@ -122,18 +157,10 @@ pub(super) fn run(
     }
 }
 
-/// A zeroed array of plain C structs (`sockaddr_storage`, `iovec`,
-/// `mmsghdr`), for which all-zero bytes are a valid value.
-fn zeroed<T: Copy, const N: usize>() -> [T; N] {
-    // SAFETY: only called for the libc structs above: integers and raw
-    // pointers, valid when zero.
-    unsafe { std::mem::zeroed() }
-}
-
 /// Everything one `recvmmsg`/`sendmmsg` round needs, allocated once.
 struct Batch {
     queries: Box<[[u8; QUERY_MAX]; BATCH]>,
-    answers: Box<[[u8; ANSWER_MAX]; BATCH]>,
+    answers: Box<[[u8; UDP_ANSWER_MAX]; BATCH]>,
     peers: Box<[libc::sockaddr_storage; BATCH]>,
     receive_iov: Box<[libc::iovec; BATCH]>,
     receive: Box<[libc::mmsghdr; BATCH]>,
@@ -145,7 +172,7 @@ impl Batch {
     fn new() -> Batch {
         Batch {
             queries: Box::new([[0; QUERY_MAX]; BATCH]),
-            answers: Box::new([[0; ANSWER_MAX]; BATCH]),
+            answers: Box::new([[0; UDP_ANSWER_MAX]; BATCH]),
             peers: Box::new(zeroed()),
             receive_iov: Box::new(zeroed()),
             receive: Box::new(zeroed()),

@@ -1,12 +1,12 @@
 //! UDP over AF_XDP: queries taken off the interface before the kernel's IP
 //! and UDP layers, answered, and sent back through the same frames.
 //!
-//! On kernel sockets about 90 % of a query's CPU time is the kernel's (see
-//! `benches/compare.sh`: even a server doing no DNS work at all is only
-//! ~1.1–1.2× gdnsd). An XDP program (`bpf.rs`) redirects plain IPv4 and
-//! IPv6 UDP frames for one listener of each to one AF_XDP socket (`xsk.rs`)
-//! per interface queue, each served by a worker thread like the socket
-//! path's (`server/udp.rs`). Everything the program does not take — IPv4
+//! On kernel sockets most of a query's CPU time is the kernel's (see
+//! `benches/compare.sh`, which also runs a server doing no DNS work at
+//! all). An XDP program (`bpf.rs`) redirects plain IPv4 and IPv6 UDP
+//! frames for one listener of each to one AF_XDP socket (`xsk.rs`) per
+//! interface queue, each served by a worker thread running the socket
+//! path's loop (`server/worker.rs`) over the socket's rings. Everything the program does not take — IPv4
 //! options, IPv6 extension headers, fragments, VLAN tags, a queue without a
 //! socket — reaches the UDP socket bound to the same address as before, so
 //! turning XDP on never loses a query; TCP is untouched.
@@ -27,28 +27,24 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use super::worker::{self, Datagrams, QUERY_MAX, UDP_ANSWER_MAX, WAKE};
 use super::{Coalesce, SharedTable};
-use crate::answer::{Cache, Transport};
 use crate::metrics::XdpCounters;
-use crate::wire::{MAX_UDP_PAYLOAD, OPT_LEN};
 use xsk::Socket;
 
 /// How many times an idle worker looks at the RX ring before it sleeps
 /// (a few microseconds): at a few hundred thousand queries a second the
 /// next one is usually there by then, and sleeping and being woken cost
-/// more than the look. Under dnsperf on lo it cut the worker's `poll`
-/// calls from ~84k to ~16k a second (`perf stat -e syscalls:sys_enter_poll`).
+/// more than the look (`perf stat -e syscalls:sys_enter_poll` counts the
+/// sleeps it saves).
 const SPIN: u32 = 64;
-/// One batch in this many is timed for the response-time histogram.
+/// One batch in this many is timed for the response-time histogram: XDP
+/// batches are small at the rates it serves, and a clock read per batch
+/// shows in its CPU profile; the histogram is a sample of answers, its
+/// mean still right.
 const TIMED_EVERY: u32 = 8;
 /// Frames per round.
 const BATCH: u32 = 64;
-/// How often an idle worker looks at the shutdown token, in milliseconds.
-const WAKE_MS: i32 = 200;
-/// Largest UDP answer (the OPT record may go past the payload limit).
-const ANSWER_MAX: usize = MAX_UDP_PAYLOAD as usize + OPT_LEN;
-/// Largest query taken; a longer one cannot be a sane DNS query over UDP.
-const QUERY_MAX: usize = 4096;
 
 /// What went wrong setting XDP up, and on which interface.
 #[derive(Debug, thiserror::Error)]
@@ -133,7 +129,7 @@ impl Xdp {
             .drain(..)
             .map(|socket| {
                 let (table, shutdown) = (table.clone(), shutdown.clone());
-                move || run(socket, ours, table, coalesce, shutdown)
+                move || worker::run(XdpQueue::new(socket, ours), table, coalesce, shutdown)
             })
             .collect()
     }
@@ -162,113 +158,138 @@ fn loopback_replies_routed() -> bool {
         && (on("lo/accept_local") || on("all/accept_local"))
 }
 
-/// One queue's worker: until `shutdown`, answers what the RX ring holds,
-/// a batch at a time against one load of the table.
-fn run(
-    mut socket: Socket,
+/// One queue's AF_XDP socket as a worker's transport: queries are answered
+/// in place in their frames, which go back out on the TX ring.
+struct XdpQueue {
+    socket: Socket,
     ours: Ours,
-    table: SharedTable,
-    mut coalesce: Coalesce,
-    shutdown: CancellationToken,
-) {
-    let mut query = Box::new([0u8; QUERY_MAX]);
-    let mut cache = Cache::new();
-    let counters = &crate::metrics::global().xdp;
-    counters.queues.fetch_add(1, Ordering::Relaxed);
-    // This queue's answers, for the line logged when it stops.
-    let mut answered: u64 = 0;
-    let mut kernel = Kernel::default();
-    let mut batches: u32 = 0;
-    coalesce.enter_thread();
-    while !shutdown.is_cancelled() {
-        // A clock read a batch is worth saving: look at it only every
-        // 64Ki batches (well under a second busy) and before sleeping.
-        batches = batches.wrapping_add(1);
-        if batches.is_multiple_of(65536) {
-            kernel.publish_now_and_then(&socket, counters);
+    /// The query being answered, copied out of its frame, since its answer
+    /// is written over it.
+    query: Box<[u8; QUERY_MAX]>,
+    counters: &'static XdpCounters,
+    kernel: Kernel,
+    /// Rounds so far, with queries or without: one batch in
+    /// [`TIMED_EVERY`] is timed, and the kernel's counters are looked at
+    /// now and then.
+    batches: u32,
+    /// This queue's answers, for the line logged when it stops.
+    answered: u64,
+}
+
+impl XdpQueue {
+    fn new(socket: Socket, ours: Ours) -> XdpQueue {
+        let counters = &crate::metrics::global().xdp;
+        counters.queues.fetch_add(1, Ordering::Relaxed);
+        XdpQueue {
+            socket,
+            ours,
+            query: Box::new([0; QUERY_MAX]),
+            counters,
+            kernel: Kernel::default(),
+            batches: 0,
+            answered: 0,
         }
-        socket.recycle();
-        let mut received = socket.received(BATCH);
-        if received == 0 {
-            // Nothing to answer: send what waits. Then, busy and with
-            // udp-coalesce, let queries gather; else look again for a
-            // moment before sleeping, since going to sleep and being woken
-            // costs more than answering several queries.
-            socket.flush();
-            if coalesce.drained() {
-                received = socket.received(BATCH);
-            } else {
-                for _ in 0..SPIN {
-                    received = socket.received(BATCH);
-                    if received > 0 {
-                        break;
-                    }
-                    std::hint::spin_loop();
-                }
-            }
-            if received == 0 {
-                kernel.publish_now_and_then(&socket, counters);
-                socket.wait(WAKE_MS);
-                continue;
-            }
-        }
-        let table = table.load();
-        // One batch in TIMED_EVERY is timed (XDP batches are small at
-        // these rates, and two clock reads a batch were ~2 % of the CPU);
-        // the histogram is a sample of answers, its mean still right.
-        let started = batches.is_multiple_of(TIMED_EVERY).then(Instant::now);
-        // Ahead of each query: the frame two on (the kernel wrote it on
-        // another CPU), and the cache slot of the next one, whose frame
-        // came in one query ago.
-        socket.prefetch(0);
-        if received > 1 {
-            socket.prefetch(1);
-        }
-        let mut sent = 0;
-        for k in 0..received {
-            if k + 2 < received {
-                socket.prefetch(k + 2);
-            }
-            if k + 1 < received {
-                cache.prefetch(frame::payload(socket.peek_frame(k + 1)));
-            }
-            let (frame_addr, len, frame) = socket.frame(k);
-            match answer(&table, &mut cache, frame, len, ours, &mut query) {
-                Some(reply_len) => {
-                    socket.send(frame_addr, reply_len);
-                    sent += 1;
-                }
-                None => socket.drop_frame(frame_addr),
-            }
-        }
-        answered += sent;
-        cache.publish(&crate::metrics::global().cached);
-        coalesce.answered(received);
-        counters.answered.fetch_add(sent, Ordering::Relaxed);
-        if sent < u64::from(received) {
-            counters
-                .dropped
-                .fetch_add(u64::from(received) - sent, Ordering::Relaxed);
-        }
-        if let Some(started) = started {
-            crate::metrics::global()
-                .response
-                .observe_many(started.elapsed() / received, u64::from(received));
-        }
-        socket.finish(received);
     }
-    // Replies still waiting for a kick go out before the socket closes.
-    socket.flush();
-    kernel.publish(&socket, counters);
-    counters.queues.fetch_sub(1, Ordering::Relaxed);
-    if let Some(stats) = socket.statistics() {
-        tracing::info!(
-            answered,
-            rx_dropped = stats.rx_dropped,
-            rx_ring_full = stats.rx_ring_full,
-            fill_ring_empty = stats.rx_fill_ring_empty_descs,
-            "XDP queue stopped"
-        );
+}
+
+impl Datagrams for XdpQueue {
+    fn receive(&mut self) -> usize {
+        // A clock read a batch is worth saving: the kernel's counters are
+        // looked at only every 64Ki batches (well under a second busy) and
+        // before sleeping.
+        self.batches = self.batches.wrapping_add(1);
+        if self.batches.is_multiple_of(65536) {
+            self.kernel
+                .publish_now_and_then(&self.socket, self.counters);
+        }
+        self.socket.recycle();
+        self.socket.received(BATCH) as usize
+    }
+
+    /// Sends what waits. Then, busy and with udp-coalesce, lets queries
+    /// gather; else looks again for a moment before sleeping, since going
+    /// to sleep and being woken costs more than answering several queries.
+    fn idle(&mut self, coalesce: &mut Coalesce) -> usize {
+        self.socket.flush();
+        let mut received = 0;
+        if coalesce.drained() {
+            received = self.socket.received(BATCH);
+        } else {
+            for _ in 0..SPIN {
+                received = self.socket.received(BATCH);
+                if received > 0 {
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+        }
+        if received == 0 {
+            self.kernel
+                .publish_now_and_then(&self.socket, self.counters);
+            self.socket.wait(WAKE.as_millis() as i32);
+        }
+        received as usize
+    }
+
+    fn timed(&self) -> bool {
+        self.batches.is_multiple_of(TIMED_EVERY)
+    }
+
+    /// The kernel wrote the frame on another CPU.
+    fn prefetch(&self, i: usize) {
+        self.socket.prefetch(i as u32);
+    }
+
+    fn peek(&self, i: usize) -> &[u8] {
+        frame::payload(self.socket.peek_frame(i as u32))
+    }
+
+    fn answer(
+        &mut self,
+        i: usize,
+        respond: impl FnOnce(&[u8], &mut [u8]) -> Option<usize>,
+    ) -> bool {
+        let (frame_addr, len, frame) = self.socket.frame(i as u32);
+        match answer(frame, len, self.ours, &mut self.query, respond) {
+            Some(reply_len) => {
+                self.socket.send(frame_addr, reply_len);
+                true
+            }
+            None => {
+                self.socket.drop_frame(frame_addr);
+                false
+            }
+        }
+    }
+
+    fn finish(&mut self, received: usize, answered: usize, _coalesce: &mut Coalesce) {
+        let (received, answered) = (received as u64, answered as u64);
+        self.answered += answered;
+        self.counters
+            .answered
+            .fetch_add(answered, Ordering::Relaxed);
+        if answered < received {
+            self.counters
+                .dropped
+                .fetch_add(received - answered, Ordering::Relaxed);
+        }
+        self.socket.finish(received as u32);
+    }
+
+    /// Replies still waiting for a kick go out before the socket closes.
+    fn stop(&mut self) {
+        self.socket.flush();
+        self.kernel.publish(&self.socket, self.counters);
+        self.counters.queues.fetch_sub(1, Ordering::Relaxed);
+        if let Some(stats) = self.socket.statistics() {
+            tracing::info!(
+                answered = self.answered,
+                rx_dropped = stats.rx_dropped,
+                rx_ring_full = stats.rx_ring_full,
+                fill_ring_empty = stats.rx_fill_ring_empty_descs,
+                "XDP queue stopped"
+            );
+        }
     }
 }
 
@@ -314,15 +335,15 @@ impl Kernel {
     }
 }
 
-/// Answers the query in `frame` (`len` bytes received) in place; the
-/// reply frame's length, or `None` to drop it.
+/// Answers the query in `frame` (`len` bytes received) in place, its DNS
+/// message copied to `query` for `respond` to answer; the reply frame's
+/// length, or `None` to drop it.
 fn answer(
-    table: &crate::answer::Table,
-    cache: &mut Cache,
     frame: &mut [u8],
     len: usize,
     ours: Ours,
     query: &mut [u8; QUERY_MAX],
+    respond: impl FnOnce(&[u8], &mut [u8]) -> Option<usize>,
 ) -> Option<usize> {
     let ipv6 = frame::is_ipv6(frame);
     let (message, at) = match (ipv6, ours.v4, ours.v6) {
@@ -338,9 +359,9 @@ fn answer(
     };
     let query = query.get_mut(..message.len())?;
     query.copy_from_slice(&frame[message]);
-    let room = frame.len().min(at + ANSWER_MAX);
+    let room = frame.len().min(at + UDP_ANSWER_MAX);
     let out = frame.get_mut(at..room)?;
-    let answer_len = cache.respond(table, query, Transport::Udp, out)?;
+    let answer_len = respond(query, out)?;
     Some(if ipv6 {
         frame::reply6(frame, answer_len)
     } else {
@@ -364,7 +385,8 @@ mod tests {
     use hickory_proto::serialize::binary::BinDecodable;
 
     use super::*;
-    use crate::answer::{Table, build};
+    use crate::answer::{Cache, Table, Transport};
+    use crate::server::worker::tests::{query, table};
 
     use std::net::Ipv4Addr;
 
@@ -373,25 +395,25 @@ mod tests {
         v6: None,
     };
 
-    fn table() -> Table {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("zones/example.com.zone");
-        let zone = crate::zone::load(&path, None)
-            .expect("the example zone")
-            .zone;
-        build(&[zone], &Default::default())
+    /// [`answer`] through a fresh response cache over `table`, as a
+    /// worker answers.
+    fn respond(
+        table: &Table,
+        frame: &mut [u8],
+        len: usize,
+        ours: Ours,
+        scratch: &mut [u8; QUERY_MAX],
+    ) -> Option<usize> {
+        answer(frame, len, ours, scratch, |message, out| {
+            Cache::new().respond(table, message, Transport::Udp, out)
+        })
     }
 
     /// A query for `name` (labels) type A with ID 0x1234, in a frame from
     /// 192.0.2.7:40000 to 192.0.2.53:53, padded to the room a UMEM frame
     /// leaves in copy mode.
     fn query_frame(labels: &[&str]) -> (Vec<u8>, usize) {
-        let mut dns = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
-        for label in labels {
-            dns.push(label.len() as u8);
-            dns.extend(label.as_bytes());
-        }
-        dns.extend([0, 0, 1, 0, 1]);
-        let mut frame = frame::tests::frame(&dns);
+        let mut frame = frame::tests::frame(&query(labels));
         let len = frame.len();
         frame.resize(xsk::FRAME_SIZE as usize - 256, 0);
         (frame, len)
@@ -402,8 +424,7 @@ mod tests {
         let table = table();
         let mut scratch = Box::new([0u8; QUERY_MAX]);
         let (mut f, len) = query_frame(&["www", "example", "com"]);
-        let reply =
-            answer(&table, &mut Cache::new(), &mut f, len, OURS, &mut scratch).expect("an answer");
+        let reply = respond(&table, &mut f, len, OURS, &mut scratch).expect("an answer");
         // Back to the client, from the address it asked.
         assert_eq!(f[0..6], [2, 0, 0, 0, 0, 7]);
         assert_eq!(
@@ -420,7 +441,7 @@ mod tests {
         assert!(message.metadata.authoritative);
         assert_eq!(message.answers.len(), 1, "{message:?}");
         let (mut f, len) = query_frame(&["nope", "example", "com"]);
-        let reply = answer(&table, &mut Cache::new(), &mut f, len, OURS, &mut scratch).unwrap();
+        let reply = respond(&table, &mut f, len, OURS, &mut scratch).unwrap();
         let message = Message::from_bytes(&f[frame::PAYLOAD_AT..reply]).unwrap();
         assert_eq!(message.metadata.response_code, ResponseCode::NXDomain);
     }
@@ -437,8 +458,7 @@ mod tests {
             v4: None,
             v6: Some(SocketAddrV6::new(frame::tests::SERVER6, 53, 0, 0)),
         };
-        let reply =
-            answer(&table, &mut Cache::new(), &mut f, len, ours, &mut scratch).expect("an answer");
+        let reply = respond(&table, &mut f, len, ours, &mut scratch).expect("an answer");
         let message = Message::from_bytes(&f[frame::PAYLOAD_AT6..reply]).expect("a DNS message");
         assert_eq!(message.metadata.id, 0x1234);
         assert_eq!(message.answers.len(), 1, "{message:?}");
@@ -457,28 +477,15 @@ mod tests {
             v4: Some(SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 53), 5353)),
             v6: None,
         };
-        assert_eq!(
-            answer(
-                &table,
-                &mut Cache::new(),
-                &mut f,
-                len,
-                elsewhere,
-                &mut scratch
-            ),
-            None
-        );
+        assert_eq!(respond(&table, &mut f, len, elsewhere, &mut scratch), None);
         // An IPv6 frame when no IPv6 listener is ours.
         let mut f = frame::tests::frame6(&f[frame::PAYLOAD_AT..len]);
         let len6 = f.len();
-        assert_eq!(
-            answer(&table, &mut Cache::new(), &mut f, len6, OURS, &mut scratch),
-            None
-        );
+        assert_eq!(respond(&table, &mut f, len6, OURS, &mut scratch), None);
         let mut f = frame::tests::frame(b"\x12");
         let len = f.len();
         assert_eq!(
-            answer(&table, &mut Cache::new(), &mut f, len, OURS, &mut scratch),
+            respond(&table, &mut f, len, OURS, &mut scratch),
             None,
             "no header"
         );

@@ -12,7 +12,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::server::sockopt;
+use crate::server::plain::zeroed;
+use crate::server::sockopt::{self, check};
 
 /// Bytes per frame. A reply is at most 42 bytes of headers and one UDP
 /// answer (see [`crate::wire::MAX_UDP_PAYLOAD`]); copy mode keeps 256 bytes
@@ -80,6 +81,10 @@ struct Ring<T> {
     /// is re-read only when they run out, since reading it pulls in a cache
     /// line the kernel writes from another CPU.
     free: u32,
+    /// Entries the kernel has published and we have not released, as of
+    /// the last `ready` (consumer side): the only ones `peek` may read and
+    /// `release` give back, since the kernel writes the others.
+    published: u32,
     _map: Mapping,
 }
 
@@ -92,9 +97,22 @@ impl<T: Copy> Ring<T> {
     ) -> io::Result<Ring<T>> {
         let len = offsets.desc as usize + size as usize * std::mem::size_of::<T>();
         let map = Mapping::new(len, Some((fd, pgoff)))?;
-        // SAFETY: the kernel's offsets lie within the mapping it sized.
+        Ok(Ring::over(map, offsets, size))
+    }
+
+    /// The ring laid out in `map` at `offsets`, of `size` entries (a power
+    /// of two); the offsets and the entries must lie within the mapping.
+    fn over(map: Mapping, offsets: &libc::xdp_ring_offset, size: u32) -> Ring<T> {
+        assert!(size.is_power_of_two(), "a ring of {size} entries");
+        let end = offsets.desc as usize + size as usize * std::mem::size_of::<T>();
+        let words = [offsets.producer, offsets.consumer, offsets.flags];
+        assert!(
+            end <= map.len && words.iter().all(|&w| w as usize + 4 <= map.len),
+            "ring offsets outside the mapping"
+        );
+        // SAFETY: within the mapping, as just checked.
         let at = |offset: u64| unsafe { map.at.add(offset as usize) };
-        Ok(Ring {
+        Ring {
             producer: at(offsets.producer).cast(),
             consumer: at(offsets.consumer).cast(),
             flags: at(offsets.flags).cast(),
@@ -102,8 +120,9 @@ impl<T: Copy> Ring<T> {
             size,
             head: 0,
             free: 0,
+            published: 0,
             _map: map,
-        })
+        }
     }
 
     fn index(&self, which: NonNull<AtomicU32>, order: Ordering) -> u32 {
@@ -156,21 +175,30 @@ impl<T: Copy> Ring<T> {
 /// The side of a ring the kernel fills (RX, completion).
 impl<T: Copy> Ring<T> {
     /// How many entries are ready, at most `max`.
-    fn ready(&self, max: u32) -> u32 {
-        self.index(self.producer, Ordering::Acquire)
-            .wrapping_sub(self.head)
-            .min(max)
+    fn ready(&mut self, max: u32) -> u32 {
+        let published = self
+            .index(self.producer, Ordering::Acquire)
+            .wrapping_sub(self.head);
+        // A ring never holds more than its size, whatever the index says.
+        self.published = published.min(self.size);
+        self.published.min(max)
     }
 
-    /// Ready entry `k` (below what `ready` said).
+    /// Ready entry `k`: below what `ready` said, or it panics, since the
+    /// kernel may be writing any other entry.
     fn peek(&self, k: u32) -> T {
-        // SAFETY: the kernel published this slot and will not touch it
-        // before `release`.
+        assert!(k < self.published, "ring entry {k} is not ready");
+        // SAFETY: the kernel published this slot (just checked) and will
+        // not touch it before `release`.
         unsafe { self.entry(self.head.wrapping_add(k)).read() }
     }
 
-    /// Gives the first `n` ready entries back to the kernel.
+    /// Gives the first `n` ready entries back to the kernel: no more than
+    /// `ready` said, or it panics, since the kernel would take entries it
+    /// has not written as ours.
     fn release(&mut self, n: u32) {
+        assert!(n <= self.published, "{n} ring entries are not ready");
+        self.published -= n;
         self.head = self.head.wrapping_add(n);
         // SAFETY: as in `index`.
         unsafe { self.consumer.as_ref() }.store(self.head, Ordering::Release);
@@ -192,13 +220,6 @@ pub struct Socket {
 // SAFETY: the raw pointers point into mappings the socket owns; one thread
 // at a time uses a socket (each worker owns its own).
 unsafe impl Send for Socket {}
-
-fn check(result: libc::c_int) -> io::Result<()> {
-    if result < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
 
 fn set<T>(fd: &OwnedFd, option: libc::c_int, value: &T) -> io::Result<()> {
     sockopt::set(fd, libc::SOL_XDP, option, value)
@@ -228,11 +249,8 @@ impl Socket {
         set(&fd, libc::XDP_UMEM_COMPLETION_RING, &FRAMES)?;
         set(&fd, libc::XDP_RX_RING, &RING)?;
         set(&fd, libc::XDP_TX_RING, &RING)?;
-        // SAFETY: xdp_mmap_offsets is plain integers: all-zero, and any
-        // bytes the kernel writes, are valid.
-        let mut offsets: libc::xdp_mmap_offsets = unsafe { std::mem::zeroed() };
-        let len =
-            unsafe { sockopt::get(&fd, libc::SOL_XDP, libc::XDP_MMAP_OFFSETS, &mut offsets) }?;
+        let mut offsets: libc::xdp_mmap_offsets = zeroed();
+        let len = sockopt::get(&fd, libc::SOL_XDP, libc::XDP_MMAP_OFFSETS, &mut offsets)?;
         if len != std::mem::size_of::<libc::xdp_mmap_offsets>() {
             return Err(io::Error::other(
                 "kernel too old: no ring flags (AF_XDP needs Linux 5.4)",
@@ -296,25 +314,26 @@ impl Socket {
     }
 
     /// Received frames ready, at most `max`.
-    pub fn received(&self, max: u32) -> u32 {
+    pub fn received(&mut self, max: u32) -> u32 {
         self.rx.ready(max)
     }
 
-    /// Received frame `k` (below [`Socket::received`]): its UMEM address,
-    /// its length, and the bytes from its start to the end of its frame.
+    /// Received frame `k` (below what [`Socket::received`] said, or it
+    /// panics): its UMEM address, its length, and the bytes from its start
+    /// to the end of its frame.
     pub fn frame(&mut self, k: u32) -> (u64, usize, &mut [u8]) {
         let (addr, start, end, len) = self.bounds(k);
         // SAFETY: the kernel owns no frame it has put on the RX ring until
-        // it is lent again, and `start..end` is within one frame of the
-        // UMEM (descriptors are validated by the kernel).
+        // it is lent again (`bounds` reads only a descriptor it put there),
+        // and `start..end` is within one frame of the UMEM.
         let bytes = unsafe {
             std::slice::from_raw_parts_mut(self.umem.at.as_ptr().add(start), end - start)
         };
         (addr, len, bytes)
     }
 
-    /// The received bytes of frame `k` (below [`Socket::received`]), to
-    /// read ahead of answering it.
+    /// The received bytes of frame `k` (below what [`Socket::received`]
+    /// said, or it panics), to read ahead of answering it.
     pub fn peek_frame(&self, k: u32) -> &[u8] {
         let (_, start, _, len) = self.bounds(k);
         // SAFETY: as in `frame`; shared, as `&self` lends no frame mutably.
@@ -322,7 +341,7 @@ impl Socket {
     }
 
     /// Frame `k`'s UMEM address, where its bytes start and its frame ends,
-    /// and its length.
+    /// and its length; panics when `k` is not a received frame.
     fn bounds(&self, k: u32) -> (u64, usize, usize, usize) {
         let desc = self.rx.peek(k);
         let start = desc.addr as usize;
@@ -334,8 +353,9 @@ impl Socket {
     }
 
     /// Asks the CPU to start loading the first bytes of received frame `k`
-    /// (below [`Socket::received`]): the kernel wrote them on the CPU that
-    /// received the packet, and the miss costs more than the query's answer.
+    /// (below what [`Socket::received`] said, or it panics): the kernel
+    /// wrote them on the CPU that received the packet, and the miss costs
+    /// more than the query's answer.
     pub fn prefetch(&self, k: u32) {
         let addr = self.rx.peek(k).addr as usize;
         #[cfg(target_arch = "x86_64")]
@@ -403,8 +423,8 @@ impl Socket {
             // SAFETY: a zero-length send on our own socket: "transmit the
             // TX ring" (copy mode transmits in this call). The raw system
             // call, not libc's sendto: that one is a thread cancellation
-            // point and brackets the call with cancel-state updates, ~1 %
-            // of the XDP path's CPU at one kick per batch (perf).
+            // point and brackets the call with cancel-state updates, which
+            // show in the XDP path's profile at one kick per batch.
             let sent = unsafe {
                 libc::syscall(
                     libc::SYS_sendto,
@@ -432,10 +452,8 @@ impl Socket {
 
     /// The kernel's drop counters for this socket.
     pub fn statistics(&self) -> Option<libc::xdp_statistics> {
-        // SAFETY: xdp_statistics is plain integers: all-zero, and any bytes
-        // the kernel writes, are valid.
-        let mut stats: libc::xdp_statistics = unsafe { std::mem::zeroed() };
-        unsafe { sockopt::get(&self.fd, libc::SOL_XDP, libc::XDP_STATISTICS, &mut stats) }
+        let mut stats: libc::xdp_statistics = zeroed();
+        sockopt::get(&self.fd, libc::SOL_XDP, libc::XDP_STATISTICS, &mut stats)
             .ok()
             .map(|_| stats)
     }
@@ -450,5 +468,63 @@ impl Socket {
         };
         // SAFETY: one pollfd, ours.
         unsafe { libc::poll(&mut poll, 1, timeout_ms) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ring of 8 `u64`s over an anonymous mapping, with the kernel's
+    /// side played by the test: it publishes `n` entries holding 10, 11, ….
+    fn ring_with(n: u32) -> Ring<u64> {
+        let offsets = libc::xdp_ring_offset {
+            producer: 0,
+            consumer: 64,
+            desc: 192,
+            flags: 128,
+        };
+        let map = Mapping::new(4096, None).unwrap();
+        let ring: Ring<u64> = Ring::over(map, &offsets, 8);
+        for k in 0..n {
+            // SAFETY: entries of the ring's own mapping, before publishing.
+            unsafe { ring.entry(k).write(u64::from(10 + k)) };
+        }
+        // SAFETY: as in `Ring::index`.
+        unsafe { ring.producer.as_ref() }.store(n, Ordering::Release);
+        ring
+    }
+
+    #[test]
+    fn ready_entries_can_be_read_and_released() {
+        let mut ring = ring_with(3);
+        assert_eq!(ring.ready(2), 2);
+        assert_eq!((ring.peek(0), ring.peek(2)), (10, 12), "all 3 published");
+        ring.release(2);
+        assert_eq!(ring.peek(0), 12);
+        ring.release(1);
+        assert_eq!(ring.ready(8), 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "ring entry 3 is not ready")]
+    fn an_entry_past_the_published_ones_is_not_read() {
+        let mut ring = ring_with(3);
+        ring.ready(8);
+        ring.peek(3);
+    }
+
+    #[test]
+    #[should_panic(expected = "ring entry 0 is not ready")]
+    fn an_entry_is_not_read_before_ready_says_so() {
+        ring_with(3).peek(0);
+    }
+
+    #[test]
+    #[should_panic(expected = "4 ring entries are not ready")]
+    fn no_more_entries_are_released_than_were_published() {
+        let mut ring = ring_with(3);
+        ring.ready(8);
+        ring.release(4);
     }
 }
