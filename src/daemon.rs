@@ -119,7 +119,7 @@ impl Daemon {
             xdp,
             workers,
             api,
-            metrics: crate::metrics::global().clone(),
+            metrics: Arc::default(),
         })
     }
 
@@ -180,6 +180,7 @@ impl Daemon {
             tcp_idle_timeout: config.tcp_idle_timeout,
             tcp_max_connections: config.tcp_max_connections,
             udp_coalesce: server::Coalesce::new(config.udp_coalesce, config.udp_coalesce_load),
+            metrics: metrics.clone(),
         };
         let sockets = tokio::spawn(server::serve(
             listeners,

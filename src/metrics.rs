@@ -320,12 +320,6 @@ impl Metrics {
     }
 }
 
-/// The metrics of this process, for the code not yet handed its own.
-pub fn global() -> &'static Arc<Metrics> {
-    static METRICS: std::sync::OnceLock<Arc<Metrics>> = std::sync::OnceLock::new();
-    METRICS.get_or_init(Arc::default)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

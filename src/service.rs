@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::answer::SharedTable;
 use crate::answer::{self, Table};
 use crate::catalog::{Catalog, Problem};
 use crate::config::notify::Notifier;
@@ -22,7 +23,6 @@ use crate::config::{self, Config};
 use crate::health::probe::Clients;
 use crate::health::{Registry, Slot, Target, TargetKey, Transition, checker};
 use crate::metrics::Metrics;
-use crate::server::SharedTable;
 
 /// Transitions kept for the status API and page.
 pub const HISTORY: usize = 100;

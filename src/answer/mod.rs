@@ -27,5 +27,8 @@ pub use respond::{Transport, respond};
 pub use table::{Node, RRset, Table, ZoneData};
 pub use view::{MemberView, SetView, rdata_text};
 
+/// The published answer table: replaced whole, read without a lock.
+pub type SharedTable = std::sync::Arc<arc_swap::ArcSwap<Table>>;
+
 #[cfg(test)]
 mod tests;

@@ -19,11 +19,11 @@ use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::answer::SharedTable;
 use crate::health::Transition;
 use crate::health::slot::Override;
 use crate::health::state::Health;
 use crate::metrics::Metrics;
-use crate::server::SharedTable;
 use crate::service::Command;
 
 /// What the handlers share.

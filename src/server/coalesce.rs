@@ -73,6 +73,8 @@ pub struct Coalesce {
     window: Option<(Instant, Duration)>,
     /// Queries taken in the current window.
     taken: u64,
+    /// Pauses taken since [`Coalesce::take_pauses`] last asked.
+    pauses: u64,
 }
 
 impl Coalesce {
@@ -152,12 +154,16 @@ impl Coalesce {
         let pause = self.wants_pause();
         self.answered = 0;
         if pause {
-            crate::metrics::global()
-                .udp_pauses
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.pauses += 1;
             std::thread::sleep(self.pause);
         }
         pause
+    }
+
+    /// Pauses taken since the last call, for the worker to count: a
+    /// worker's own counter, added to the shared one once a batch.
+    pub(super) fn take_pauses(&mut self) -> u64 {
+        std::mem::take(&mut self.pauses)
     }
 
     /// Ends a window of `wall` in which the thread spent `cpu` on the CPU

@@ -23,17 +23,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::answer::Table;
+use crate::answer::SharedTable;
+use crate::metrics::Metrics;
 pub use bind::{Listener, bind};
 pub use coalesce::Coalesce;
 pub use limits::raise_open_files_limit;
-
-/// The published answer table: replaced whole, read without a lock.
-pub type SharedTable = Arc<ArcSwap<Table>>;
 
 /// Socket settings.
 #[derive(Debug, Clone)]
@@ -44,6 +41,8 @@ pub struct Settings {
     pub tcp_max_connections: u32,
     /// The UDP and XDP workers' pause once drained (`udp-coalesce`).
     pub udp_coalesce: Coalesce,
+    /// Where the sockets count what they answer.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Serves every listener, and `xdp`'s queues when given, until `shutdown`
@@ -58,7 +57,7 @@ pub async fn serve(
 ) {
     let mut tasks = JoinSet::new();
     if let Some(xdp) = &mut xdp {
-        for worker in xdp.workers(&table, settings.udp_coalesce, &shutdown) {
+        for worker in xdp.workers(&table, &settings, &shutdown) {
             tasks.spawn_blocking(worker);
         }
     }
@@ -69,8 +68,8 @@ pub async fn serve(
         for socket in listener.udp {
             // A thread of its own: it blocks in recvmmsg, not in the runtime.
             let (table, shutdown) = (table.clone(), shutdown.clone());
-            let coalesce = settings.udp_coalesce;
-            tasks.spawn_blocking(move || udp::run(socket, table, coalesce, shutdown));
+            let (coalesce, metrics) = (settings.udp_coalesce, settings.metrics.clone());
+            tasks.spawn_blocking(move || udp::run(socket, table, coalesce, &metrics, shutdown));
         }
         tasks.spawn(tcp::run(
             listener.tcp,

@@ -131,7 +131,8 @@ async fn connection(
             }
         }
         if answered > 0 {
-            crate::metrics::global()
+            settings
+                .metrics
                 .response
                 .observe_many(busy / answered, u64::from(answered));
         }

@@ -13,8 +13,10 @@ use std::os::fd::AsRawFd;
 use tokio_util::sync::CancellationToken;
 
 use super::plain::zeroed;
-use super::worker::{self, Datagrams, QUERY_MAX, UDP_ANSWER_MAX, WAKE};
+use super::worker::{self, Datagrams, QUERY_MAX, WAKE};
 use super::{Coalesce, SharedTable};
+use crate::metrics::Metrics;
+use crate::wire::MAX_UDP_ANSWER;
 
 /// Datagrams per `recvmmsg`.
 const BATCH: usize = 32;
@@ -24,10 +26,11 @@ pub(super) fn run(
     socket: UdpSocket,
     table: SharedTable,
     coalesce: Coalesce,
+    metrics: &Metrics,
     shutdown: CancellationToken,
 ) {
     match KernelUdp::new(socket) {
-        Ok(io) => worker::run(io, table, coalesce, shutdown),
+        Ok(io) => worker::run(io, table, coalesce, metrics, shutdown),
         Err(err) => tracing::error!(%err, "cannot set up UDP socket"),
     }
 }
@@ -160,7 +163,7 @@ impl Datagrams for KernelUdp {
 /// Everything one `recvmmsg`/`sendmmsg` round needs, allocated once.
 struct Batch {
     queries: Box<[[u8; QUERY_MAX]; BATCH]>,
-    answers: Box<[[u8; UDP_ANSWER_MAX]; BATCH]>,
+    answers: Box<[[u8; MAX_UDP_ANSWER]; BATCH]>,
     peers: Box<[libc::sockaddr_storage; BATCH]>,
     receive_iov: Box<[libc::iovec; BATCH]>,
     receive: Box<[libc::mmsghdr; BATCH]>,
@@ -172,7 +175,7 @@ impl Batch {
     fn new() -> Batch {
         Batch {
             queries: Box::new([[0; QUERY_MAX]; BATCH]),
-            answers: Box::new([[0; UDP_ANSWER_MAX]; BATCH]),
+            answers: Box::new([[0; MAX_UDP_ANSWER]; BATCH]),
             peers: Box::new(zeroed()),
             receive_iov: Box::new(zeroed()),
             receive: Box::new(zeroed()),

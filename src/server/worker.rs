@@ -13,16 +13,15 @@
 //! allocates nothing; what a transport does per batch, and when it has
 //! nothing to answer, is its own.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
 use super::{Coalesce, SharedTable};
 use crate::answer::{Cache, Transport};
-use crate::wire::{MAX_UDP_PAYLOAD, OPT_LEN};
+use crate::metrics::Metrics;
 
-/// Largest UDP answer (the OPT record may go past the payload limit).
-pub(super) const UDP_ANSWER_MAX: usize = MAX_UDP_PAYLOAD as usize + OPT_LEN;
 /// Largest UDP query taken; a longer one cannot be a sane DNS query.
 pub(super) const QUERY_MAX: usize = 4096;
 /// How often an idle worker looks at the shutdown token.
@@ -69,9 +68,9 @@ pub(super) fn run<D: Datagrams>(
     mut io: D,
     table: SharedTable,
     mut coalesce: Coalesce,
+    metrics: &Metrics,
     shutdown: CancellationToken,
 ) {
-    let metrics = crate::metrics::global();
     let mut cache = Cache::new();
     coalesce.enter_thread();
     while !shutdown.is_cancelled() {
@@ -115,6 +114,10 @@ pub(super) fn run<D: Datagrams>(
         cache.publish(&metrics.cached);
         coalesce.answered(received as u32);
         io.finish(received, answered, &mut coalesce);
+        let pauses = coalesce.take_pauses();
+        if pauses > 0 {
+            metrics.udp_pauses.fetch_add(pauses, Ordering::Relaxed);
+        }
     }
     io.stop();
 }
@@ -124,6 +127,8 @@ pub(super) mod tests {
     use std::sync::Arc;
 
     use arc_swap::ArcSwap;
+
+    use crate::wire::MAX_UDP_ANSWER;
 
     use super::*;
     use crate::answer::{Table, build, respond};
@@ -170,7 +175,7 @@ pub(super) mod tests {
             i: usize,
             respond: impl FnOnce(&[u8], &mut [u8]) -> Option<usize>,
         ) -> bool {
-            let mut out = [0; UDP_ANSWER_MAX];
+            let mut out = [0; MAX_UDP_ANSWER];
             let len = respond(&self.current[i], &mut out);
             self.answers.push(len.map(|len| out[..len].to_vec()));
             len.is_some()
@@ -220,9 +225,16 @@ pub(super) mod tests {
         };
         let shutdown = fake.shutdown.clone();
         let table = Arc::new(ArcSwap::from_pointee(table()));
-        run(&mut fake, table.clone(), Coalesce::default(), shutdown);
+        let metrics = Metrics::default();
+        run(
+            &mut fake,
+            table.clone(),
+            Coalesce::default(),
+            &metrics,
+            shutdown,
+        );
         let want = |query: &[u8]| {
-            let mut out = [0; UDP_ANSWER_MAX];
+            let mut out = [0; MAX_UDP_ANSWER];
             respond(&table.load(), query, Transport::Udp, &mut out).map(|n| out[..n].to_vec())
         };
         let (answer, nxdomain) = (want(&www), want(&nowhere));
@@ -235,5 +247,11 @@ pub(super) mod tests {
         assert_eq!(fake.finished, [(3, 2), (2, 2)], "(received, answered)");
         assert_eq!(fake.idles, 2, "the empty round, and the last");
         assert!(fake.stopped);
+        assert_eq!(
+            metrics.cached.load(Ordering::Relaxed),
+            2,
+            "counted where given"
+        );
+        assert_eq!(metrics.response.totals().0, 5, "every answer timed");
     }
 }

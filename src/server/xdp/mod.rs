@@ -22,14 +22,16 @@ mod xsk;
 
 use std::net::{SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::worker::{self, Datagrams, QUERY_MAX, UDP_ANSWER_MAX, WAKE};
-use super::{Coalesce, SharedTable};
-use crate::metrics::XdpCounters;
+use super::worker::{self, Datagrams, QUERY_MAX, WAKE};
+use super::{Coalesce, Settings, SharedTable};
+use crate::metrics::{Metrics, XdpCounters};
+use crate::wire::MAX_UDP_ANSWER;
 use xsk::Socket;
 
 /// How many times an idle worker looks at the RX ring before it sleeps
@@ -121,7 +123,7 @@ impl Xdp {
     pub fn workers(
         &mut self,
         table: &SharedTable,
-        coalesce: Coalesce,
+        settings: &Settings,
         shutdown: &CancellationToken,
     ) -> Vec<impl FnOnce() + Send + 'static> {
         let ours = self.ours;
@@ -129,7 +131,11 @@ impl Xdp {
             .drain(..)
             .map(|socket| {
                 let (table, shutdown) = (table.clone(), shutdown.clone());
-                move || worker::run(XdpQueue::new(socket, ours), table, coalesce, shutdown)
+                let (coalesce, metrics) = (settings.udp_coalesce, settings.metrics.clone());
+                move || {
+                    let queue = XdpQueue::new(socket, ours, metrics.clone());
+                    worker::run(queue, table, coalesce, &metrics, shutdown)
+                }
             })
             .collect()
     }
@@ -166,7 +172,8 @@ struct XdpQueue {
     /// The query being answered, copied out of its frame, since its answer
     /// is written over it.
     query: Box<[u8; QUERY_MAX]>,
-    counters: &'static XdpCounters,
+    /// Where the queues' counters are (`metrics.xdp`).
+    metrics: Arc<Metrics>,
     kernel: Kernel,
     /// Rounds so far, with queries or without: one batch in
     /// [`TIMED_EVERY`] is timed, and the kernel's counters are looked at
@@ -177,14 +184,13 @@ struct XdpQueue {
 }
 
 impl XdpQueue {
-    fn new(socket: Socket, ours: Ours) -> XdpQueue {
-        let counters = &crate::metrics::global().xdp;
-        counters.queues.fetch_add(1, Ordering::Relaxed);
+    fn new(socket: Socket, ours: Ours, metrics: Arc<Metrics>) -> XdpQueue {
+        metrics.xdp.queues.fetch_add(1, Ordering::Relaxed);
         XdpQueue {
             socket,
             ours,
             query: Box::new([0; QUERY_MAX]),
-            counters,
+            metrics,
             kernel: Kernel::default(),
             batches: 0,
             answered: 0,
@@ -200,7 +206,7 @@ impl Datagrams for XdpQueue {
         self.batches = self.batches.wrapping_add(1);
         if self.batches.is_multiple_of(65536) {
             self.kernel
-                .publish_now_and_then(&self.socket, self.counters);
+                .publish_now_and_then(&self.socket, &self.metrics.xdp);
         }
         self.socket.recycle();
         self.socket.received(BATCH) as usize
@@ -225,7 +231,7 @@ impl Datagrams for XdpQueue {
         }
         if received == 0 {
             self.kernel
-                .publish_now_and_then(&self.socket, self.counters);
+                .publish_now_and_then(&self.socket, &self.metrics.xdp);
             self.socket.wait(WAKE.as_millis() as i32);
         }
         received as usize
@@ -265,11 +271,13 @@ impl Datagrams for XdpQueue {
     fn finish(&mut self, received: usize, answered: usize, _coalesce: &mut Coalesce) {
         let (received, answered) = (received as u64, answered as u64);
         self.answered += answered;
-        self.counters
+        self.metrics
+            .xdp
             .answered
             .fetch_add(answered, Ordering::Relaxed);
         if answered < received {
-            self.counters
+            self.metrics
+                .xdp
                 .dropped
                 .fetch_add(received - answered, Ordering::Relaxed);
         }
@@ -279,8 +287,8 @@ impl Datagrams for XdpQueue {
     /// Replies still waiting for a kick go out before the socket closes.
     fn stop(&mut self) {
         self.socket.flush();
-        self.kernel.publish(&self.socket, self.counters);
-        self.counters.queues.fetch_sub(1, Ordering::Relaxed);
+        self.kernel.publish(&self.socket, &self.metrics.xdp);
+        self.metrics.xdp.queues.fetch_sub(1, Ordering::Relaxed);
         if let Some(stats) = self.socket.statistics() {
             tracing::info!(
                 answered = self.answered,
@@ -359,7 +367,7 @@ fn answer(
     };
     let query = query.get_mut(..message.len())?;
     query.copy_from_slice(&frame[message]);
-    let room = frame.len().min(at + UDP_ANSWER_MAX);
+    let room = frame.len().min(at + MAX_UDP_ANSWER);
     let out = frame.get_mut(at..room)?;
     let answer_len = respond(query, out)?;
     Some(if ipv6 {
