@@ -319,39 +319,3 @@ impl Metrics {
         events.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn histograms_are_cumulative() {
-        let h = Histogram::new(&[0.001, 0.01]);
-        h.observe(Duration::from_micros(500));
-        h.observe(Duration::from_millis(5));
-        h.observe(Duration::from_secs(1));
-        assert_eq!(h.cumulative().collect::<Vec<_>>(), [(0.001, 1), (0.01, 2)]);
-        assert_eq!(h.totals().0, 3);
-        assert_eq!(h.at_most(0.001), 1);
-    }
-
-    #[test]
-    fn batches_count_every_answer() {
-        let h = Histogram::new(&[0.001]);
-        h.observe_many(Duration::from_micros(10), 5);
-        assert_eq!(h.cumulative().collect::<Vec<_>>(), [(0.001, 5)]);
-        assert_eq!(h.totals(), (5, Duration::from_micros(50)));
-    }
-
-    #[test]
-    fn query_counters_by_type_rcode_and_transport() {
-        let c = QueryCounters::default();
-        c.count(rtype::A, 0, false);
-        c.count(rtype::A, 0, false);
-        c.count(65000, 3, true);
-        assert_eq!(
-            c.counts().collect::<Vec<_>>(),
-            [("A", "NOERROR", "udp", 2), ("OTHER", "NXDOMAIN", "tcp", 1)]
-        );
-    }
-}

@@ -229,37 +229,40 @@ fn xdp(counters: &XdpCounters, out: &mut String) {
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
     family(out, "xdp_queues", "gauge", "AF_XDP queues answering UDP.");
     let _ = writeln!(out, "xdp_queues {}", get(&counters.queues));
-    family(
+    labelled(
         out,
-        "xdp_frames_total",
-        "counter",
+        ("xdp_frames_total", "result"),
         "Frames the XDP program gave healthdns, by what became of them.",
+        &[
+            ("answered", &counters.answered),
+            ("dropped", &counters.dropped),
+        ],
     );
-    for (result, counter) in [
-        ("answered", &counters.answered),
-        ("dropped", &counters.dropped),
-    ] {
-        let _ = writeln!(
-            out,
-            "xdp_frames_total{{result=\"{result}\"}} {}",
-            get(counter)
-        );
-    }
-    family(
+    labelled(
         out,
-        "xdp_kernel_drops_total",
-        "counter",
+        ("xdp_kernel_drops_total", "reason"),
         "Frames for healthdns the kernel dropped, by reason (XDP_STATISTICS).",
+        &[
+            ("rx_dropped", &counters.rx_dropped),
+            ("rx_ring_full", &counters.rx_ring_full),
+            ("fill_ring_empty", &counters.fill_ring_empty),
+        ],
     );
-    for (reason, counter) in [
-        ("rx_dropped", &counters.rx_dropped),
-        ("rx_ring_full", &counters.rx_ring_full),
-        ("fill_ring_empty", &counters.fill_ring_empty),
-    ] {
+}
+
+/// A counter family with one label: a sample per (value, counter).
+fn labelled(
+    out: &mut String,
+    (name, label): (&str, &str),
+    help: &str,
+    samples: &[(&str, &AtomicU64)],
+) {
+    family(out, name, "counter", help);
+    for (value, counter) in samples {
         let _ = writeln!(
             out,
-            "xdp_kernel_drops_total{{reason=\"{reason}\"}} {}",
-            get(counter)
+            "{name}{{{label}=\"{value}\"}} {}",
+            counter.load(Ordering::Relaxed)
         );
     }
 }

@@ -385,15 +385,29 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn errors(text: &str) -> Vec<String> {
+    /// Every error `parse` finds in `text`, as printed.
+    pub(crate) fn errors(text: &str) -> Vec<String> {
         parse(Path::new("t.toml"), text)
             .unwrap_err()
             .iter()
             .map(ToString::to_string)
             .collect()
+    }
+
+    /// `text` has exactly as many errors as `want`, each starting with one.
+    #[track_caller]
+    pub(crate) fn assert_errors(text: &str, want: &[&str]) {
+        let found = errors(text);
+        assert_eq!(found.len(), want.len(), "{found:#?}");
+        for w in want {
+            assert!(
+                found.iter().any(|e| e.starts_with(w)),
+                "missing {w:?} in {found:#?}"
+            );
+        }
     }
 
     #[test]
@@ -517,25 +531,18 @@ mod tests {
             found[0].starts_with("t.toml:14:1: unknown field `bogus`"),
             "{found:#?}"
         );
-        let found = errors(
+        assert_errors(
             "[check.a]\ntype = \"icmp\"\n[check.b]\ntype = \"tcp\"\npath = \"/x\"\n\
              [check.c]\ntype = \"http\"\ninterval = \"1s\"\ntimeout = \"2s\"\nfall = 0\nexpect-status = [\"600\"]\n",
+            &[
+                "t.toml:2:8: check a: type \"icmp\": use http, https or tcp",
+                "t.toml:4:8: check b: a tcp check needs a port",
+                "t.toml:4:8: check b: path applies to http and https checks only",
+                "t.toml:11:18: check c: expect-status entries",
+                "t.toml:9:11: check c: timeout must not exceed interval",
+                "t.toml:10:8: check c: fall must be at least 1",
+            ],
         );
-        let expect = [
-            "t.toml:2:8: check a: type \"icmp\": use http, https or tcp",
-            "t.toml:4:8: check b: a tcp check needs a port",
-            "t.toml:4:8: check b: path applies to http and https checks only",
-            "t.toml:11:18: check c: expect-status entries",
-            "t.toml:9:11: check c: timeout must not exceed interval",
-            "t.toml:10:8: check c: fall must be at least 1",
-        ];
-        assert_eq!(found.len(), expect.len(), "{found:#?}");
-        for want in expect {
-            assert!(
-                found.iter().any(|e| e.starts_with(want)),
-                "missing {want:?} in {found:#?}"
-            );
-        }
     }
 
     #[test]

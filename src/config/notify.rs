@@ -265,31 +265,12 @@ mod tests {
 
     use super::*;
     use crate::config::parse;
+    use crate::config::tests::assert_errors;
 
     fn notifiers(text: &str) -> Vec<Notifier> {
         parse(Path::new("t.toml"), text)
             .unwrap_or_else(|e| panic!("{e:#?}"))
             .notify
-    }
-
-    fn errors(text: &str) -> Vec<String> {
-        parse(Path::new("t.toml"), text)
-            .unwrap_err()
-            .iter()
-            .map(ToString::to_string)
-            .collect()
-    }
-
-    #[track_caller]
-    fn assert_errors(text: &str, want: &[&str]) {
-        let found = errors(text);
-        assert_eq!(found.len(), want.len(), "{found:#?}");
-        for w in want {
-            assert!(
-                found.iter().any(|e| e.starts_with(w)),
-                "missing {w:?} in {found:#?}"
-            );
-        }
     }
 
     #[test]
