@@ -1,41 +1,45 @@
 //! healthdns: an authoritative DNS server whose failover, multivalue and
 //! weighted record sets follow the health of their servers.
 //!
-//! Data flows one way:
+//! Data flows one way: each module uses only those of the layers above it
+//! in this table (`tests/layers` checks it).
 //!
-//! | module | owns |
-//! |---|---|
-//! | [`name`] | domain names in wire format, text parsing, canonical order |
-//! | [`zone`] | RFC 1035 zone files with line numbers and annotations; the `Zone` model |
-//! | [`config`] | the TOML file format and the validated `Config` |
-//! | [`wire`] | query parsing and response writing (name compression, EDNS) |
-//! | [`answer`] | the immutable answer table, its builder, the pure lookup, and the workers' response cache |
-//! | [`health`] | check kinds, probe loops, rise/fall hysteresis |
-//! | [`catalog`] | every zone of a config, loaded, with every problem found |
-//! | `groups` | indices grouped by a dense key in input order (records by owner) |
-//! | [`metrics`] | Prometheus counters and histograms in atomics |
-//! | [`api`] | the admin HTTP API, metrics endpoint and status page |
-//! | [`random`] | a per-thread random source for shuffles, weights and jitter |
-//! | [`server`] | UDP and TCP sockets, framing, limits, shutdown, the UDP workers' `udp-coalesce` pause; UDP over AF_XDP (`server::xdp`) |
-//! | [`notify`] | announcing transitions: webhooks and commands, retried with backoff |
-//! | [`service`] | the published table and its probe loops, replaced together on reload; the commands it obeys |
-//! | [`daemon`] | the server as a library: load, bind, run until told to stop |
-//! | [`client`] | small clients of the admin API (`healthdns status`, `override`) |
+//! ```text
+//!   zone files ─┐                       ┌─> health::Registry (targets, slots; one probe loop each)
+//!   config.toml ┴─> config ─> zone ─────┤                  │ Board: one atomic per target
+//!                                       └─> answer::build ─┴─> SharedTable (one ArcSwap)
+//!   UDP/TCP/XDP ─> server ─> answer::respond(&Table, query) ─> wire bytes
+//!   service: reload and probe loops; api: read-only views and Commands; daemon: the whole
+//! ```
+//!
+//! | layer | module | owns |
+//! |---|---|---|
+//! | 0 | [`name`], `random`, `groups`, [`client`] | domain names in wire format; a per-thread random source; indices grouped by key; the admin API's command-line clients |
+//! | 1 | `wire` | the DNS message: query parsing, response writing (compression, EDNS), header fields |
+//! | 2 | [`config`], `metrics` | the TOML file format and the validated `Config`; counters and histograms in atomics |
+//! | 3 | [`zone`] | RFC 1035 zone files with line numbers and annotations; the `Zone` model |
+//! | 4 | [`catalog`], [`health`] | every zone of a config, loaded, with every problem found; targets, their slots, check kinds, probe loops, rise/fall |
+//! | 5 | [`answer`], `notify` | the immutable answer table, its builder, the pure lookup, the workers' response cache; announcing transitions |
+//! | 6 | [`server`] | the UDP worker loop over sockets and AF_XDP, TCP, limits, `udp-coalesce` |
+//! | 7 | [`service`] | the published table and its probe loops, replaced together on reload; the commands it obeys |
+//! | 8 | `api` | the admin HTTP API, Prometheus text and status page |
+//! | 9 | [`daemon`] | the server as a library: load, bind, run until told to stop |
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 pub mod answer;
-pub mod api;
+pub(crate) mod api;
 pub mod catalog;
 pub mod client;
 pub mod config;
 pub mod daemon;
 mod groups;
 pub mod health;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod name;
-pub mod notify;
-pub mod random;
+pub(crate) mod notify;
+pub(crate) mod random;
 pub mod server;
 pub mod service;
-pub mod wire;
+pub(crate) mod wire;
 pub mod zone;

@@ -221,7 +221,7 @@ pub struct XdpCounters {
 
 /// The labels of one `failover_events_total` sample: record set, state
 /// before and after, and the reason's class.
-pub type EventLabels = (String, &'static str, &'static str, &'static str);
+pub(crate) type EventLabels = (String, &'static str, &'static str, &'static str);
 
 /// One server's metrics.
 #[derive(Debug)]

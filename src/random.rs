@@ -13,7 +13,7 @@ thread_local! {
 
 /// A number in `0..bound` (0 when `bound` is 0); xorshift64* with Lemire's
 /// multiply-shift reduction.
-pub fn below(bound: u64) -> u64 {
+pub(crate) fn below(bound: u64) -> u64 {
     let x = STATE.with(|cell| {
         let mut x = cell.get();
         x ^= x >> 12;
@@ -26,7 +26,7 @@ pub fn below(bound: u64) -> u64 {
 }
 
 /// A duration in `0..bound`.
-pub fn duration_below(bound: Duration) -> Duration {
+pub(crate) fn duration_below(bound: Duration) -> Duration {
     Duration::from_nanos(below(bound.as_nanos().min(u64::MAX as u128) as u64))
 }
 

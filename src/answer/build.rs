@@ -15,7 +15,7 @@ use crate::wire::rtype;
 use crate::zone::{AllDown, Policy, Record, Zone};
 
 /// Members a multivalue answer has when the set sets no `max`.
-pub const DEFAULT_MULTIVALUE_MAX: usize = 8;
+pub(super) const DEFAULT_MULTIVALUE_MAX: usize = 8;
 
 /// Builds the table for a set of validated zones and the checks their
 /// annotations name, with fresh health state for every target and query

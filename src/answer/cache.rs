@@ -49,7 +49,7 @@ use super::respond::{Response, respond};
 use crate::wire::MAX_UDP_ANSWER;
 
 /// Entries per cache: room for a hot set of a few thousand questions.
-pub const ENTRIES: usize = 4096;
+pub(super) const ENTRIES: usize = 4096;
 /// The longest response an entry holds (OPT record excluded): an answer of a
 /// few addresses, a NODATA or NXDOMAIN with its SOA. Longer ones are
 /// answered as usual each time.
@@ -128,7 +128,7 @@ impl Cache {
     }
 
     /// Adds the hits since the last call to `total` (the process's
-    /// [`crate::metrics::Metrics::cached`]): once a batch, not per query.
+    /// `Metrics::cached`): once a batch, not per query.
     pub fn publish(&mut self, total: &AtomicU64) {
         if self.hits != self.published {
             total.fetch_add(self.hits - self.published, Ordering::Relaxed);
@@ -137,7 +137,7 @@ impl Cache {
     }
 
     /// [`respond`], from the cache when it holds the response: answers
-    /// `packet` into `out` (at least 65535 bytes for TCP, [`MAX_UDP_ANSWER`]
+    /// `packet` into `out` (at least 65535 bytes for TCP, `wire::MAX_UDP_ANSWER`
     /// for UDP), returns the length or `None` when the packet deserves no
     /// answer.
     pub fn respond(

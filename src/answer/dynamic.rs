@@ -5,9 +5,9 @@ use crate::health::Board;
 use crate::zone::{AllDown, Policy};
 
 /// Most members one set may have (checked when zones load).
-pub const MAX_MEMBERS: usize = 256;
+pub(crate) const MAX_MEMBERS: usize = 256;
 /// Most records one dynamic answer carries (a larger `max` is clamped).
-pub const MAX_ANSWER: usize = 64;
+pub(crate) const MAX_ANSWER: usize = 64;
 
 /// One member of a dynamic set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,13 +9,13 @@
 //! side and published whole; [`respond`] takes `&Table` and never waits,
 //! never locks, never allocates. Health reaches it through one atomic per
 //! target (the [`crate::health::Board`]); a dynamic set picks its members
-//! from those on each query ([`dynamic`]). Each worker keeps the responses
+//! from those on each query (`dynamic`). Each worker keeps the responses
 //! that only a new table changes and answers repeats by copying them
 //! ([`Cache`]).
 
 mod build;
 mod cache;
-pub mod dynamic;
+pub(crate) mod dynamic;
 mod lookup;
 mod respond;
 mod table;

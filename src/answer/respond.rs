@@ -20,8 +20,8 @@ use crate::wire::MAX_UDP_ANSWER;
 /// How the query arrived, which decides the size limit and ANY handling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
-    /// UDP: at most [`MIN_UDP_PAYLOAD`] bytes, or the EDNS payload size
-    /// capped at [`MAX_UDP_PAYLOAD`]; TC when the answer does not fit.
+    /// UDP: at most 512 (`MIN_UDP_PAYLOAD`) bytes, or the EDNS payload size
+    /// capped at `MAX_UDP_PAYLOAD`; TC when the answer does not fit.
     Udp,
     /// TCP: up to 65535 bytes.
     Tcp,
@@ -33,7 +33,7 @@ const MAX_CHAIN: usize = 8;
 const MAX_ADDITIONAL_SOURCES: usize = 4;
 
 /// Answers `packet` into `out` (at least 65535 bytes for TCP,
-/// [`MAX_UDP_ANSWER`] for UDP). Returns the response length, or `None` when
+/// `wire::MAX_UDP_ANSWER` for UDP). Returns the response length, or `None` when
 /// the packet deserves no answer at all.
 pub fn respond(
     table: &Table,

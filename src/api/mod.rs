@@ -2,11 +2,10 @@
 //! status page. Read-only views, except through the slots' control (the
 //! probe loops apply it) and the reload command (the service applies it).
 
-pub mod prometheus;
-pub mod status;
+pub(crate) mod prometheus;
+pub(crate) mod status;
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -28,7 +27,7 @@ use crate::service::Command;
 
 /// What the handlers share.
 #[derive(Clone)]
-pub struct Api {
+pub(crate) struct Api {
     /// The published table.
     pub table: SharedTable,
     /// Recent transitions.
@@ -42,7 +41,11 @@ pub struct Api {
 }
 
 /// Serves the API on `listener` until `shutdown`.
-pub async fn serve(listener: tokio::net::TcpListener, api: Api, shutdown: CancellationToken) {
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    api: Api,
+    shutdown: CancellationToken,
+) {
     let router = axum::Router::new()
         .route("/", get(page))
         .route("/healthz", get(|| async { "ok" }))
@@ -57,11 +60,6 @@ pub async fn serve(listener: tokio::net::TcpListener, api: Api, shutdown: Cancel
     if let Err(err) = result {
         tracing::error!(%err, "API server failed");
     }
-}
-
-/// Binds the API listener.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr).await
 }
 
 async fn page() -> Html<&'static str> {

@@ -9,7 +9,7 @@ use crate::health::state::Health;
 use crate::metrics::{Histogram, Metrics, QueryCounters, XdpCounters};
 
 /// The exposition of `metrics` and `table`.
-pub fn render(metrics: &Metrics, table: &Table) -> String {
+pub(crate) fn render(metrics: &Metrics, table: &Table) -> String {
     let mut out = String::with_capacity(16 * 1024);
     family(
         &mut out,

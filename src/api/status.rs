@@ -14,7 +14,7 @@ use crate::health::transition::rfc3339;
 
 /// `GET /api/v1/status`.
 #[derive(Debug, Serialize)]
-pub struct Status {
+pub(crate) struct Status {
     /// Server version.
     pub version: &'static str,
     /// When this document was made.
@@ -30,7 +30,7 @@ pub struct Status {
 
 /// One target.
 #[derive(Debug, Serialize)]
-pub struct TargetStatus {
+pub(crate) struct TargetStatus {
     /// `ADDRESS:PORT/CHECK`.
     pub target: String,
     /// `ADDRESS:PORT`.
@@ -58,7 +58,7 @@ pub struct TargetStatus {
 
 /// An override in force.
 #[derive(Debug, Serialize)]
-pub struct OverrideStatus {
+pub(crate) struct OverrideStatus {
     /// Forced state.
     pub state: Health,
     /// Expiry, if any.
@@ -67,7 +67,7 @@ pub struct OverrideStatus {
 
 /// The last probe.
 #[derive(Debug, Serialize)]
-pub struct ProbeStatus {
+pub(crate) struct ProbeStatus {
     /// Passed.
     pub ok: bool,
     /// Why.
@@ -80,7 +80,7 @@ pub struct ProbeStatus {
 
 /// The last transition.
 #[derive(Debug, Serialize)]
-pub struct TransitionStatus {
+pub(crate) struct TransitionStatus {
     /// When.
     pub time: String,
     /// Before.
@@ -92,7 +92,7 @@ pub struct TransitionStatus {
 }
 
 /// The status of target `index` of `table`.
-pub fn target(table: &Table, index: usize, slot: &Slot) -> TargetStatus {
+pub(crate) fn target(table: &Table, index: usize, slot: &Slot) -> TargetStatus {
     let target = &table.targets()[index];
     let detail = slot.detail();
     TargetStatus {
@@ -124,7 +124,7 @@ pub fn target(table: &Table, index: usize, slot: &Slot) -> TargetStatus {
 }
 
 /// The whole document.
-pub fn status(table: &Table, history: &VecDeque<Transition>) -> Status {
+pub(crate) fn status(table: &Table, history: &VecDeque<Transition>) -> Status {
     let targets = (0..table.targets().len())
         .filter_map(|i| {
             table

@@ -9,13 +9,13 @@ use serde::Deserialize;
 use toml::Spanned;
 
 /// Probe every 2 s …
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
 /// … give each probe 1 s …
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// … go down after 3 failures in a row, up after 2 successes.
-pub const DEFAULT_THRESHOLDS: Thresholds = Thresholds { rise: 2, fall: 3 };
+pub(crate) const DEFAULT_THRESHOLDS: Thresholds = Thresholds { rise: 2, fall: 3 };
 /// Read at most this much of an HTTP body for `body-contains`.
-pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
+pub(crate) const DEFAULT_MAX_BODY: usize = 64 * 1024;
 
 /// Probe results needed to change state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +55,7 @@ impl fmt::Display for Health {
 /// `[check.NAME]` as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct CheckSection {
+pub(crate) struct CheckSection {
     /// `http`, `https` or `tcp`.
     #[serde(rename = "type")]
     pub kind: Spanned<String>,
@@ -97,7 +97,7 @@ pub struct CheckSection {
 /// A status code or a range, as written.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum StatusSpec {
+pub(crate) enum StatusSpec {
     /// `200`
     Code(u16),
     /// `"200-299"` or `"204"`
@@ -164,7 +164,7 @@ pub struct Check {
 }
 
 /// Validates one `[check.NAME]`; `fail(span, message)` records each problem.
-pub fn validate(
+pub(crate) fn validate(
     name: &str,
     raw: &CheckSection,
     mut fail: impl FnMut(Option<std::ops::Range<usize>>, String),

@@ -8,13 +8,13 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use super::check::CheckSection;
-pub use super::notify::NotifySection;
+pub(crate) use super::check::CheckSection;
+pub(crate) use super::notify::NotifySection;
 
 /// The whole config file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct File {
+pub(crate) struct File {
     /// `[server]`
     #[serde(default)]
     pub server: ServerSection,
@@ -34,7 +34,7 @@ pub struct File {
 /// `[api]`: the admin HTTP listener.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ApiSection {
+pub(crate) struct ApiSection {
     /// Address, default `127.0.0.1:8053`.
     pub listen: Option<Spanned<String>>,
     /// Bearer token for state-changing requests.
@@ -46,7 +46,7 @@ pub struct ApiSection {
 /// `[server]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ServerSection {
+pub(crate) struct ServerSection {
     /// Addresses to serve UDP and TCP on.
     pub listen: Option<Vec<Spanned<String>>>,
     /// How long an idle TCP connection stays open.
@@ -67,7 +67,7 @@ pub struct ServerSection {
 /// `[[zone]]`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ZoneSection {
+pub(crate) struct ZoneSection {
     /// The zone file, relative to the config file's directory.
     pub file: Spanned<String>,
     /// The origin, when the SOA owner should not decide it.

@@ -1,11 +1,11 @@
-//! Configuration: the file format ([`file`](mod@file)) and the validated [`Config`].
+//! Configuration: the file format (`file`) and the validated [`Config`].
 //!
 //! Loading reports every problem it finds, each as `file:line:col: message`.
 
-pub mod check;
-pub mod file;
-pub mod notify;
-pub mod template;
+pub(crate) mod check;
+pub(crate) mod file;
+pub(crate) mod notify;
+pub(crate) mod template;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -21,18 +21,18 @@ use toml::Spanned;
 use crate::config::template::Template;
 
 /// Each attempt may take this long …
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// … a failed delivery is tried this many more times …
-pub const DEFAULT_RETRIES: u32 = 5;
+pub(crate) const DEFAULT_RETRIES: u32 = 5;
 /// … first after this long, then twice as long each time …
-pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
 /// … but never waiting longer than this between two attempts.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// `[[notify]]` as written, with the place of the whole table (for errors
 /// about keys that are missing).
 #[derive(Debug)]
-pub struct NotifySection {
+pub(crate) struct NotifySection {
     /// Where the table is in the file.
     pub span: Range<usize>,
     /// POST a JSON event here.
@@ -118,7 +118,7 @@ impl std::fmt::Display for Sink {
 }
 
 /// Validates one `[[notify]]`; `fail(span, message)` records each problem.
-pub fn validate(
+pub(crate) fn validate(
     raw: &NotifySection,
     mut fail: impl FnMut(Option<Range<usize>>, String),
 ) -> Option<Notifier> {

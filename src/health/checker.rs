@@ -23,7 +23,7 @@ use crate::random;
 /// Starts the probe loop of one target on its slot, counting into
 /// `metrics`. The loop stops when `shutdown` is cancelled. `None` when the
 /// target cannot be probed (logged).
-pub fn spawn(
+pub(crate) fn spawn(
     target: &Target,
     slot: Arc<Slot>,
     clients: &Clients,

@@ -3,13 +3,13 @@
 //! [`Board`]: one atomic per target.
 
 mod board;
-pub mod checker;
-pub mod probe;
-pub mod registry;
+pub(crate) mod checker;
+pub(crate) mod probe;
+pub(crate) mod registry;
 pub mod slot;
 pub mod state;
-pub mod target;
-pub mod transition;
+pub(crate) mod target;
+pub(crate) mod transition;
 
 pub use board::Board;
 pub use registry::{Registry, Target};

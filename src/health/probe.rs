@@ -9,7 +9,7 @@ use crate::health::TargetKey;
 
 /// The result of one probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// Whether the target passed.
     pub passed: bool,
     /// Why, in a few words (`HTTP 200`, `timeout after 1s`, …).
@@ -23,7 +23,7 @@ pub struct Outcome {
 /// The kind of a probe's result or of an operator's change: few values, so
 /// it can label a metric where the reason's text cannot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReasonClass {
+pub(crate) enum ReasonClass {
     /// Passed.
     Ok,
     /// An HTTP status the check does not expect.
@@ -44,7 +44,7 @@ pub enum ReasonClass {
 
 impl ReasonClass {
     /// The `reason` label's value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ReasonClass::Ok => "ok",
             ReasonClass::Status => "status",
@@ -90,13 +90,13 @@ type Failure = (String, ReasonClass);
 /// connections per client, and a client per target would cost a TLS config
 /// each. Only https with a `host` needs its own (SNI comes from the URL).
 #[derive(Debug)]
-pub struct Clients {
+pub(crate) struct Clients {
     shared: HashMap<(bool, bool), reqwest::Client>,
 }
 
 impl Clients {
     /// Builds the shared clients.
-    pub fn new() -> Result<Clients, reqwest::Error> {
+    pub(crate) fn new() -> Result<Clients, reqwest::Error> {
         let mut shared = HashMap::new();
         for verify in [true, false] {
             for follow in [true, false] {
@@ -107,7 +107,7 @@ impl Clients {
     }
 
     /// The client and URL for probing `key` with `check`.
-    pub fn for_target(
+    pub(crate) fn for_target(
         &self,
         check: &Check,
         key: &TargetKey,
@@ -154,7 +154,7 @@ fn builder(verify: bool, follow: bool) -> reqwest::ClientBuilder {
 }
 
 /// Probes once, within the check's timeout.
-pub async fn probe(
+pub(crate) async fn probe(
     check: &Check,
     key: &TargetKey,
     http: Option<&(reqwest::Client, String)>,

@@ -39,7 +39,11 @@ impl TargetKey {
 /// The target a record's annotation asks to probe, if it names a check that
 /// exists: `target=HOST:PORT`, else the record's own address on the check's
 /// port.
-pub fn for_record(record: &Record, annotation: &Annotation, checks: &Checks) -> Option<TargetKey> {
+pub(crate) fn for_record(
+    record: &Record,
+    annotation: &Annotation,
+    checks: &Checks,
+) -> Option<TargetKey> {
     let check = checks.get(annotation.check.as_deref()?)?;
     if let Some(target) = &annotation.target {
         let (host, port) = target.rsplit_once(':')?;

@@ -34,18 +34,21 @@ pub struct Transition {
 }
 
 /// `SystemTime` as an RFC 3339 UTC string (`2026-11-22T04:05:06.123Z`).
-pub mod rfc3339 {
+pub(crate) mod rfc3339 {
     use std::time::{SystemTime, UNIX_EPOCH};
 
     use serde::Serializer;
 
     /// Serializes as RFC 3339.
-    pub fn serialize<S: Serializer>(time: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(
+        time: &SystemTime,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&format(*time))
     }
 
     /// Formats as RFC 3339 UTC with milliseconds.
-    pub fn format(time: SystemTime) -> String {
+    pub(crate) fn format(time: SystemTime) -> String {
         let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
         let secs = since.as_secs() as i64;
         let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));

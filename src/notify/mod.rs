@@ -42,11 +42,11 @@ use throttle::Throttle;
 
 /// Events waiting for one notifier before new ones are dropped: far more
 /// than a flapping fleet produces while a webhook retries one event.
-pub const QUEUE: usize = 1024;
+pub(crate) const QUEUE: usize = 1024;
 
 /// Why one attempt failed.
 #[derive(Debug, Error)]
-pub enum DeliveryError {
+pub(crate) enum DeliveryError {
     /// No answer, or the command still ran, after the timeout.
     #[error("timeout after {}", humantime::format_duration(*.0))]
     Timeout(Duration),
@@ -97,7 +97,7 @@ fn chain(err: &dyn std::error::Error) -> String {
 
 /// The delay before retry number `retry` (1 for the first retry): `first`,
 /// doubling each time, at most [`MAX_BACKOFF`].
-pub fn backoff(first: Duration, retry: u32) -> Duration {
+pub(crate) fn backoff(first: Duration, retry: u32) -> Duration {
     let factor = 2u32.saturating_pow(retry.saturating_sub(1));
     first.saturating_mul(factor).min(MAX_BACKOFF)
 }
@@ -107,7 +107,7 @@ pub fn backoff(first: Duration, retry: u32) -> Duration {
 ///
 /// Must be called within a Tokio runtime. With no notifiers the task only
 /// ends; the caller may as well not subscribe.
-pub fn spawn(
+pub(crate) fn spawn(
     notifiers: Vec<Notifier>,
     events: broadcast::Receiver<Transition>,
     shutdown: CancellationToken,

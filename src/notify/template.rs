@@ -6,7 +6,7 @@ use crate::health::Transition;
 use crate::health::transition::rfc3339;
 
 /// The argument `template` stands for, for `event`.
-pub fn render(template: &Template, event: &Transition) -> String {
+pub(super) fn render(template: &Template, event: &Transition) -> String {
     template.render(|field, out| match field {
         Field::Target => out.push_str(&event.target),
         Field::Check => out.push_str(&event.check),

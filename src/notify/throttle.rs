@@ -10,12 +10,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// How often a throttled warning may be logged.
-pub const WINDOW: Duration = Duration::from_secs(10);
+pub(super) const WINDOW: Duration = Duration::from_secs(10);
 
 /// One repeated warning's state: when it was last logged and how many
 /// occurrences (each of some size, e.g. events dropped) were not.
 #[derive(Debug, Default)]
-pub struct Throttle {
+pub(super) struct Throttle {
     last: Option<Instant>,
     held: u64,
 }
@@ -24,7 +24,7 @@ impl Throttle {
     /// Counts `n` occurrences at `now`. Some(total) when a line should be
     /// logged now, covering these `n` and every one held back since the last
     /// line; None when the window is still running (they are held).
-    pub fn hit(&mut self, n: u64, now: Instant) -> Option<u64> {
+    pub(super) fn hit(&mut self, n: u64, now: Instant) -> Option<u64> {
         self.held += n;
         match self.last {
             Some(last) if now.saturating_duration_since(last) < WINDOW => None,
@@ -36,7 +36,7 @@ impl Throttle {
     }
 
     /// What is held back and never logged, for a last line on shutdown.
-    pub fn held(&self) -> u64 {
+    pub(super) fn held(&self) -> u64 {
         self.held
     }
 }

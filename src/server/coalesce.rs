@@ -37,19 +37,19 @@ use crate::config::DEFAULT_UDP_COALESCE_LOAD;
 /// Queries a worker answers between two waits for its next pause to be
 /// worth it: one at a time means the load is light, and a pause would
 /// only delay the next query.
-pub const GATHER_AT: u32 = 2;
+pub(super) const GATHER_AT: u32 = 2;
 
 /// How long a worker measures its load over before it decides anew
 /// whether it is busy: long enough to smooth out a client's bursts, short
 /// enough to follow a change in the load within a fraction of a second.
-pub const WINDOW: Duration = Duration::from_millis(100);
+pub(super) const WINDOW: Duration = Duration::from_millis(100);
 
 /// A busy worker's windows, one in this many without pauses, to measure the
 /// CPU per query anew (it changes with the load). 5 s apart: a probe runs
 /// at the CPU per query of no pause, and probing much more often costs a
 /// busy worker queries per CPU-second at a client's peak, against one that
 /// always paused (an A/B against gdnsd on XDP).
-pub const PROBE_EVERY: u32 = 50;
+pub(super) const PROBE_EVERY: u32 = 50;
 
 /// One worker's pause (zero for none), the queries it took since it last
 /// waited, and its load.

@@ -5,37 +5,37 @@
 //! [`super::rcode`].
 
 /// Length of the header: the question starts at this offset.
-pub const LEN: usize = 12;
+pub(crate) const LEN: usize = 12;
 
 /// One 16-bit field of the header, by its offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Field(usize);
+pub(crate) struct Field(usize);
 
 /// The message ID.
-pub const ID: Field = Field(0);
+pub(crate) const ID: Field = Field(0);
 /// The flags word: QR, opcode, AA, TC, RD, RA, AD, CD and the RCODE.
-pub const FLAGS: Field = Field(2);
+pub(crate) const FLAGS: Field = Field(2);
 /// Number of entries in the question section.
-pub const QDCOUNT: Field = Field(4);
+pub(crate) const QDCOUNT: Field = Field(4);
 /// Number of records in the answer section.
-pub const ANCOUNT: Field = Field(6);
+pub(crate) const ANCOUNT: Field = Field(6);
 /// Number of records in the authority section.
-pub const NSCOUNT: Field = Field(8);
+pub(crate) const NSCOUNT: Field = Field(8);
 /// Number of records in the additional section.
-pub const ARCOUNT: Field = Field(10);
+pub(crate) const ARCOUNT: Field = Field(10);
 /// The four section counts in message order, question first (as
 /// [`super::Section`] numbers the others).
-pub const COUNTS: [Field; 4] = [QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT];
+pub(crate) const COUNTS: [Field; 4] = [QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT];
 
 /// The value of `field` in `message`, which holds at least a header.
 #[inline]
-pub fn get(message: &[u8], field: Field) -> u16 {
+pub(crate) fn get(message: &[u8], field: Field) -> u16 {
     u16::from_be_bytes([message[field.0], message[field.0 + 1]])
 }
 
 /// Sets `field` in `message`, which holds at least a header.
 #[inline]
-pub fn set(message: &mut [u8], field: Field, value: u16) {
+pub(crate) fn set(message: &mut [u8], field: Field, value: u16) {
     message[field.0..field.0 + 2].copy_from_slice(&value.to_be_bytes());
 }
 

@@ -6,7 +6,7 @@ use crate::name::MAX_NAME_LEN;
 
 /// EDNS(0) data from the query's OPT record (RFC 6891).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Edns {
+pub(crate) struct Edns {
     /// Requestor's UDP payload size, raised to [`MIN_UDP_PAYLOAD`] when
     /// smaller.
     pub payload: u16,
@@ -18,7 +18,7 @@ pub struct Edns {
 
 /// A parsed query: borrowed from the packet where possible.
 #[derive(Debug, Clone, Copy)]
-pub struct Query<'a> {
+pub(crate) struct Query<'a> {
     /// Message ID.
     pub id: u16,
     /// The raw flags word (opcode, RD, CD, …).
@@ -35,14 +35,14 @@ pub struct Query<'a> {
 
 impl Query<'_> {
     /// True for class IN.
-    pub fn is_class_in(&self) -> bool {
+    pub(crate) fn is_class_in(&self) -> bool {
         self.qclass == CLASS_IN
     }
 }
 
 /// Why a query could not be parsed, and what can still be answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParseError {
+pub(crate) enum ParseError {
     /// Too short for a header, or a response: send nothing.
     Drop,
     /// Answer FORMERR with this header (no question).
@@ -67,7 +67,7 @@ pub enum ParseError {
 /// count other than one, answer or authority records in a query, a compressed
 /// or overlong question name, more than one OPT or an OPT not owned by the
 /// root, truncated records and trailing bytes.
-pub fn parse_query(packet: &[u8]) -> Result<Query<'_>, ParseError> {
+pub(crate) fn parse_query(packet: &[u8]) -> Result<Query<'_>, ParseError> {
     if packet.len() < header::LEN {
         return Err(ParseError::Drop);
     }

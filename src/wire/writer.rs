@@ -10,7 +10,7 @@ use super::{OPT_LEN, flag, rtype};
 
 /// The sections records go into, in message order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Section {
+pub(crate) enum Section {
     /// Answer section.
     Answer = 1,
     /// Authority section.
@@ -45,7 +45,7 @@ impl RdataLayout {
 
 /// The record did not fit within the size limit; nothing of it was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Full;
+pub(crate) struct Full;
 
 const MAX_TARGETS: usize = 64;
 /// The top two bits that make a compression pointer of an offset (RFC 1035
@@ -56,14 +56,14 @@ const QUESTION_POINTER: u16 = POINTER | header::LEN as u16;
 
 /// A point to roll a [`Writer`] back to.
 #[derive(Debug, Clone, Copy)]
-pub struct Mark {
+pub(crate) struct Mark {
     len: usize,
     counts: [u16; 4],
     targets: usize,
 }
 
 /// Builds one response message in a caller-provided buffer.
-pub struct Writer<'a> {
+pub(crate) struct Writer<'a> {
     buf: &'a mut [u8],
     len: usize,
     limit: usize,
@@ -83,7 +83,7 @@ impl<'a> Writer<'a> {
     /// A writer whose records must end within `limit` bytes. The OPT record
     /// written by [`Writer::opt`] may go past `limit` by [`OPT_LEN`]; `buf`
     /// must have room for that.
-    pub fn new(buf: &'a mut [u8], limit: usize) -> Writer<'a> {
+    pub(crate) fn new(buf: &'a mut [u8], limit: usize) -> Writer<'a> {
         let limit = limit.min(buf.len()).min(u16::MAX as usize);
         Writer {
             buf,
@@ -98,7 +98,7 @@ impl<'a> Writer<'a> {
     }
 
     /// Writes the header; counts are filled in by [`Writer::finish`].
-    pub fn header(&mut self, id: u16, flags: u16) {
+    pub(crate) fn header(&mut self, id: u16, flags: u16) {
         header::set(self.buf, ID, id);
         header::set(self.buf, FLAGS, flags);
         for field in header::COUNTS {
@@ -108,23 +108,23 @@ impl<'a> Writer<'a> {
     }
 
     /// The flags word written so far.
-    pub fn flags(&self) -> u16 {
+    pub(crate) fn flags(&self) -> u16 {
         header::get(self.buf, FLAGS)
     }
 
     /// Replaces the flags word.
-    pub fn set_flags(&mut self, flags: u16) {
+    pub(crate) fn set_flags(&mut self, flags: u16) {
         header::set(self.buf, FLAGS, flags);
     }
 
     /// Sets the 4-bit header RCODE.
-    pub fn set_rcode(&mut self, rcode: u16) {
+    pub(crate) fn set_rcode(&mut self, rcode: u16) {
         let flags = (self.flags() & !flag::RCODE_MASK) | (rcode & flag::RCODE_MASK);
         self.set_flags(flags);
     }
 
     /// Writes the question; the name is copied as received so its case is kept.
-    pub fn question(&mut self, qname: &[u8], qtype: u16, qclass: u16) -> Result<(), Full> {
+    pub(crate) fn question(&mut self, qname: &[u8], qtype: u16, qclass: u16) -> Result<(), Full> {
         let start = self.len;
         self.name(qname)?;
         self.put(&qtype.to_be_bytes())?;
@@ -138,7 +138,7 @@ impl<'a> Writer<'a> {
     }
 
     /// A point to come back to with [`Writer::rollback`].
-    pub fn mark(&self) -> Mark {
+    pub(crate) fn mark(&self) -> Mark {
         Mark {
             len: self.len,
             counts: self.counts,
@@ -147,20 +147,21 @@ impl<'a> Writer<'a> {
     }
 
     /// Forgets everything written after `mark`.
-    pub fn rollback(&mut self, mark: Mark) {
+    pub(crate) fn rollback(&mut self, mark: Mark) {
         self.len = mark.len;
         self.counts = mark.counts;
         self.target_count = mark.targets;
     }
 
     /// Number of records written to a section so far.
-    pub fn count(&self, section: Section) -> u16 {
+    #[cfg(test)]
+    pub(crate) fn count(&self, section: Section) -> u16 {
         self.counts[section as usize]
     }
 
     /// Appends one resource record to `section`; sections must be written in
     /// order. On [`Full`] nothing is left of the record.
-    pub fn record(
+    pub(crate) fn record(
         &mut self,
         section: Section,
         owner: &[u8],
@@ -214,13 +215,13 @@ impl<'a> Writer<'a> {
     }
 
     /// Bytes written so far.
-    pub fn written(&self) -> usize {
+    pub(crate) fn written(&self) -> usize {
         self.len
     }
 
     /// Appends the OPT record (RFC 6891): it may use the room reserved past
     /// the limit, so it always fits a buffer sized as [`Writer::new`] asks.
-    pub fn opt(&mut self, payload: u16, rcode: u16, version: u8, dnssec_ok: bool) {
+    pub(crate) fn opt(&mut self, payload: u16, rcode: u16, version: u8, dnssec_ok: bool) {
         let end = self.len + OPT_LEN;
         assert!(end <= self.buf.len(), "buffer has no room reserved for OPT");
         put_opt(
@@ -235,7 +236,7 @@ impl<'a> Writer<'a> {
     }
 
     /// Fills in the section counts; returns the message length.
-    pub fn finish(self) -> usize {
+    pub(crate) fn finish(self) -> usize {
         for (field, count) in header::COUNTS.into_iter().zip(self.counts) {
             header::set(self.buf, field, count);
         }
@@ -335,7 +336,7 @@ impl<'a> Writer<'a> {
 
 /// Writes an OPT record (RFC 6891) of no options into `b`, which is
 /// [`OPT_LEN`] bytes long; the caller counts it in ARCOUNT.
-pub fn put_opt(b: &mut [u8], payload: u16, rcode: u16, version: u8, dnssec_ok: bool) {
+pub(crate) fn put_opt(b: &mut [u8], payload: u16, rcode: u16, version: u8, dnssec_ok: bool) {
     b[0] = 0;
     b[1..3].copy_from_slice(&rtype::OPT.to_be_bytes());
     b[3..5].copy_from_slice(&payload.to_be_bytes());

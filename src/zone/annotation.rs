@@ -75,7 +75,7 @@ pub struct Annotation {
 }
 
 /// Parses the text after `healthdns` in a comment.
-pub fn parse(text: &str) -> Result<Annotation, String> {
+pub(crate) fn parse(text: &str) -> Result<Annotation, String> {
     let mut policy = None;
     let mut annotation = Annotation {
         policy: Policy::Multivalue,

@@ -14,7 +14,11 @@ use crate::wire::rtype;
 
 /// Checks every annotated set, and that each `check=` names a check for
 /// which `is_check` is true; pushes one error per offending record.
-pub fn check(records: &[Record], is_check: &dyn Fn(&str) -> bool, errors: &mut Vec<ZoneError>) {
+pub(crate) fn check(
+    records: &[Record],
+    is_check: &dyn Fn(&str) -> bool,
+    errors: &mut Vec<ZoneError>,
+) {
     // Only sets with an annotated member have rules; most sets have none.
     let annotated: HashSet<(&Name, u16)> = records
         .iter()
@@ -118,7 +122,7 @@ fn set_wide(
 
 /// True when every CNAME at an owner is an annotated failover or weighted
 /// member: then several CNAMEs at one name are a set, not an error.
-pub fn is_cname_set(group: &[&Record]) -> bool {
+pub(crate) fn is_cname_set(group: &[&Record]) -> bool {
     group.iter().filter(|r| r.rtype == rtype::CNAME).all(|r| {
         matches!(
             r.health.as_ref().map(|h| h.policy),

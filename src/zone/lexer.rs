@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 /// One token as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Token<'a> {
+pub(crate) struct Token<'a> {
     /// The source bytes, escapes undecoded, without the surrounding quotes:
     /// a slice of the file (owned only when a field parser joins tokens).
     pub raw: Cow<'a, [u8]>,
@@ -20,18 +20,18 @@ pub struct Token<'a> {
 
 impl Token<'_> {
     /// The raw text when it is UTF-8, without copying.
-    pub fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         std::str::from_utf8(&self.raw).ok()
     }
 
     /// The raw text for messages (invalid UTF-8 shown lossily).
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.raw).into_owned()
     }
 
     /// The raw text in a form `Name::from_text` takes: bytes beyond ASCII are
     /// written as `\DDD` so that nothing is lost.
-    pub fn name_text(&self) -> String {
+    pub(crate) fn name_text(&self) -> String {
         let mut out = String::with_capacity(self.raw.len());
         for &b in self.raw.iter() {
             if b.is_ascii() {
@@ -44,14 +44,14 @@ impl Token<'_> {
     }
 
     /// True for an unquoted token equal to `word`, ignoring ASCII case.
-    pub fn is_word(&self, word: &str) -> bool {
+    pub(crate) fn is_word(&self, word: &str) -> bool {
         !self.quoted && self.raw.eq_ignore_ascii_case(word.as_bytes())
     }
 }
 
 /// One logical line: a record or a directive.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry<'a> {
+pub(crate) struct Entry<'a> {
     /// 1-based line where the entry starts.
     pub line: u32,
     /// True when the line started with a blank: same owner as before.
@@ -64,7 +64,7 @@ pub struct Entry<'a> {
 
 /// A syntax error found while splitting the text into tokens.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LexError {
+pub(crate) enum LexError {
     /// A `"` without its closing `"` on the same line.
     #[error("quoted string not closed before the end of the line")]
     UnclosedQuote {
@@ -87,7 +87,7 @@ pub enum LexError {
 
 impl LexError {
     /// The 1-based line of the problem.
-    pub fn line(&self) -> u32 {
+    pub(crate) fn line(&self) -> u32 {
         match self {
             LexError::UnclosedQuote { line }
             | LexError::UnclosedParen { line }
@@ -97,8 +97,10 @@ impl LexError {
 }
 
 /// Splits a zone file into entries. Never fails as a whole: problems are
-/// returned beside whatever could be read.
-pub fn lex(input: &[u8]) -> (Vec<Entry<'_>>, Vec<LexError>) {
+/// returned beside whatever could be read. (The reader streams with
+/// [`lex_each`]; this collects, for tests.)
+#[cfg(test)]
+pub(crate) fn lex(input: &[u8]) -> (Vec<Entry<'_>>, Vec<LexError>) {
     let mut entries = Vec::new();
     let errors = lex_each(input, |entry| entries.push(entry));
     (entries, errors)
@@ -106,7 +108,7 @@ pub fn lex(input: &[u8]) -> (Vec<Entry<'_>>, Vec<LexError>) {
 
 /// [`lex`], handing each entry to `sink` as soon as it is complete, so that
 /// a large zone is never held as tokens all at once.
-pub fn lex_each<'a>(input: &'a [u8], mut sink: impl FnMut(Entry<'a>)) -> Vec<LexError> {
+pub(crate) fn lex_each<'a>(input: &'a [u8], mut sink: impl FnMut(Entry<'a>)) -> Vec<LexError> {
     Lexer {
         input,
         pos: 0,

@@ -13,13 +13,13 @@ use std::sync::Arc;
 use crate::name::Name;
 pub use annotation::{AllDown, Annotation, Policy};
 
-pub mod annotation;
-pub mod health_sets;
-pub mod lexer;
-pub mod rdata;
-pub mod reader;
-pub mod ttl;
-pub mod validate;
+pub(crate) mod annotation;
+pub(crate) mod health_sets;
+pub(crate) mod lexer;
+pub(crate) mod rdata;
+pub(crate) mod reader;
+pub(crate) mod ttl;
+pub(crate) mod validate;
 
 #[cfg(test)]
 mod tests;
@@ -53,7 +53,7 @@ pub struct Record {
     /// Where the record was written.
     pub location: Location,
     /// The health annotation: a comment on the record's first line that
-    /// starts with `healthdns` (see [`annotation`]). Boxed: few records
+    /// starts with `healthdns` (see `zone::annotation`). Boxed: few records
     /// carry one, and inline it would double the size of every record (a
     /// 1M-record zone's parse would hold ~64 MiB more at its peak).
     pub health: Option<Box<Annotation>>,

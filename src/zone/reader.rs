@@ -19,7 +19,7 @@ use crate::wire::{CLASS_ANY, CLASS_IN};
 
 /// Why one line (a record or a directive) could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LineError {
+pub(crate) enum LineError {
     /// A directive with the wrong number of arguments.
     #[error("{0}")]
     Usage(&'static str),
@@ -62,11 +62,11 @@ pub enum LineError {
 }
 
 /// How deep `$INCLUDE` may nest.
-pub const MAX_INCLUDE_DEPTH: usize = 16;
+pub(crate) const MAX_INCLUDE_DEPTH: usize = 16;
 
 /// What reading produced: records in file order, errors, warnings.
 #[derive(Debug, Default)]
-pub struct Parsed {
+pub(crate) struct Parsed {
     /// Every record read, in file order.
     pub records: Vec<Record>,
     /// Every error, in file order.
@@ -76,7 +76,7 @@ pub struct Parsed {
 }
 
 /// Reads `path` and what it includes. `origin` is the initial `$ORIGIN`.
-pub fn read(path: &Path, origin: Option<&Name>) -> Parsed {
+pub(crate) fn read(path: &Path, origin: Option<&Name>) -> Parsed {
     let mut reader = Reader::default();
     let file: Arc<Path> = path.into();
     let state = FileState {

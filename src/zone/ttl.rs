@@ -2,11 +2,11 @@
 //! RFC 2308 §4. Also used for the SOA timers.
 
 /// Largest TTL RFC 2181 §8 allows.
-pub const MAX_TTL: u32 = 0x7fff_ffff;
+pub(crate) const MAX_TTL: u32 = 0x7fff_ffff;
 
 /// Why a TTL did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TtlError {
+pub(crate) enum TtlError {
     /// Not digits with optional `s m h d w` units.
     #[error("is not a valid time (digits, with optional units s, m, h, d, w)")]
     Syntax,
@@ -17,7 +17,7 @@ pub enum TtlError {
 
 /// Parses `3600`, `1h`, `1h30m`, `2D`, `1w2d`; units are case-insensitive.
 /// A bare number is seconds; once units are used every number needs one.
-pub fn parse(text: &str) -> Result<u32, TtlError> {
+pub(crate) fn parse(text: &str) -> Result<u32, TtlError> {
     if text.is_empty() {
         return Err(TtlError::Syntax);
     }
@@ -54,7 +54,7 @@ pub fn parse(text: &str) -> Result<u32, TtlError> {
 }
 
 /// True when the token looks like a TTL rather than a class or type.
-pub fn looks_like_ttl(raw: &[u8]) -> bool {
+pub(crate) fn looks_like_ttl(raw: &[u8]) -> bool {
     raw.first().is_some_and(u8::is_ascii_digit)
 }
 

@@ -13,7 +13,7 @@ use crate::wire::rtype::{A, AAAA, CNAME, DNAME, DS, NS, NSEC, RRSIG, SOA};
 
 /// Checks the records of the zone file `main`; pushes what it finds to
 /// `errors` and `warnings`. `None` when no origin could be settled.
-pub fn validate(
+pub(crate) fn validate(
     main: &Path,
     records: Vec<Record>,
     origin: Option<&Name>,

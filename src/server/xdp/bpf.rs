@@ -27,14 +27,14 @@ const BPF_XDP: u32 = 37;
 /// XDP verdict: drop the frame (tests make it the redirect's fallback, to
 /// see which frames reach the redirect).
 #[cfg(test)]
-pub const XDP_DROP: u32 = 1;
+pub(super) const XDP_DROP: u32 = 1;
 /// XDP verdict: let the kernel have the frame.
-pub const XDP_PASS: u32 = 2;
+pub(super) const XDP_PASS: u32 = 2;
 
 /// One instruction (`struct bpf_insn`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Insn {
+pub(super) struct Insn {
     code: u8,
     regs: u8,
     off: i16,
@@ -74,7 +74,7 @@ const HELPER_REDIRECT_MAP: i32 = 51;
 /// unspecified) and IPv6 frames to `v6` are redirected into the XSKMAP
 /// `map_fd`; a frame whose queue has no socket gets `fallback`
 /// (production: [`XDP_PASS`]), and every other frame passes.
-pub fn program(
+pub(super) fn program(
     v4: Option<(u16, Ipv4Addr)>,
     v6: Option<(u16, Ipv6Addr)>,
     map_fd: i32,
@@ -206,7 +206,7 @@ fn fd_of(result: libc::c_long) -> OwnedFd {
 }
 
 /// An XSKMAP with one entry per queue.
-pub fn xsk_map(queues: u32) -> io::Result<OwnedFd> {
+pub(super) fn xsk_map(queues: u32) -> io::Result<OwnedFd> {
     #[repr(C)]
     struct Attr {
         map_type: u32,
@@ -226,7 +226,7 @@ pub fn xsk_map(queues: u32) -> io::Result<OwnedFd> {
 }
 
 /// Puts the AF_XDP socket `xsk` at `queue` of `map`.
-pub fn set_socket(map: &OwnedFd, queue: u32, xsk: &OwnedFd) -> io::Result<()> {
+pub(super) fn set_socket(map: &OwnedFd, queue: u32, xsk: &OwnedFd) -> io::Result<()> {
     #[repr(C)]
     struct Attr {
         map_fd: u32,
@@ -247,7 +247,7 @@ pub fn set_socket(map: &OwnedFd, queue: u32, xsk: &OwnedFd) -> io::Result<()> {
 }
 
 /// Loads an XDP program; a verifier refusal comes back with its log.
-pub fn load(code: &[Insn]) -> io::Result<OwnedFd> {
+pub(super) fn load(code: &[Insn]) -> io::Result<OwnedFd> {
     #[repr(C)]
     struct Attr {
         prog_type: u32,
@@ -290,7 +290,7 @@ pub fn load(code: &[Insn]) -> io::Result<OwnedFd> {
 /// Attaches `program` to interface `ifindex` (driver mode where the driver
 /// has it, else generic); it stays attached while the returned link lives,
 /// and is detached when it closes, even if the process dies.
-pub fn attach(program: &OwnedFd, ifindex: u32) -> io::Result<OwnedFd> {
+pub(super) fn attach(program: &OwnedFd, ifindex: u32) -> io::Result<OwnedFd> {
     #[repr(C)]
     struct Attr {
         prog_fd: u32,
@@ -310,7 +310,7 @@ pub fn attach(program: &OwnedFd, ifindex: u32) -> io::Result<OwnedFd> {
 /// Runs `program` once on `frame` in the kernel's test harness; returns
 /// its verdict.
 #[cfg(test)]
-pub fn test_run(program: &OwnedFd, frame: &[u8]) -> io::Result<u32> {
+pub(super) fn test_run(program: &OwnedFd, frame: &[u8]) -> io::Result<u32> {
     #[repr(C)]
     struct Attr {
         prog_fd: u32,

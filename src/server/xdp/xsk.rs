@@ -18,7 +18,7 @@ use crate::server::sockopt::{self, check};
 /// Bytes per frame. A reply is at most 42 bytes of headers and one UDP
 /// answer (see [`crate::wire::MAX_UDP_PAYLOAD`]); copy mode keeps 256 bytes
 /// of headroom in front of the packet.
-pub const FRAME_SIZE: u32 = 2048;
+pub(super) const FRAME_SIZE: u32 = 2048;
 /// Frames per socket: 8 MiB of UMEM.
 const FRAMES: u32 = 4096;
 /// Entries of the RX and TX rings; the fill and completion rings hold every
@@ -206,7 +206,7 @@ impl<T: Copy> Ring<T> {
 }
 
 /// An AF_XDP socket bound to one queue of one interface, with its UMEM.
-pub struct Socket {
+pub(super) struct Socket {
     fd: OwnedFd,
     umem: Mapping,
     fill: Ring<u64>,
@@ -229,7 +229,7 @@ impl Socket {
     /// Opens a socket on queue `queue` of interface `ifindex` (zero-copy
     /// where the driver offers it, else copy mode) and lends the kernel
     /// every frame.
-    pub fn open(ifindex: u32, queue: u32) -> io::Result<Socket> {
+    pub(super) fn open(ifindex: u32, queue: u32) -> io::Result<Socket> {
         // SAFETY: plain socket(2); the descriptor is owned at once.
         let fd = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
         check(fd)?;
@@ -296,12 +296,12 @@ impl Socket {
     }
 
     /// The socket, for the XSKMAP.
-    pub fn fd(&self) -> &OwnedFd {
+    pub(super) fn fd(&self) -> &OwnedFd {
         &self.fd
     }
 
     /// Frames the kernel has sent go back to the fill ring.
-    pub fn recycle(&mut self) {
+    pub(super) fn recycle(&mut self) {
         let done = self.completion.ready(FRAMES);
         for k in 0..done {
             let addr = self.completion.peek(k);
@@ -314,14 +314,14 @@ impl Socket {
     }
 
     /// Received frames ready, at most `max`.
-    pub fn received(&mut self, max: u32) -> u32 {
+    pub(super) fn received(&mut self, max: u32) -> u32 {
         self.rx.ready(max)
     }
 
     /// Received frame `k` (below what [`Socket::received`] said, or it
     /// panics): its UMEM address, its length, and the bytes from its start
     /// to the end of its frame.
-    pub fn frame(&mut self, k: u32) -> (u64, usize, &mut [u8]) {
+    pub(super) fn frame(&mut self, k: u32) -> (u64, usize, &mut [u8]) {
         let (addr, start, end, len) = self.bounds(k);
         // SAFETY: the kernel owns no frame it has put on the RX ring until
         // it is lent again (`bounds` reads only a descriptor it put there),
@@ -334,7 +334,7 @@ impl Socket {
 
     /// The received bytes of frame `k` (below what [`Socket::received`]
     /// said, or it panics), to read ahead of answering it.
-    pub fn peek_frame(&self, k: u32) -> &[u8] {
+    pub(super) fn peek_frame(&self, k: u32) -> &[u8] {
         let (_, start, _, len) = self.bounds(k);
         // SAFETY: as in `frame`; shared, as `&self` lends no frame mutably.
         unsafe { std::slice::from_raw_parts(self.umem.at.as_ptr().add(start), len) }
@@ -356,7 +356,7 @@ impl Socket {
     /// (below what [`Socket::received`] said, or it panics): the kernel
     /// wrote them on the CPU that received the packet, and the miss costs
     /// more than the query's answer.
-    pub fn prefetch(&self, k: u32) {
+    pub(super) fn prefetch(&self, k: u32) {
         let addr = self.rx.peek(k).addr as usize;
         #[cfg(target_arch = "x86_64")]
         if addr < self.umem.len {
@@ -373,7 +373,7 @@ impl Socket {
 
     /// Sends `len` bytes of the frame at `addr`; when TX is full the frame
     /// goes back to the kernel unsent.
-    pub fn send(&mut self, addr: u64, len: usize) {
+    pub(super) fn send(&mut self, addr: u64, len: usize) {
         let desc = libc::xdp_desc {
             addr,
             len: len as u32,
@@ -387,14 +387,14 @@ impl Socket {
     }
 
     /// Gives a frame back to the kernel unanswered.
-    pub fn drop_frame(&mut self, addr: u64) {
+    pub(super) fn drop_frame(&mut self, addr: u64) {
         self.fill.push(addr);
     }
 
     /// Ends a batch: the first `n` received frames are released and what
     /// was queued is published; the kernel is woken to send once a kick's
     /// worth (32 frames) waits. [`Socket::flush`] sends the rest.
-    pub fn finish(&mut self, n: u32) {
+    pub(super) fn finish(&mut self, n: u32) {
         self.rx.release(n);
         self.fill.submit();
         self.tx.submit();
@@ -404,7 +404,7 @@ impl Socket {
     }
 
     /// Sends whatever replies wait: called when no query does.
-    pub fn flush(&mut self) {
+    pub(super) fn flush(&mut self) {
         if self.unsent > 0 {
             self.kick();
         }
@@ -451,7 +451,7 @@ impl Socket {
     }
 
     /// The kernel's drop counters for this socket.
-    pub fn statistics(&self) -> Option<libc::xdp_statistics> {
+    pub(super) fn statistics(&self) -> Option<libc::xdp_statistics> {
         let mut stats: libc::xdp_statistics = zeroed();
         sockopt::get(&self.fd, libc::SOL_XDP, libc::XDP_STATISTICS, &mut stats)
             .ok()
@@ -459,7 +459,7 @@ impl Socket {
     }
 
     /// Waits up to `timeout_ms` for frames; sends waiting replies first.
-    pub fn wait(&mut self, timeout_ms: i32) {
+    pub(super) fn wait(&mut self, timeout_ms: i32) {
         self.flush();
         let mut poll = libc::pollfd {
             fd: self.fd.as_raw_fd(),

@@ -7,7 +7,7 @@ use super::RdataError;
 use super::fields::Fields;
 
 /// A: one IPv4 address.
-pub fn a(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
+pub(super) fn a(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     let token = f.next("address")?;
     match ipv4(&token.raw) {
         Some(octets) => Ok(octets.to_vec()),
@@ -41,7 +41,7 @@ fn ipv4(text: &[u8]) -> Option<[u8; 4]> {
 }
 
 /// AAAA: one IPv6 address.
-pub fn aaaa(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
+pub(super) fn aaaa(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     let token = f.next("address")?;
     let addr: Ipv6Addr = token
         .as_str()
@@ -52,19 +52,19 @@ pub fn aaaa(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
 }
 
 /// NS, CNAME, DNAME, PTR: one name.
-pub fn single_name(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
+pub(super) fn single_name(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     f.name("target")
 }
 
 /// MX: preference and exchange.
-pub fn mx(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
+pub(super) fn mx(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     let mut out = f.u16("preference")?.to_be_bytes().to_vec();
     out.extend(f.name("exchange")?);
     Ok(out)
 }
 
 /// SRV: priority, weight, port, target.
-pub fn srv(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
+pub(super) fn srv(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     let mut out = Vec::new();
     for field in ["priority", "weight", "port"] {
         out.extend_from_slice(&f.u16(field)?.to_be_bytes());
@@ -74,7 +74,7 @@ pub fn srv(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
 }
 
 /// SOA: mname, rname and five timers (units allowed except in the serial).
-pub fn soa(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
+pub(super) fn soa(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     let mut out = f.name("mname")?;
     out.extend(f.name("rname")?);
     out.extend_from_slice(&f.u32("serial")?.to_be_bytes());
@@ -85,7 +85,7 @@ pub fn soa(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
 }
 
 /// TXT, SPF: one or more character-strings.
-pub fn txt(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
+pub(super) fn txt(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     let mut out = f.char_string("string")?;
     while !f.is_empty() {
         out.extend(f.char_string("string")?);
@@ -94,14 +94,14 @@ pub fn txt(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
 }
 
 /// HINFO: CPU and OS character-strings.
-pub fn hinfo(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
+pub(super) fn hinfo(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     let mut out = f.char_string("cpu")?;
     out.extend(f.char_string("os")?);
     Ok(out)
 }
 
 /// NAPTR (RFC 3403): order, preference, flags, services, regexp, replacement.
-pub fn naptr(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
+pub(super) fn naptr(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     let mut out = f.u16("order")?.to_be_bytes().to_vec();
     out.extend_from_slice(&f.u16("preference")?.to_be_bytes());
     for field in ["flags", "services", "regexp"] {

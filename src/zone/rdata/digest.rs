@@ -4,7 +4,7 @@ use super::RdataError;
 use super::fields::Fields;
 
 /// DS, CDS (RFC 4034 §5.3): key tag, algorithm, digest type, hex digest.
-pub fn ds(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
+pub(super) fn ds(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     let mut out = f.u16("key tag")?.to_be_bytes().to_vec();
     out.push(f.u8("algorithm")?);
     out.push(f.u8("digest type")?);
@@ -13,21 +13,21 @@ pub fn ds(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
 }
 
 /// SSHFP (RFC 4255): algorithm, fingerprint type, hex fingerprint.
-pub fn sshfp(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
+pub(super) fn sshfp(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     let mut out = vec![f.u8("algorithm")?, f.u8("fingerprint type")?];
     out.extend(f.hex_rest("fingerprint")?);
     Ok(out)
 }
 
 /// TLSA (RFC 6698): usage, selector, matching type, hex data.
-pub fn tlsa(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
+pub(super) fn tlsa(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     let mut out = vec![f.u8("usage")?, f.u8("selector")?, f.u8("matching type")?];
     out.extend(f.hex_rest("certificate data")?);
     Ok(out)
 }
 
 /// CAA (RFC 8659): flags, tag (letters and digits), value (rest of the bytes).
-pub fn caa(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
+pub(super) fn caa(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     let flags = f.u8("flags")?;
     let tag_token = f.next("tag")?;
     let tag = &tag_token.raw;

@@ -9,7 +9,7 @@ use crate::zone::lexer::Token;
 use crate::zone::ttl;
 
 /// The RDATA tokens of one record, consumed field by field.
-pub struct Fields<'a> {
+pub(super) struct Fields<'a> {
     rtype: u16,
     tokens: &'a [Token<'a>],
     pos: usize,
@@ -18,7 +18,7 @@ pub struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     /// `rtype` is the type code; messages name it (`MX preference …`).
-    pub fn new(rtype: u16, tokens: &'a [Token<'a>], origin: Option<&'a Name>) -> Fields<'a> {
+    pub(super) fn new(rtype: u16, tokens: &'a [Token<'a>], origin: Option<&'a Name>) -> Fields<'a> {
         Fields {
             rtype,
             tokens,
@@ -28,12 +28,12 @@ impl<'a> Fields<'a> {
     }
 
     /// The type mnemonic used in messages.
-    pub fn rtype(&self) -> String {
+    pub(super) fn rtype(&self) -> String {
         super::type_name(self.rtype)
     }
 
     /// An error about `field` holding `value`.
-    pub fn bad(&self, field: &str, value: &Token, problem: impl Display) -> RdataError {
+    pub(super) fn bad(&self, field: &str, value: &Token, problem: impl Display) -> RdataError {
         RdataError::Field {
             field: format!("{} {field}", self.rtype()),
             value: value.text(),
@@ -42,7 +42,7 @@ impl<'a> Fields<'a> {
     }
 
     /// The next token, or "X field is missing".
-    pub fn next(&mut self, field: &str) -> Result<&'a Token<'a>, RdataError> {
+    pub(super) fn next(&mut self, field: &str) -> Result<&'a Token<'a>, RdataError> {
         let token = self
             .tokens
             .get(self.pos)
@@ -54,24 +54,24 @@ impl<'a> Fields<'a> {
     }
 
     /// The next token if any.
-    pub fn optional(&mut self) -> Option<&'a Token<'a>> {
+    pub(super) fn optional(&mut self) -> Option<&'a Token<'a>> {
         let token = self.tokens.get(self.pos)?;
         self.pos += 1;
         Some(token)
     }
 
     /// The next token, not consumed.
-    pub fn peek(&self) -> Option<&'a Token<'a>> {
+    pub(super) fn peek(&self) -> Option<&'a Token<'a>> {
         self.tokens.get(self.pos)
     }
 
     /// True when every token was used.
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.pos >= self.tokens.len()
     }
 
     /// Fails when tokens are left over.
-    pub fn done(&self) -> Result<(), RdataError> {
+    pub(super) fn done(&self) -> Result<(), RdataError> {
         match self.tokens.get(self.pos) {
             None => Ok(()),
             Some(token) => Err(RdataError::Trailing {
@@ -82,34 +82,34 @@ impl<'a> Fields<'a> {
     }
 
     /// A decimal number no larger than `max`.
-    pub fn number(&mut self, field: &str, max: u32) -> Result<u32, RdataError> {
+    pub(super) fn number(&mut self, field: &str, max: u32) -> Result<u32, RdataError> {
         let token = self.next(field)?;
         parse_number(&token.raw, max).map_err(|problem| self.bad(field, token, problem))
     }
 
     /// An 8-bit number.
-    pub fn u8(&mut self, field: &str) -> Result<u8, RdataError> {
+    pub(super) fn u8(&mut self, field: &str) -> Result<u8, RdataError> {
         Ok(self.number(field, u8::MAX.into())? as u8)
     }
 
     /// A 16-bit number.
-    pub fn u16(&mut self, field: &str) -> Result<u16, RdataError> {
+    pub(super) fn u16(&mut self, field: &str) -> Result<u16, RdataError> {
         Ok(self.number(field, u16::MAX.into())? as u16)
     }
 
     /// A 32-bit number.
-    pub fn u32(&mut self, field: &str) -> Result<u32, RdataError> {
+    pub(super) fn u32(&mut self, field: &str) -> Result<u32, RdataError> {
         self.number(field, u32::MAX)
     }
 
     /// A time in seconds, units allowed (`1h`): the SOA timers.
-    pub fn time(&mut self, field: &str) -> Result<u32, RdataError> {
+    pub(super) fn time(&mut self, field: &str) -> Result<u32, RdataError> {
         let token = self.next(field)?;
         ttl::parse(&token.text()).map_err(|e| self.bad(field, token, e))
     }
 
     /// A domain name in uncompressed wire format, relative to the origin.
-    pub fn name(&mut self, field: &str) -> Result<Vec<u8>, RdataError> {
+    pub(super) fn name(&mut self, field: &str) -> Result<Vec<u8>, RdataError> {
         let token = self.next(field)?;
         Name::from_text(&token.name_text(), self.origin)
             .map(|name| name.as_wire().to_vec())
@@ -117,13 +117,13 @@ impl<'a> Fields<'a> {
     }
 
     /// The bytes of a token with escapes decoded.
-    pub fn bytes(&mut self, field: &str) -> Result<Vec<u8>, RdataError> {
+    pub(super) fn bytes(&mut self, field: &str) -> Result<Vec<u8>, RdataError> {
         let token = self.next(field)?;
         text::unescape_all(&token.raw).map_err(|e| self.bad(field, token, e))
     }
 
     /// One `<character-string>` with its length byte.
-    pub fn char_string(&mut self, field: &str) -> Result<Vec<u8>, RdataError> {
+    pub(super) fn char_string(&mut self, field: &str) -> Result<Vec<u8>, RdataError> {
         let token = self.next(field)?;
         let bytes = text::unescape_all(&token.raw).map_err(|e| self.bad(field, token, e))?;
         let len = u8::try_from(bytes.len())
@@ -135,7 +135,7 @@ impl<'a> Fields<'a> {
     }
 
     /// All remaining tokens joined and read as hex; at least one is needed.
-    pub fn hex_rest(&mut self, field: &str) -> Result<Vec<u8>, RdataError> {
+    pub(super) fn hex_rest(&mut self, field: &str) -> Result<Vec<u8>, RdataError> {
         let first = self.next(field)?;
         let mut joined = first.raw.to_vec();
         while let Some(token) = self.optional() {
@@ -151,7 +151,7 @@ impl<'a> Fields<'a> {
 
 /// Why a number field did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NumberError {
+pub(crate) enum NumberError {
     /// Not decimal digits.
     #[error("is not a number")]
     NotNumber,
@@ -161,7 +161,7 @@ pub enum NumberError {
 }
 
 /// Digits only (no sign), at most `max`.
-pub fn parse_number(raw: &[u8], max: u32) -> Result<u32, NumberError> {
+pub(crate) fn parse_number(raw: &[u8], max: u32) -> Result<u32, NumberError> {
     if raw.is_empty() || !raw.iter().all(u8::is_ascii_digit) {
         return Err(NumberError::NotNumber);
     }

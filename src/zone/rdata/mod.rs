@@ -16,7 +16,7 @@ mod tests;
 use hickory_proto::rr::RecordType;
 
 use self::fields::Fields;
-pub use self::fields::parse_number;
+pub(crate) use self::fields::parse_number;
 use crate::name::Name;
 use crate::wire::rtype::{
     A, AAAA, CAA, CDS, CNAME, DNAME, DS, HINFO, HTTPS, MX, NAPTR, NS, PTR, SOA, SPF, SRV, SSHFP,
@@ -26,7 +26,7 @@ use crate::zone::lexer::Token;
 
 /// Why a record's RDATA could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RdataError {
+pub(crate) enum RdataError {
     /// A field with a bad value.
     #[error("{field} {value:?} {problem}")]
     Field {
@@ -60,7 +60,7 @@ pub enum RdataError {
 }
 
 /// The presentation mnemonic of a type: `MX`, or `TYPE65280` when unnamed.
-pub fn type_name(rtype: u16) -> String {
+pub(crate) fn type_name(rtype: u16) -> String {
     match RecordType::from(rtype) {
         RecordType::Unknown(_) => format!("TYPE{rtype}"),
         known => known.to_string(),
@@ -68,7 +68,11 @@ pub fn type_name(rtype: u16) -> String {
 }
 
 /// Encodes the RDATA `tokens` of a record of type `rtype`.
-pub fn encode(rtype: u16, tokens: &[Token], origin: Option<&Name>) -> Result<Vec<u8>, RdataError> {
+pub(crate) fn encode(
+    rtype: u16,
+    tokens: &[Token],
+    origin: Option<&Name>,
+) -> Result<Vec<u8>, RdataError> {
     let mut f = Fields::new(rtype, tokens, origin);
     let wire = if f.peek().is_some_and(|t| t.is_word("\\#")) {
         f.optional();

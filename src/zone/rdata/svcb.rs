@@ -23,7 +23,7 @@ const IPV6HINT: u16 = 6;
 const OHTTP: u16 = 8;
 
 /// SVCB, HTTPS: priority, target name, then `key[=value]` parameters.
-pub fn svcb(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
+pub(super) fn svcb(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     let mut out = f.u16("priority")?.to_be_bytes().to_vec();
     out.extend(f.name("target")?);
     let mut params: BTreeMap<u16, Vec<u8>> = BTreeMap::new();

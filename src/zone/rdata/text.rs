@@ -4,7 +4,7 @@ use crate::name::unescape;
 
 /// Why a field's text could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TextError {
+pub(super) enum TextError {
     /// A `\` at the end, or `\DDD` above 255.
     #[error("has a bad escape (use \\DDD with DDD <= 255, or \\X)")]
     BadEscape,
@@ -17,7 +17,7 @@ pub enum TextError {
 }
 
 /// Decodes `\DDD` and `\X` escapes.
-pub fn unescape_all(raw: &[u8]) -> Result<Vec<u8>, TextError> {
+pub(super) fn unescape_all(raw: &[u8]) -> Result<Vec<u8>, TextError> {
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while let Some(&b) = raw.get(i) {
@@ -35,7 +35,7 @@ pub fn unescape_all(raw: &[u8]) -> Result<Vec<u8>, TextError> {
 }
 
 /// Decodes hex digits (either case).
-pub fn hex(text: &[u8]) -> Result<Vec<u8>, TextError> {
+pub(super) fn hex(text: &[u8]) -> Result<Vec<u8>, TextError> {
     if !text.len().is_multiple_of(2) {
         return Err(TextError::BadHex);
     }
@@ -54,7 +54,7 @@ fn hex_digit(b: u8) -> Result<u8, TextError> {
 }
 
 /// Decodes standard base64 (RFC 4648 §4) with `=` padding.
-pub fn base64(text: &[u8]) -> Result<Vec<u8>, TextError> {
+pub(super) fn base64(text: &[u8]) -> Result<Vec<u8>, TextError> {
     if !text.len().is_multiple_of(4) {
         return Err(TextError::BadBase64);
     }
