@@ -200,6 +200,7 @@ impl Daemon {
                     .as_ref()
                     .and_then(|a| a.token.as_deref())
                     .map(Arc::from),
+                cluster: service.cluster(),
             };
             tokio::spawn(api::serve(listener, api, shutdown.clone()))
         });

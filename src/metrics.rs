@@ -239,6 +239,8 @@ pub struct Metrics {
     /// Pauses the UDP workers took (`udp-coalesce`), counted as each one
     /// starts: a pause is a syscall, which dwarfs the shared atomic.
     pub udp_pauses: AtomicU64,
+    /// Keys this instance wrote to etcd (`[cluster]`).
+    pub cluster_writes: AtomicU64,
     /// First failed probe to a target's fall.
     pub failover: Histogram,
     /// How late probes start after their due time, across every loop: one
@@ -257,6 +259,7 @@ impl Default for Metrics {
             response: Histogram::new(RESPONSE_BOUNDS),
             cached: AtomicU64::new(0),
             udp_pauses: AtomicU64::new(0),
+            cluster_writes: AtomicU64::new(0),
             failover: Histogram::new(FAILOVER_BOUNDS),
             lateness: Histogram::for_lateness(),
             probes: Mutex::default(),

@@ -18,8 +18,9 @@ use tokio_util::sync::CancellationToken;
 use crate::answer::SharedTable;
 use crate::answer::{self, Table};
 use crate::catalog::{Catalog, Problem};
+use crate::cluster::Cluster;
 use crate::config::notify::Notifier;
-use crate::config::{self, Config};
+use crate::config::{self, ClusterConfig, Config};
 use crate::health::probe::Clients;
 use crate::health::{Registry, Slot, Target, TargetKey, Transition, checker};
 use crate::metrics::Metrics;
@@ -76,6 +77,10 @@ pub struct Service {
     table: SharedTable,
     /// The targets of the published table.
     health: Arc<Registry>,
+    /// This instance's part in a cluster, when configured.
+    cluster: Option<Cluster>,
+    /// The `[cluster]` it was started with: changes wait for a restart.
+    cluster_config: Option<ClusterConfig>,
     loops: HashMap<TargetKey, Running>,
     clients: Clients,
     events: broadcast::Sender<Transition>,
@@ -116,9 +121,20 @@ impl Service {
             history.clone(),
             shutdown.clone(),
         ));
+        let cluster = match &config.cluster {
+            Some(cluster) => Some(Cluster::start(
+                cluster.clone(),
+                Arc::default(),
+                metrics.clone(),
+                shutdown,
+            )?),
+            None => None,
+        };
         let mut service = Service {
             table: Arc::new(ArcSwap::from_pointee(Table::empty())),
             health: Arc::default(),
+            cluster,
+            cluster_config: config.cluster.clone(),
             loops: HashMap::new(),
             clients: Clients::new()?,
             events,
@@ -134,6 +150,11 @@ impl Service {
     /// The published table, for the sockets and the API.
     pub fn table(&self) -> &SharedTable {
         &self.table
+    }
+
+    /// The cluster, for the API, when this instance is one of one.
+    pub(crate) fn cluster(&self) -> Option<crate::cluster::Handle> {
+        self.cluster.as_ref().map(Cluster::handle)
     }
 
     /// The last [`HISTORY`] transitions, newest first.
@@ -161,7 +182,13 @@ impl Service {
     /// Publishes the table of `zones` and brings the probe loops and the
     /// notifiers in line with it and `config`.
     fn serve(&mut self, config: &Config, catalog: &Catalog) -> Reloaded {
+        if config.cluster != self.cluster_config {
+            tracing::warn!("[cluster] changes take effect when the server restarts");
+        }
         let health = Arc::new(self.health.renew(&catalog.zones, &config.checks));
+        if let Some(cluster) = &self.cluster {
+            cluster.serve(health.clone());
+        }
         let table = answer::build_with(&catalog.zones, health.clone(), &self.metrics);
         let removed = self.probe(&health);
         self.table.store(Arc::new(table));
@@ -198,6 +225,7 @@ impl Service {
                 &self.clients,
                 self.events.clone(),
                 &self.metrics,
+                self.cluster.as_ref().map(Cluster::views),
                 stop.clone(),
             ) {
                 keep.insert(
@@ -252,6 +280,9 @@ impl Service {
         }
         for (_, running) in self.loops {
             let _ = running.task.await;
+        }
+        if let Some(cluster) = self.cluster {
+            cluster.stop().await;
         }
     }
 }

@@ -38,6 +38,9 @@ pub(crate) struct Api {
     pub commands: mpsc::Sender<Command>,
     /// Bearer token required by state-changing requests, if set.
     pub token: Option<Arc<str>>,
+    /// The cluster, when this instance is one of one: overrides go
+    /// through it to every instance.
+    pub cluster: Option<crate::cluster::Handle>,
 }
 
 /// Serves the API on `listener` until `shutdown`.
@@ -67,7 +70,7 @@ async fn page() -> Html<&'static str> {
 }
 
 async fn metrics(State(api): State<Api>) -> Response {
-    let text = prometheus::render(&api.metrics, &api.table.load());
+    let text = prometheus::render(&api.metrics, &api.table.load(), api.cluster.as_ref());
     (
         [(
             header::CONTENT_TYPE,
@@ -84,7 +87,11 @@ async fn status(State(api): State<Api>) -> Json<status::Status> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    Json(status::status(&api.table.load(), &history))
+    Json(status::status(
+        &api.table.load(),
+        &history,
+        api.cluster.as_ref(),
+    ))
 }
 
 /// `POST /api/v1/targets/{target}/override` body.
@@ -159,10 +166,13 @@ async fn set_override(
     };
     let slot = table.board().slot(index as u32).expect("a slot per target");
     slot.set_override(forced);
+    if let Some(cluster) = &api.cluster {
+        cluster.set_override(&target, forced);
+    }
     tracing::info!(%target, state = %request.state, r#for = ?request.duration, "override requested");
     // The loop applies it at once; answer with the state it will have:
     // auto and up also release a manual-failback hold.
-    let mut view = status::target(&table, index, slot);
+    let mut view = status::target(&table, index, slot, api.cluster.as_ref());
     if forced.is_none_or(|o| o.state == Health::Up) {
         view.held = false;
     }

@@ -5,11 +5,12 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::answer::Table;
+use crate::cluster::Handle;
 use crate::health::state::Health;
 use crate::metrics::{Histogram, Metrics, QueryCounters, XdpCounters};
 
-/// The exposition of `metrics` and `table`.
-pub(crate) fn render(metrics: &Metrics, table: &Table) -> String {
+/// The exposition of `metrics`, `table` and, when there is one, `cluster`.
+pub(crate) fn render(metrics: &Metrics, table: &Table, cluster: Option<&Handle>) -> String {
     let mut out = String::with_capacity(16 * 1024);
     family(
         &mut out,
@@ -132,7 +133,54 @@ pub(crate) fn render(metrics: &Metrics, table: &Table) -> String {
         &mut out,
     );
     xdp(&metrics.xdp, &mut out);
+    if let Some(cluster) = cluster {
+        cluster_families(metrics, table, cluster, &mut out);
+    }
     out
+}
+
+/// The cluster's families: connection, members, votes, writes.
+fn cluster_families(metrics: &Metrics, table: &Table, cluster: &Handle, out: &mut String) {
+    let status = cluster.status();
+    family(
+        out,
+        "cluster_connected",
+        "gauge",
+        "1 while etcd is reachable.",
+    );
+    let _ = writeln!(out, "cluster_connected {}", u8::from(status.connected));
+    family(
+        out,
+        "cluster_members",
+        "gauge",
+        "Live instances, this one included.",
+    );
+    let _ = writeln!(out, "cluster_members {}", status.members.len());
+    counter(
+        out,
+        "cluster_etcd_writes_total",
+        "Keys this instance wrote to etcd.",
+        &metrics.cluster_writes,
+    );
+    family(
+        out,
+        "cluster_target_votes",
+        "gauge",
+        "Live instances that see a target up or down.",
+    );
+    for target in table.targets() {
+        let key = target.key.to_string();
+        let views = cluster.views(&key);
+        for state in [Health::Up, Health::Down] {
+            let votes = views.values().filter(|&&h| h == state).count();
+            let _ = writeln!(
+                out,
+                "cluster_target_votes{{target=\"{}\",check=\"{}\",state=\"{state}\"}} {votes}",
+                escape(&key),
+                escape(&target.check.name)
+            );
+        }
+    }
 }
 
 /// `endpoint_health`, `endpoint_serving` and `endpoint_override`.
@@ -313,7 +361,7 @@ mod tests {
         m.lateness.observe(Duration::from_millis(300));
         m.lateness.observe(Duration::from_secs(7));
         let table = crate::answer::build(&[], &Default::default());
-        let out = render(&m, &table);
+        let out = render(&m, &table, None);
         assert!(
             out.contains("# TYPE health_probe_lateness_seconds histogram\n"),
             "{out}"
@@ -335,13 +383,13 @@ mod tests {
         let m = Metrics::default();
         let table = crate::answer::build(&[], &Default::default());
         assert!(
-            !render(&m, &table).contains("xdp_"),
+            !render(&m, &table, None).contains("xdp_"),
             "no XDP, no XDP families"
         );
         m.xdp.queues.store(2, Ordering::Relaxed);
         m.xdp.answered.store(7, Ordering::Relaxed);
         m.xdp.rx_ring_full.store(3, Ordering::Relaxed);
-        let out = render(&m, &table);
+        let out = render(&m, &table, None);
         for line in [
             "# TYPE xdp_frames_total counter\n",
             "xdp_queues 2\n",

@@ -1,12 +1,13 @@
 //! The status document: every target and every dynamic record set, as the
 //! API returns it and the status page shows it.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::SystemTime;
 
 use serde::Serialize;
 
 use crate::answer::{SetView, Table};
+use crate::cluster::{ClusterStatus, Handle};
 use crate::health::Transition;
 use crate::health::slot::Slot;
 use crate::health::state::Health;
@@ -26,6 +27,9 @@ pub(crate) struct Status {
     pub record_sets: Vec<SetView>,
     /// The last transitions, newest first.
     pub transitions: Vec<Transition>,
+    /// The cluster this instance is one of, when configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterStatus>,
 }
 
 /// One target.
@@ -37,8 +41,15 @@ pub(crate) struct TargetStatus {
     pub address: String,
     /// The check.
     pub check: String,
-    /// What the checks say.
+    /// What answers follow: the cluster's verdict when there is one, else
+    /// what this instance's checks say.
     pub state: Health,
+    /// In a cluster: what this instance's checks say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Health>,
+    /// In a cluster: each live instance's view.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub views: Option<BTreeMap<String, Health>>,
     /// Whether answers use it.
     pub serving: bool,
     /// Held out by manual failback.
@@ -91,15 +102,22 @@ pub(crate) struct TransitionStatus {
     pub reason: String,
 }
 
-/// The status of target `index` of `table`.
-pub(crate) fn target(table: &Table, index: usize, slot: &Slot) -> TargetStatus {
+/// The status of target `index` of `table`, with its views in `cluster`.
+pub(crate) fn target(
+    table: &Table,
+    index: usize,
+    slot: &Slot,
+    cluster: Option<&Handle>,
+) -> TargetStatus {
     let target = &table.targets()[index];
     let detail = slot.detail();
     TargetStatus {
         target: target.key.to_string(),
         address: target.key.authority(),
         check: target.check.name.clone(),
-        state: detail.state.health(),
+        state: detail.effective,
+        checks: cluster.map(|_| detail.state.health()),
+        views: cluster.map(|cluster| cluster.views(&target.key.to_string())),
         serving: slot.serving(),
         held: detail.held,
         forced: slot.forced(SystemTime::now()).map(|o| OverrideStatus {
@@ -124,13 +142,17 @@ pub(crate) fn target(table: &Table, index: usize, slot: &Slot) -> TargetStatus {
 }
 
 /// The whole document.
-pub(crate) fn status(table: &Table, history: &VecDeque<Transition>) -> Status {
+pub(crate) fn status(
+    table: &Table,
+    history: &VecDeque<Transition>,
+    cluster: Option<&Handle>,
+) -> Status {
     let targets = (0..table.targets().len())
         .filter_map(|i| {
             table
                 .board()
                 .slot(i as u32)
-                .map(|slot| target(table, i, slot))
+                .map(|slot| target(table, i, slot, cluster))
         })
         .collect();
     Status {
@@ -139,5 +161,6 @@ pub(crate) fn status(table: &Table, history: &VecDeque<Transition>) -> Status {
         targets,
         record_sets: table.dynamic_sets(),
         transitions: history.iter().cloned().collect(),
+        cluster: cluster.map(Handle::status),
     }
 }

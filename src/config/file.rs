@@ -9,6 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub(crate) use super::check::CheckSection;
+pub(crate) use super::cluster::ClusterSection;
 pub(crate) use super::notify::NotifySection;
 
 /// The whole config file.
@@ -29,6 +30,8 @@ pub(crate) struct File {
     pub notify: Vec<NotifySection>,
     /// `[api]`
     pub api: Option<ApiSection>,
+    /// `[cluster]`
+    pub cluster: Option<ClusterSection>,
 }
 
 /// `[api]`: the admin HTTP listener.

@@ -3,6 +3,7 @@
 //! Loading reports every problem it finds, each as `file:line:col: message`.
 
 pub(crate) mod check;
+pub(crate) mod cluster;
 pub(crate) mod file;
 pub(crate) mod notify;
 pub(crate) mod template;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use crate::name::Name;
 pub use check::{Check, Failback, Health, Kind, Thresholds};
+pub use cluster::{ClusterConfig, Partition, Quorum};
 
 /// Health checks by name, shared with the targets that use them.
 pub type Checks = BTreeMap<String, std::sync::Arc<Check>>;
@@ -61,6 +63,8 @@ pub struct Config {
     pub notify: Vec<notify::Notifier>,
     /// The admin API, when configured.
     pub api: Option<ApiConfig>,
+    /// The instances this one agrees on health with, when configured.
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// The API listener.
@@ -89,6 +93,7 @@ impl Default for Config {
             checks: BTreeMap::new(),
             notify: Vec::new(),
             api: None,
+            cluster: None,
         }
     }
 }
@@ -323,6 +328,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
         if let Some(listen) = listen {
             config.api = Some(ApiConfig { listen, token });
         }
+    }
+    if let Some(section) = &raw.cluster {
+        let mut fail = |span, message| errors.push(located(span, message));
+        config.cluster = cluster::validate(section, &mut fail);
     }
     for section in &raw.notify {
         let mut fail = |span, message| errors.push(located(span, message));

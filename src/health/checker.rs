@@ -29,6 +29,7 @@ pub(crate) fn spawn(
     clients: &Clients,
     events: broadcast::Sender<Transition>,
     metrics: &Arc<Metrics>,
+    views: Option<Views>,
     shutdown: CancellationToken,
 ) -> Option<JoinHandle<()>> {
     let http = match target.check.kind {
@@ -47,12 +48,15 @@ pub(crate) fn spawn(
     };
     let run = Loop {
         target: target.clone(),
-        slot,
         prober,
         jitter: true,
         events,
         latency: metrics.probe_histogram(&target.check.name),
         metrics: metrics.clone(),
+        effective: slot.detail().effective,
+        slot,
+        views,
+        first_failure: None,
     };
     Some(tokio::spawn(run.run(shutdown)))
 }
@@ -86,7 +90,25 @@ struct Loop<P> {
     /// Where each probe's latency goes: its check's
     /// `health_check_duration_seconds`.
     latency: Arc<Histogram>,
+    /// Where this instance's views go when it is one of a cluster.
+    views: Option<Views>,
+    /// What answers follow as of the last settle.
+    effective: Health,
+    /// Start of the current run of failures, for failover_duration.
+    first_failure: Option<Instant>,
 }
+
+/// A flip of this instance's checks on a target, for the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct View {
+    /// The target, as `ADDRESS:PORT/CHECK`.
+    pub(crate) target: String,
+    /// What the checks say now.
+    pub(crate) health: Health,
+}
+
+/// Where probe loops send their views.
+pub(crate) type Views = tokio::sync::mpsc::UnboundedSender<View>;
 
 impl<P: Prober> Loop<P> {
     async fn run(mut self, shutdown: CancellationToken) {
@@ -99,8 +121,6 @@ impl<P: Prober> Loop<P> {
             Duration::ZERO
         };
         let mut next = Instant::now() + offset;
-        // Start of the current run of failures, for failover_duration.
-        let mut first_failure: Option<Instant> = None;
         loop {
             let expiry = self
                 .slot
@@ -133,7 +153,7 @@ impl<P: Prober> Loop<P> {
                 _ = shutdown.cancelled() => return,
                 outcome = self.prober.probe() => outcome,
             };
-            self.observe(&outcome, started, &mut first_failure);
+            self.observe(&outcome, started);
             // An override may have lapsed while the probe ran, when no
             // timer was waiting for it: settle the serving state now.
             self.apply_control();
@@ -147,14 +167,10 @@ impl<P: Prober> Loop<P> {
         }
     }
 
-    /// Feeds one probe result to the state machine; on a transition,
-    /// publishes, logs and announces it.
-    fn observe(
-        &mut self,
-        outcome: &Outcome,
-        started: Instant,
-        first_failure: &mut Option<Instant>,
-    ) {
+    /// Feeds one probe result to the state machine; a flip is this
+    /// instance's new view (told to the cluster, when there is one), and
+    /// what answers follow may change with it.
+    fn observe(&mut self, outcome: &Outcome, started: Instant) {
         let check = &self.target.check;
         let counter = if outcome.passed {
             &self.slot.probes_ok
@@ -164,64 +180,100 @@ impl<P: Prober> Loop<P> {
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.latency.observe(outcome.latency);
         if outcome.passed {
-            *first_failure = None;
+            self.first_failure = None;
         } else {
-            first_failure.get_or_insert(started);
+            self.first_failure.get_or_insert(started);
         }
         tracing::debug!(target = %self.target.key, passed = outcome.passed, reason = %outcome.reason, latency = ?outcome.latency, "probe");
         let now = SystemTime::now();
-        // The transition is kept in the same lock as the state it reports,
-        // so that no reader sees one without the other.
-        let flipped = self.slot.update(|detail| {
+        let flip = self.slot.update(|detail| {
             detail.last_probe = Some(Probe {
                 ok: outcome.passed,
                 reason: outcome.reason.clone(),
                 latency: outcome.latency,
                 time: now,
             });
-            let flip = detail.state.observe(outcome.passed, check.thresholds)?;
-            if flip.to == Health::Down {
-                detail.held = check.failback == Failback::Manual;
-            }
-            let serving = slot::serving(flip.to, detail.held, self.slot.forced(now));
-            let transition = Transition {
-                consecutive: flip.count,
-                ..self.transition(flip.from, flip.to, serving, &outcome.reason, now)
-            };
-            detail.last_transition = Some(transition.clone());
-            Some((transition, detail.held))
+            detail.state.observe(outcome.passed, check.thresholds)
         });
-        let Some((transition, held)) = flipped else {
-            return;
-        };
-        self.slot.publish(transition.serving);
-        if transition.to == Health::Down
-            && let Some(first) = first_failure.take()
-        {
-            self.metrics.failover.observe(first.elapsed());
+        if let (Some(flip), Some(views)) = (flip, &self.views) {
+            // The cluster task outlives every loop; a send fails only at
+            // shutdown.
+            let _ = views.send(View {
+                target: self.target.key.to_string(),
+                health: flip.to,
+            });
         }
-        tracing::info!(
-            target = %self.target.key,
-            from = %transition.from,
-            to = %transition.to,
-            reason = %outcome.reason,
-            consecutive = transition.consecutive,
-            serving = transition.serving,
-            "health transition{}",
-            if held && transition.to == Health::Up { " (held: failback = manual)" } else { "" }
-        );
-        self.announce(transition, outcome.class);
+        let count = flip.map_or(0, |flip| flip.count);
+        self.settle(Some((outcome, count)), now);
     }
 
-    /// Applies an operator's override or hold release.
+    /// Applies an operator's override or hold release, or the cluster's
+    /// new verdict.
     fn apply_control(&mut self) {
         if self.slot.take_release() {
             self.slot.update(|detail| detail.held = false);
         }
-        let now = SystemTime::now();
-        let detail = self.slot.detail();
+        self.settle(None, SystemTime::now());
+    }
+
+    /// Brings what answers follow (the effective health) and the serving
+    /// state in line with the checks, the cluster's verdict, the hold and
+    /// any override; publishes, logs and announces what changed. `probe`
+    /// is the probe that may have moved the checks, with its flip's count.
+    fn settle(&mut self, probe: Option<(&Outcome, u32)>, now: SystemTime) {
+        let check = self.target.check.clone();
         let forced = self.slot.forced(now);
-        let serving = slot::serving(detail.state.health(), detail.held, forced);
+        let verdict = self.slot.verdict();
+        let from = self.effective;
+        // A transition is kept in the same lock as the state it reports,
+        // so that no reader sees one without the other.
+        let (changed, serving, held) = self.slot.update(|detail| {
+            let to = verdict.as_ref().map_or(detail.state.health(), |v| v.health);
+            if to == from {
+                return (None, slot::serving(to, detail.held, forced), detail.held);
+            }
+            if to == Health::Down {
+                detail.held = check.failback == Failback::Manual;
+            }
+            detail.effective = to;
+            let serving = slot::serving(to, detail.held, forced);
+            let (reason, consecutive, class) = match (&verdict, probe) {
+                (Some(verdict), _) => (verdict.reason.clone(), 0, ReasonClass::Cluster),
+                (None, Some((outcome, count))) => (outcome.reason.clone(), count, outcome.class),
+                (None, None) => (
+                    "cluster verdict lapsed: back to this instance's checks".to_owned(),
+                    0,
+                    ReasonClass::Cluster,
+                ),
+            };
+            let transition = Transition {
+                consecutive,
+                ..self.transition(from, to, serving, &reason, now)
+            };
+            detail.last_transition = Some(transition.clone());
+            (Some((transition, class)), serving, detail.held)
+        });
+        if let Some((transition, class)) = changed {
+            self.effective = transition.to;
+            self.slot.publish(serving);
+            if transition.to == Health::Down
+                && let Some(first) = self.first_failure.take()
+            {
+                self.metrics.failover.observe(first.elapsed());
+            }
+            tracing::info!(
+                target = %self.target.key,
+                from = %transition.from,
+                to = %transition.to,
+                reason = %transition.reason,
+                consecutive = transition.consecutive,
+                serving,
+                "health transition{}",
+                if held && transition.to == Health::Up { " (held: failback = manual)" } else { "" }
+            );
+            self.announce(transition, class);
+            return;
+        }
         if serving == self.slot.serving() {
             return;
         }
@@ -231,8 +283,7 @@ impl<P: Prober> Loop<P> {
             None => "override cleared: back to checks".to_owned(),
         };
         tracing::info!(target = %self.target.key, serving, %reason, "operator change");
-        let health = detail.state.health();
-        let transition = self.transition(health, health, serving, &reason, now);
+        let transition = self.transition(from, from, serving, &reason, now);
         self.announce(transition, ReasonClass::Override);
     }
 
@@ -377,6 +428,9 @@ mod tests {
             events: sender,
             latency: metrics.probe_histogram("test"),
             metrics: metrics.clone(),
+            views: None,
+            effective: initial,
+            first_failure: None,
         };
         let task = tokio::spawn(run.run(shutdown.clone()));
         Running {

@@ -40,6 +40,8 @@ pub(crate) enum ReasonClass {
     Error,
     /// An operator's override or its end.
     Override,
+    /// The instances of a cluster agreed on it, or their verdict lapsed.
+    Cluster,
 }
 
 impl ReasonClass {
@@ -54,6 +56,7 @@ impl ReasonClass {
             ReasonClass::Tls => "tls",
             ReasonClass::Error => "error",
             ReasonClass::Override => "override",
+            ReasonClass::Cluster => "cluster",
         }
     }
 

@@ -37,8 +37,11 @@ pub struct Slot {
 /// What the checks and the loop know of a target.
 #[derive(Debug, Clone)]
 pub struct Detail {
-    /// The rise/fall machine.
+    /// The rise/fall machine: what this instance's checks say.
     pub state: State,
+    /// What answers follow: the cluster's verdict when there is one, else
+    /// the checks' state.
+    pub effective: Health,
     /// Held out after a fall by manual failback.
     pub held: bool,
     /// The last probe.
@@ -69,11 +72,22 @@ pub struct Override {
     pub until: Option<SystemTime>,
 }
 
+/// The health several instances agreed on, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// Up or down.
+    pub health: Health,
+    /// How the instances voted, e.g. `cluster: 2 of 3 instances see it down`.
+    pub reason: String,
+}
+
 #[derive(Debug, Default)]
 struct Control {
     forced: Option<Override>,
     /// Set by an operator to release a manual-failback hold.
     release: bool,
+    /// The cluster's verdict; `None`: follow this instance's checks.
+    verdict: Option<Verdict>,
 }
 
 impl Slot {
@@ -83,6 +97,7 @@ impl Slot {
             serving: AtomicBool::new(initial == Health::Up),
             detail: Mutex::new(Detail {
                 state: State::new(initial),
+                effective: initial,
                 held: false,
                 last_probe: None,
                 last_transition: None,
@@ -133,6 +148,29 @@ impl Slot {
             let mut control = self.control.lock().unwrap_or_else(|e| e.into_inner());
             control.release |= forced.is_none_or(|o| o.state == Health::Up);
             control.forced = forced;
+        }
+        self.wake.notify_one();
+    }
+
+    /// The cluster's verdict in force, if any.
+    pub fn verdict(&self) -> Option<Verdict> {
+        self.control
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .verdict
+            .clone()
+    }
+
+    /// Sets the cluster's verdict (`None`: back to this instance's checks);
+    /// wakes the loop when it changed.
+    pub(crate) fn set_verdict(&self, verdict: Option<Verdict>) {
+        {
+            let mut control = self.control.lock().unwrap_or_else(|e| e.into_inner());
+            if control.verdict.as_ref().map(|v| v.health) == verdict.as_ref().map(|v| v.health) {
+                control.verdict = verdict;
+                return;
+            }
+            control.verdict = verdict;
         }
         self.wake.notify_one();
     }

@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["config", "metrics"],
     &["zone"],
     &["catalog", "health"],
-    &["answer", "notify"],
+    &["answer", "notify", "cluster"],
     &["server"],
     &["service"],
     &["api"],

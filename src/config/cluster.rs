@@ -1,0 +1,230 @@
+//! `[cluster]`: several healthdns instances agreeing on health through etcd.
+//!
+//! ```toml
+//! [cluster]
+//! etcd = ["http://127.0.0.1:2379"]   # endpoints, tried in turn
+//! name = "ns1"                       # this instance, unique in the cluster
+//! prefix = "/healthdns"              # where in etcd
+//! quorum = "majority"                # or "any", "all", or a share such as 0.34
+//! observation-ttl = "10s"            # an instance's views outlive it this long
+//! partition = "freeze"               # without etcd: keep the last verdicts, or "local"
+//! ```
+
+use std::ops::Range;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The prefix when none is given.
+pub(crate) const DEFAULT_PREFIX: &str = "/healthdns";
+/// How long a dead instance's views count when none is given.
+pub(crate) const DEFAULT_OBSERVATION_TTL: Duration = Duration::from_secs(10);
+/// The shortest lease etcd grants usefully: keep-alives go out at a third
+/// of it.
+pub(crate) const MIN_OBSERVATION_TTL: Duration = Duration::from_secs(2);
+
+/// `[cluster]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct ClusterSection {
+    /// etcd endpoints (`http://HOST:PORT`).
+    pub etcd: Spanned<Vec<Spanned<String>>>,
+    /// This instance's name.
+    pub name: Spanned<String>,
+    /// The key prefix.
+    pub prefix: Option<Spanned<String>>,
+    /// `majority`, `any`, `all`, or a share of the instances.
+    pub quorum: Option<Spanned<QuorumSpec>>,
+    /// The lease of this instance's views.
+    pub observation_ttl: Option<Spanned<String>>,
+    /// `freeze` or `local`.
+    pub partition: Option<Spanned<String>>,
+    /// etcd user, with `password`.
+    pub username: Option<String>,
+    /// etcd password.
+    pub password: Option<String>,
+}
+
+/// A quorum as written: a word or a number.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum QuorumSpec {
+    /// `0.34`
+    Share(f64),
+    /// `"majority"`
+    Word(String),
+}
+
+/// When the instances' views of a target make it down.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Quorum {
+    /// More than half of the instances that see the target see it down.
+    Majority,
+    /// Down only when every instance sees it down: up while any sees it up
+    /// (Route 53's bias to healthy).
+    Any,
+    /// Down as soon as one instance sees it down.
+    All,
+    /// Down when at least this share (0 to 1) of the instances sees it down.
+    Share(f64),
+}
+
+/// What an instance does while it cannot reach etcd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Partition {
+    /// Keep the last verdicts the cluster agreed on.
+    Freeze,
+    /// Follow this instance's own checks.
+    Local,
+}
+
+/// The validated `[cluster]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterConfig {
+    /// etcd endpoints, base URLs without a trailing slash.
+    pub etcd: Vec<String>,
+    /// This instance.
+    pub name: String,
+    /// The key prefix, without a trailing slash.
+    pub prefix: String,
+    /// The verdict rule.
+    pub quorum: Quorum,
+    /// The lease of this instance's views.
+    pub observation_ttl: Duration,
+    /// Behaviour without etcd.
+    pub partition: Partition,
+    /// etcd credentials.
+    pub credentials: Option<(String, String)>,
+}
+
+/// Checks `[cluster]`; every problem goes to `fail` with its span.
+pub(crate) fn validate(
+    section: &ClusterSection,
+    fail: &mut impl FnMut(Option<Range<usize>>, String),
+) -> Option<ClusterConfig> {
+    let errors_before = std::cell::Cell::new(0u32);
+    let mut bad = |span: Range<usize>, message: String| {
+        errors_before.set(errors_before.get() + 1);
+        fail(Some(span), message);
+    };
+    if section.etcd.get_ref().is_empty() {
+        bad(
+            section.etcd.span(),
+            "etcd needs at least one endpoint".into(),
+        );
+    }
+    let mut etcd = Vec::new();
+    for endpoint in section.etcd.get_ref() {
+        let url = endpoint.get_ref().trim_end_matches('/');
+        let host = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"));
+        match host {
+            Some(host) if !host.is_empty() && !host.contains('/') => etcd.push(url.to_owned()),
+            _ => bad(
+                endpoint.span(),
+                format!(
+                    "etcd endpoint {:?}: write http://HOST:PORT or https://HOST:PORT",
+                    endpoint.get_ref()
+                ),
+            ),
+        }
+    }
+    let name = section.name.get_ref();
+    let name_ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !name_ok {
+        bad(
+            section.name.span(),
+            format!("name {name:?}: letters, digits, '-', '_' and '.' only"),
+        );
+    }
+    let prefix = match &section.prefix {
+        None => DEFAULT_PREFIX.to_owned(),
+        Some(prefix) if prefix.get_ref().starts_with('/') && prefix.get_ref().len() > 1 => {
+            prefix.get_ref().trim_end_matches('/').to_owned()
+        }
+        Some(prefix) => {
+            bad(
+                prefix.span(),
+                format!(
+                    "prefix {:?}: a key path such as /healthdns/prod",
+                    prefix.get_ref()
+                ),
+            );
+            String::new()
+        }
+    };
+    let quorum = match &section.quorum {
+        None => Quorum::Majority,
+        Some(spec) => match spec.get_ref() {
+            QuorumSpec::Word(word) if word == "majority" => Quorum::Majority,
+            QuorumSpec::Word(word) if word == "any" => Quorum::Any,
+            QuorumSpec::Word(word) if word == "all" => Quorum::All,
+            QuorumSpec::Share(share) if *share > 0.0 && *share <= 1.0 => Quorum::Share(*share),
+            _ => {
+                bad(
+                    spec.span(),
+                    "quorum: majority, any, all, or a share above 0 and at most 1 (such as 0.34)"
+                        .into(),
+                );
+                Quorum::Majority
+            }
+        },
+    };
+    let observation_ttl = match &section.observation_ttl {
+        None => DEFAULT_OBSERVATION_TTL,
+        Some(text) => match super::parse_duration(text.get_ref()) {
+            Ok(ttl) if ttl >= MIN_OBSERVATION_TTL && ttl.subsec_nanos() == 0 => ttl,
+            Ok(_) => {
+                bad(
+                    text.span(),
+                    format!(
+                        "observation-ttl is whole seconds, at least {}",
+                        humantime::format_duration(MIN_OBSERVATION_TTL)
+                    ),
+                );
+                DEFAULT_OBSERVATION_TTL
+            }
+            Err(err) => {
+                bad(text.span(), err.to_string());
+                DEFAULT_OBSERVATION_TTL
+            }
+        },
+    };
+    let partition = match section
+        .partition
+        .as_ref()
+        .map(|p| (p.get_ref().as_str(), p.span()))
+    {
+        None | Some(("freeze", _)) => Partition::Freeze,
+        Some(("local", _)) => Partition::Local,
+        Some((other, span)) => {
+            bad(span, format!("partition {other:?}: use freeze or local"));
+            Partition::Freeze
+        }
+    };
+    let credentials = match (&section.username, &section.password) {
+        (Some(user), Some(password)) => Some((user.clone(), password.clone())),
+        (None, None) => None,
+        _ => {
+            bad(
+                section.name.span(),
+                "username and password go together".into(),
+            );
+            None
+        }
+    };
+    (errors_before.get() == 0).then(|| ClusterConfig {
+        etcd,
+        name: name.clone(),
+        prefix,
+        quorum,
+        observation_ttl,
+        partition,
+        credentials,
+    })
+}
