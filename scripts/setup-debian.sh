@@ -22,6 +22,7 @@ packages=(
     chromium             # the status page test renders in headless Chromium
     iproute2             # ip: the XDP test brings lo up in its own network namespace
     procps               # kill: the tests signal the server (SIGHUP, SIGTERM)
+    etcd-server          # etcd: the cluster tests' shared store
 )
 
 missing=()

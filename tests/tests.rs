@@ -7,6 +7,7 @@
 //! | `alloc` | a counting allocator: the UDP answer path allocates nothing |
 //! | `battery` | the query battery against the fixture zone (RFC 1034/2308/6672/4592/8482/6891) |
 //! | `differential` | healthdns vs Knot DNS on the same zone, section by section |
+//! | `cluster` | `[cluster]`: three instances on a real etcd agreeing on health, overrides, etcd outages |
 //! | `check` | `healthdns check` on broken and clean zones and configs |
 //! | `layers` | the modules of `src/` use only the layers below their own |
 //! | `health` | health-aware record sets: failover, multivalue, weighted, checks, all-down, TTLs |
@@ -23,6 +24,7 @@ mod alloc;
 mod api;
 mod battery;
 mod check;
+mod cluster;
 mod differential;
 mod health;
 mod layers;

@@ -19,7 +19,7 @@
 
 mod cli;
 mod dns;
-mod http;
+use crate::util::http;
 mod metrics;
 mod overrides;
 mod reload;

@@ -10,6 +10,8 @@
 
 pub mod backend;
 pub mod dig;
+pub mod etcd;
+pub mod http;
 pub mod wire;
 
 use std::io::{BufRead, BufReader, Read};

@@ -1,0 +1,293 @@
+//! `[cluster]` end to end: three real `healthdns serve` instances on one
+//! real etcd, probing fake backends on loopback, each from its own source
+//! address (127.0.0.2, .3, .4) where a test needs them to disagree.
+//!
+//! Checks run every 200 ms (timeout 100 ms, fall 2, rise 2) and views live
+//! 2 s after an instance dies. Tests wait on conditions with generous
+//! deadlines; how fast the instances agree is measured by
+//! `benches/cluster.sh`, not asserted here.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::backend::{HttpBackend, HttpMode};
+use crate::util::etcd::Etcd;
+use crate::util::{Server, free_port, http};
+
+/// Generous: the tests wait, never measure.
+const DEADLINE: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(100);
+
+/// One instance: the server, its API port and its files.
+struct Instance {
+    name: String,
+    server: Server,
+    api: u16,
+    _dir: tempfile::TempDir,
+}
+
+/// The zone: `api` fails over from the primary backend to the secondary.
+fn zone(primary: &HttpBackend, secondary: &HttpBackend) -> String {
+    format!(
+        "$ORIGIN c.test.\n$TTL 300\n\
+         @ IN SOA ns hostmaster 1 7200 3600 1209600 60\n@ IN NS ns\nns IN A 192.0.2.1\n\
+         api 5 IN A {} ; healthdns failover=primary check=web\n\
+         api 5 IN A {} ; healthdns failover=secondary check=web\n",
+        primary.addr().ip(),
+        secondary.addr().ip(),
+    )
+}
+
+impl Instance {
+    /// Starts instance `name` of the cluster under `prefix` on `etcd`
+    /// (none: alone), its probes sent from `source`.
+    fn start(
+        name: &str,
+        etcd: Option<(&Etcd, &str)>,
+        source: Option<&str>,
+        backends: (&HttpBackend, &HttpBackend),
+    ) -> Instance {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("c.test.zone"), zone(backends.0, backends.1)).unwrap();
+        let api = free_port();
+        let mut config = format!(
+            "[check.web]\ntype = \"http\"\nport = {}\npath = \"/health\"\n\
+             interval = \"200ms\"\ntimeout = \"100ms\"\nfall = 2\nrise = 2\n",
+            backends.0.port()
+        );
+        if let Some(source) = source {
+            config.push_str(&format!("source = \"{source}\"\n"));
+        }
+        config.push_str(&format!(
+            "[[zone]]\nfile = \"c.test.zone\"\n[api]\nlisten = \"127.0.0.1:{api}\"\n"
+        ));
+        if let Some((etcd, prefix)) = etcd {
+            config.push_str(&format!(
+                "[cluster]\netcd = [\"{}\"]\nname = \"{name}\"\nprefix = \"{prefix}\"\n\
+                 observation-ttl = \"2s\"\n",
+                etcd.endpoint()
+            ));
+        }
+        let path = dir.path().join("healthdns.toml");
+        std::fs::write(&path, config).unwrap();
+        let server = Server::start_args(&["serve".as_ref(), "--config".as_ref(), path.as_os_str()]);
+        Instance {
+            name: name.to_owned(),
+            server,
+            api,
+            _dir: dir,
+        }
+    }
+
+    /// The addresses `api.c.test A` answers now.
+    fn answer(&self) -> Vec<String> {
+        let r = self.server.dig(&["api.c.test", "A"]);
+        let mut v: Vec<String> = r.answer.iter().map(|rr| rr.rdata.clone()).collect();
+        v.sort();
+        v
+    }
+
+    fn get(&self, path: &str) -> Result<http::Reply, String> {
+        http::request(([127, 0, 0, 1], self.api).into(), "GET", path, &[], None)
+            .map_err(|e| e.to_string())
+    }
+
+    /// `GET /api/v1/status`.
+    fn status(&self) -> Result<Value, String> {
+        let reply = self.get("/api/v1/status")?;
+        if reply.status != 200 {
+            return Err(format!("{reply}"));
+        }
+        Ok(reply.json())
+    }
+
+    /// `POST /api/v1/targets/{target}/override`.
+    fn set_override(&self, target: &str, body: &str) {
+        let path = format!("/api/v1/targets/{}/override", http::percent_encode(target));
+        let reply = http::request(
+            ([127, 0, 0, 1], self.api).into(),
+            "POST",
+            &path,
+            &[("Content-Type", "application/json")],
+            Some(body),
+        )
+        .expect("POST override");
+        assert_eq!(reply.status, 200, "{reply}");
+    }
+
+    /// The status's `cluster` object.
+    fn cluster(&self) -> Result<Value, String> {
+        Ok(self.status()?["cluster"].clone())
+    }
+}
+
+/// A prefix no other test uses, so tests can share nothing by accident.
+fn prefix(test: &str) -> String {
+    format!("/healthdns-test/{test}/{}", std::process::id())
+}
+
+/// Polls `cond` until it holds; panics with `what` and the last state.
+fn wait(what: &str, mut cond: impl FnMut() -> Result<(), String>) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let last = match cond() {
+            Ok(()) => return,
+            Err(last) => last,
+        };
+        assert!(
+            Instant::now() < deadline,
+            "waited {DEADLINE:?} for {what}; last:\n{last}"
+        );
+        thread::sleep(POLL);
+    }
+}
+
+/// Waits until every instance answers `want`.
+fn wait_answers(instances: &[&Instance], want: &str, what: &str) {
+    wait(what, || {
+        let answers: Vec<(String, Vec<String>)> = instances
+            .iter()
+            .map(|i| (i.name.clone(), i.answer()))
+            .collect();
+        if answers.iter().all(|(_, a)| a == &[want.to_owned()]) {
+            Ok(())
+        } else {
+            Err(format!("{answers:?}"))
+        }
+    });
+}
+
+/// Waits until every instance sees `members` instances, connected.
+fn wait_members(instances: &[&Instance], members: usize) {
+    wait(&format!("{members} connected members everywhere"), || {
+        for instance in instances {
+            let cluster = instance.cluster()?;
+            let seen = cluster["members"].as_array().map_or(0, Vec::len);
+            if cluster["connected"] != true || seen != members {
+                return Err(format!("{}: {cluster}", instance.name));
+            }
+        }
+        Ok(())
+    });
+}
+
+/// Three instances on one etcd, and the two backends.
+struct Fleet {
+    etcd: Etcd,
+    primary: HttpBackend,
+    /// Kept running for the instances' probes.
+    _secondary: HttpBackend,
+    instances: Vec<Instance>,
+}
+
+impl Fleet {
+    fn start(test: &str, sources: [Option<&str>; 3]) -> Fleet {
+        let etcd = Etcd::start();
+        let (primary, secondary) = HttpBackend::pair_on_one_port("127.0.0.21", "127.0.0.22");
+        let prefix = prefix(test);
+        let instances: Vec<Instance> = ["ns1", "ns2", "ns3"]
+            .iter()
+            .zip(sources)
+            .map(|(name, source)| {
+                Instance::start(name, Some((&etcd, &prefix)), source, (&primary, &secondary))
+            })
+            .collect();
+        let fleet = Fleet {
+            etcd,
+            primary,
+            _secondary: secondary,
+            instances,
+        };
+        wait_members(&fleet.all(), 3);
+        fleet
+    }
+
+    fn all(&self) -> Vec<&Instance> {
+        self.instances.iter().collect()
+    }
+
+    fn primary_target(&self) -> String {
+        format!("{}/web", self.primary.addr())
+    }
+}
+
+#[test]
+fn an_override_through_one_instance_is_obeyed_by_all() {
+    let fleet = Fleet::start("override", [None; 3]);
+    let all = fleet.all();
+    wait_answers(&all, "127.0.0.21", "the primary everywhere");
+    fleet.instances[0].set_override(&fleet.primary_target(), r#"{"state": "down"}"#);
+    wait_answers(
+        &all,
+        "127.0.0.22",
+        "the drain made through ns1 obeyed by all",
+    );
+    fleet.instances[1].set_override(&fleet.primary_target(), r#"{"state": "auto"}"#);
+    wait_answers(
+        &all,
+        "127.0.0.21",
+        "back to the checks, asked of ns2, everywhere",
+    );
+}
+
+#[test]
+fn a_backend_really_down_moves_every_instance_and_back() {
+    let fleet = Fleet::start("down", [None; 3]);
+    let all = fleet.all();
+    wait_answers(&all, "127.0.0.21", "the primary everywhere");
+    fleet.primary.set(HttpMode::Status(503));
+    wait_answers(&all, "127.0.0.22", "the secondary everywhere");
+    // Every instance's view is down, and each says so.
+    wait("three down votes on the primary", || {
+        let status = fleet.instances[2].status()?;
+        let target = status["targets"]
+            .as_array()
+            .and_then(|t| {
+                t.iter()
+                    .find(|t| t["target"] == fleet.primary_target().as_str())
+            })
+            .cloned()
+            .ok_or("no primary target")?;
+        let views = &target["views"];
+        if ["ns1", "ns2", "ns3"].iter().all(|n| views[n] == "down") && target["state"] == "down" {
+            Ok(())
+        } else {
+            Err(target.to_string())
+        }
+    });
+    fleet.primary.set(HttpMode::Healthy);
+    wait_answers(&all, "127.0.0.21", "the primary everywhere again");
+}
+
+#[test]
+fn without_etcd_answers_stay_and_the_instances_converge_when_it_returns() {
+    let mut fleet = Fleet::start("outage", [None; 3]);
+    wait_answers(&fleet.all(), "127.0.0.21", "the primary everywhere");
+    fleet.etcd.stop();
+    wait("every instance to say it lost etcd", || {
+        for instance in &fleet.instances {
+            let cluster = instance.cluster()?;
+            if cluster["connected"] != false || cluster["partition"] != "freeze" {
+                return Err(format!("{}: {cluster}", instance.name));
+            }
+        }
+        Ok(())
+    });
+    // Frozen: the last verdicts keep answering.
+    for instance in &fleet.instances {
+        assert_eq!(instance.answer(), ["127.0.0.21"], "{}", instance.name);
+    }
+    let metrics = fleet.instances[0].get("/metrics").expect("metrics");
+    assert!(
+        metrics.body.contains("cluster_connected 0\n"),
+        "{}",
+        metrics.body
+    );
+    fleet.etcd.start_again();
+    wait_members(&fleet.all(), 3);
+    // Agreeing again: a drain through one instance reaches the others.
+    fleet.instances[2].set_override(&fleet.primary_target(), r#"{"state": "down"}"#);
+    wait_answers(&fleet.all(), "127.0.0.22", "the drain after etcd came back");
+}
