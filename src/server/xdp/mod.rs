@@ -35,10 +35,9 @@ use crate::wire::MAX_UDP_ANSWER;
 use xsk::Socket;
 
 /// How many times an idle worker looks at the RX ring before it sleeps
-/// (a few microseconds): at a few hundred thousand queries a second the
-/// next one is usually there by then, and sleeping and being woken cost
-/// more than the look (`perf stat -e syscalls:sys_enter_poll` counts the
-/// sleeps it saves).
+/// (a few microseconds): at a busy worker's rate the next query is usually
+/// there by then, and sleeping and being woken cost more than the look
+/// (`perf stat -e syscalls:sys_enter_poll` counts the sleeps it saves).
 const SPIN: u32 = 64;
 /// One batch in this many is timed for the response-time histogram: XDP
 /// batches are small at the rates it serves, and a clock read per batch
