@@ -75,8 +75,8 @@ pub fn load(config: &Config) -> Result<Catalog, Vec<Problem>> {
 }
 
 /// Frees parsed zones, once their table is built, on a thread of its own and
-/// then hands the memory back (`release_freed_memory`): for a
-/// 1M-record zone that is ~0.1 s that start-up and reloads need not wait for.
+/// then hands the memory back (`release_freed_memory`): for a large zone
+/// that takes long enough to delay start-up and every reload.
 pub fn dispose(zones: Catalog) {
     let spawned = std::thread::Builder::new()
         .name("zone-drop".into())
@@ -95,8 +95,8 @@ pub fn dispose(zones: Catalog) {
 ///
 /// Loading a zone allocates a record at a time and frees it all once the
 /// answer table is built; glibc keeps such small freed blocks in the heap,
-/// so without this a 1M-record zone would keep the resident size of its
-/// parse (about twice the table) for the life of the process.
+/// so without this a large zone would keep the resident size of its parse,
+/// larger than its table's, for the life of the process.
 fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks the allocator's own free lists; it is

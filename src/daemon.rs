@@ -1,6 +1,6 @@
 //! The server as a library: what `healthdns serve` does between reading its
 //! command line and exiting, so that the binary is only the command line and
-//! a test can run a server in its own process.
+//! a test can run a server inside the test's own process.
 //!
 //! [`Daemon::bind`] reads the config and zones and binds every socket before
 //! any runtime exists (the runtime's size comes from the config);
@@ -55,7 +55,7 @@ pub struct Ready {
     pub dns: Vec<SocketAddr>,
     /// The admin API, if configured.
     pub api: Option<SocketAddr>,
-    /// Catalog served.
+    /// Zones served.
     pub zones: usize,
     /// Targets probed.
     pub targets: usize,

@@ -66,7 +66,7 @@ pub enum Command {
 /// What a reload did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Reloaded {
-    /// Catalog now served.
+    /// Zones now served.
     pub zones: usize,
     /// Targets now probed.
     pub targets: usize,

@@ -127,7 +127,7 @@ impl Cache {
         self.hits
     }
 
-    /// Adds the hits since the last call to `total` (the process's
+    /// Adds the hits since the last call to `total` (the server's
     /// `Metrics::cached`): once a batch, not per query.
     pub fn publish(&mut self, total: &AtomicU64) {
         if self.hits != self.published {

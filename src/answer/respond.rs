@@ -155,7 +155,7 @@ fn answer<'t>(
     if !query.is_class_in() && query.qclass != CLASS_ANY {
         return (rcode::REFUSED, &*table.unzoned, None);
     }
-    // No zone transfers (yet): refused, as NSD does without an ACL. Other
+    // No zone transfers: refused, as NSD does without an ACL. Other
     // meta types (OPT, TSIG, MAILA, …) find no data, as in Knot.
     if matches!(query.qtype, rtype::AXFR | rtype::IXFR) {
         return (rcode::REFUSED, &*table.unzoned, None);

@@ -78,7 +78,7 @@ impl Table {
     }
 
     /// A generation no table has had yet (never 0, which marks an empty
-    /// cache slot). An address would not do: a new table may be allocated
+    /// cache entry). An address would not do: a new table may be allocated
     /// where a dropped one was.
     pub(super) fn next_generation() -> u64 {
         static NEXT: AtomicU64 = AtomicU64::new(1);

@@ -1,7 +1,7 @@
 //! Exec arguments with `{placeholder}`s, parsed once at config time and
-//! rendered per event (by `notify`, which knows events). Each argument is rendered on its own and passed to
-//! the program as one argument: no shell sees it, so an event's text cannot
-//! split or inject arguments.
+//! rendered per event (by `notify`, which knows events). Each argument is
+//! rendered on its own and passed to the program as one argument: no shell
+//! sees it, so an event's text cannot split or inject arguments.
 //!
 //! `{{` and `}}` stand for literal braces; any other `{…}` must name a
 //! [`Field`], and an unclosed `{` is an error.

@@ -1,6 +1,7 @@
-//! Health checking: check kinds, one probe loop per target, and the pure
-//! rise/fall state machine ([`state`]). What answers see of it is the
-//! [`Board`]: one atomic per target.
+//! Health checking: the targets health owns ([`Registry`]), check kinds,
+//! one probe loop per target, and the pure rise/fall state machine
+//! ([`state`]). What answers see of it is the [`Board`]: one atomic per
+//! target.
 
 mod board;
 pub(crate) mod checker;

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //!   probe loops ─ broadcast::Sender<Transition> ─> dispatcher ─┬─ queue ─> notifier task (webhook)
-//!                 (send never waits)                      └─ queue ─> notifier task (exec)
+//!                 (send never waits)                           └─ queue ─> notifier task (exec)
 //! ```
 //!
 //! Nothing here may slow a probe or an answer: the probe loops only `send`

@@ -68,9 +68,9 @@ fn udp_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
 /// bookkeeping).
 const RECEIVE_BUFFER: libc::c_int = 4 << 20;
 
-/// Room for a burst: the kernel's default (208 KiB here) holds ~270 small
-/// queries, a millisecond at 250k queries a second, so a worker that loses
-/// its CPU that long drops queries (`ss -uam` shows them under dnsperf).
+/// Room for a burst: at a busy worker's rate the kernel's default buffer
+/// fills within a brief loss of the CPU, so a worker descheduled that long
+/// drops queries (`ss -uam` shows them under dnsperf).
 /// With CAP_NET_ADMIN `SO_RCVBUFFORCE` sets [`RECEIVE_BUFFER`] past
 /// `net.core.rmem_max`, as NSD's `so-rcvbuf` does; without it `SO_RCVBUF`
 /// gets as much as rmem_max allows. Neither failing is a reason not to serve.

@@ -5,7 +5,7 @@
 //! A worker is a plain thread that owns its transport and its response
 //! cache for life. Per batch it loads the table once, answers every query
 //! against that load through the cache, prefetching the next query's cache
-//! slot while it answers one, and hands the answers to the transport to
+//! entry while it answers one, and hands the answers to the transport to
 //! send. The transport is a type parameter, so each worker's loop is
 //! compiled for its own: no call through a pointer per query.
 //!
@@ -45,7 +45,7 @@ pub(super) trait Datagrams {
     fn prefetch(&self, _i: usize) {}
 
     /// Query `i`'s DNS message as received (maybe malformed: only to
-    /// prefetch its cache slot).
+    /// prefetch its cache entry).
     fn peek(&self, i: usize) -> &[u8];
 
     /// Answers query `i`: `respond` writes the answer to a query into the
@@ -86,7 +86,7 @@ pub(super) fn run<D: Datagrams>(
         // batch's mean, and two clock reads per query would cost more
         // than a cached answer.
         let started = io.timed().then(Instant::now);
-        // Ahead of each query: its bytes two on, and the cache slot of the
+        // Ahead of each query: its bytes two on, and the cache entry of the
         // next one, whose bytes came in one query ago.
         io.prefetch(0);
         if received > 1 {

@@ -54,8 +54,8 @@ pub struct Record {
     pub location: Location,
     /// The health annotation: a comment on the record's first line that
     /// starts with `healthdns` (see `zone::annotation`). Boxed: few records
-    /// carry one, and inline it would double the size of every record (a
-    /// 1M-record zone's parse would hold ~64 MiB more at its peak).
+    /// carry one, and inline it would make every record larger by a whole
+    /// annotation, while a large zone's parse holds every record at once.
     pub health: Option<Box<Annotation>>,
 }
 

@@ -5,11 +5,12 @@
 //! `benches/compare.sh`, which also runs a server doing no DNS work at
 //! all). An XDP program (`bpf.rs`) redirects plain IPv4 and IPv6 UDP
 //! frames for one listener of each to one AF_XDP socket (`xsk.rs`) per
-//! interface queue, each served by a worker thread running the socket
-//! path's loop (`server/worker.rs`) over the socket's rings. Everything the program does not take — IPv4
-//! options, IPv6 extension headers, fragments, VLAN tags, a queue without a
-//! socket — reaches the UDP socket bound to the same address as before, so
-//! turning XDP on never loses a query; TCP is untouched.
+//! interface queue, each served by a worker thread running the UDP worker
+//! loop (`server/worker.rs`) over the socket's rings. Everything the
+//! program does not take — IPv4 options, IPv6 extension headers,
+//! fragments, VLAN tags, a queue without a socket — reaches the UDP socket
+//! bound to the same address as before, so turning XDP on never loses a
+//! query; TCP is untouched.
 //!
 //! Needs root (or CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF and CAP_IPC_LOCK) and
 //! Linux ≥ 5.9. On `lo` it runs in the generic (copy) mode, and IPv4
@@ -35,10 +36,9 @@ use crate::wire::MAX_UDP_ANSWER;
 use xsk::Socket;
 
 /// How many times an idle worker looks at the RX ring before it sleeps
-/// (a few microseconds): at a few hundred thousand queries a second the
-/// next one is usually there by then, and sleeping and being woken cost
-/// more than the look (`perf stat -e syscalls:sys_enter_poll` counts the
-/// sleeps it saves).
+/// (a few microseconds): at a busy worker's rate the next query is usually
+/// there by then, and sleeping and being woken cost more than the look
+/// (`perf stat -e syscalls:sys_enter_poll` counts the sleeps it saves).
 const SPIN: u32 = 64;
 /// One batch in this many is timed for the response-time histogram: XDP
 /// batches are small at the rates it serves, and a clock read per batch
