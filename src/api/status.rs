@@ -63,8 +63,8 @@ pub(crate) struct TargetStatus {
     pub successes: u32,
     /// Consecutive failures.
     pub failures: u32,
-    /// The last transition.
-    pub last_transition: Option<TransitionStatus>,
+    /// The last transition of what answers follow.
+    pub last_transition: Option<Transition>,
 }
 
 /// An override in force.
@@ -87,19 +87,6 @@ pub(crate) struct ProbeStatus {
     pub latency_ms: f64,
     /// When.
     pub time: String,
-}
-
-/// The last transition.
-#[derive(Debug, Serialize)]
-pub(crate) struct TransitionStatus {
-    /// When.
-    pub time: String,
-    /// Before.
-    pub from: Health,
-    /// After.
-    pub to: Health,
-    /// Why.
-    pub reason: String,
 }
 
 /// The status of target `index` of `table`, with its views in `cluster`.
@@ -132,12 +119,7 @@ pub(crate) fn target(
         }),
         successes: detail.state.successes(),
         failures: detail.state.failures(),
-        last_transition: detail.last_transition.map(|t| TransitionStatus {
-            time: rfc3339::format(t.time),
-            from: t.from,
-            to: t.to,
-            reason: t.reason,
-        }),
+        last_transition: detail.last_transition,
     }
 }
 

@@ -77,6 +77,7 @@ pub(super) fn run<D: Datagrams>(
         let mut received = io.receive();
         if received == 0 {
             received = io.idle(&mut coalesce);
+            count_pauses(&mut coalesce, metrics);
             if received == 0 {
                 continue;
             }
@@ -114,12 +115,19 @@ pub(super) fn run<D: Datagrams>(
         cache.publish(&metrics.cached);
         coalesce.answered(received as u32);
         io.finish(received, answered, &mut coalesce);
-        let pauses = coalesce.take_pauses();
-        if pauses > 0 {
-            metrics.udp_pauses.fetch_add(pauses, Ordering::Relaxed);
-        }
+        count_pauses(&mut coalesce, metrics);
     }
     io.stop();
+}
+
+/// Adds the pauses `coalesce` took since it was last asked to the shared
+/// count: a branch per batch or idle round, the atomic only after a pause.
+#[inline]
+fn count_pauses(coalesce: &mut Coalesce, metrics: &Metrics) {
+    let pauses = coalesce.take_pauses();
+    if pauses > 0 {
+        metrics.udp_pauses.fetch_add(pauses, Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]
