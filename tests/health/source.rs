@@ -16,12 +16,21 @@ const PRIMARY: &str = "127.0.0.21";
 const SECONDARY: &str = "127.0.0.22";
 
 /// `api` primary/secondary on `PRIMARY` and `SECONDARY`, probed at the
-/// given targets with the check `web`.
-fn records(primary: &str, secondary: &str) -> String {
+/// given targets, the primary with `primary_check`, the secondary with `web`.
+fn records(primary_check: &str, primary: &str, secondary: &str) -> String {
     format!(
-        "api 30 IN A {PRIMARY} ; healthdns failover=primary check=web target={primary}\n\
+        "api 30 IN A {PRIMARY} ; healthdns failover=primary check={primary_check} target={primary}\n\
          api 30 IN A {SECONDARY} ; healthdns failover=secondary check=web target={secondary}\n"
     )
+}
+
+/// Healthy HTTP backends on `PRIMARY` and `SECONDARY`, and [`records`] for
+/// them.
+fn http_pair(primary_check: &str) -> (HttpBackend, HttpBackend, String) {
+    let p = HttpBackend::start(PRIMARY);
+    let s = HttpBackend::start(SECONDARY);
+    let records = records(primary_check, &p.target(), &s.target());
+    (p, s, records)
 }
 
 /// `source = "IP"` as a check key.
@@ -31,13 +40,9 @@ fn source(ip: &str) -> String {
 
 #[test]
 fn http_probes_leave_from_the_source() {
-    let p = HttpBackend::start(PRIMARY);
-    let s = HttpBackend::start(SECONDARY);
+    let (p, _s, records) = http_pair("web");
     let from = source("127.0.0.3");
-    let env = serve(
-        &records(&p.target(), &s.target()),
-        &[http_check("web", &[("source", &from)])],
-    );
+    let env = serve(&records, &[http_check("web", &[("source", &from)])]);
     p.wait_requests(3, DEADLINE);
     wait_answer(&env.server, "api", "A", &[PRIMARY]);
     let seen = p.requests();
@@ -53,10 +58,8 @@ fn http_probes_leave_from_the_source() {
 /// probing it from two sources, and only one source's probes fail.
 #[test]
 fn a_backend_failing_one_source_fails_over_only_the_server_probing_from_it() {
-    let p = HttpBackend::start(PRIMARY);
-    let s = HttpBackend::start(SECONDARY);
+    let (p, _s, records) = http_pair("web");
     p.set_from("127.0.0.3", HttpMode::Status(503));
-    let records = records(&p.target(), &s.target());
     let (from_3, from_2) = (source("127.0.0.3"), source("127.0.0.2"));
     let failing = serve(&records, &[http_check("web", &[("source", &from_3)])]);
     let passing = serve(&records, &[http_check("web", &[("source", &from_2)])]);
@@ -83,7 +86,7 @@ fn tcp_probes_leave_from_the_source_and_fail_alone_when_it_is_dropped() {
     let p = TcpBackend::start(PRIMARY);
     let s = TcpBackend::start(SECONDARY);
     p.set_from("127.0.0.3", TcpMode::Closed);
-    let records = records(&p.target(), &s.target());
+    let records = records("web", &p.target(), &s.target());
     let tcp = |ip: &str| check_section("web", "tcp", &[("port", "9"), ("source", &source(ip))]);
     let failing = serve(&records, &[tcp("127.0.0.3")]);
     let passing = serve(&records, &[tcp("127.0.0.2")]);
@@ -108,14 +111,7 @@ fn tcp_probes_leave_from_the_source_and_fail_alone_when_it_is_dropped() {
 
 #[test]
 fn a_source_of_the_other_family_fails_the_probe_and_says_why() {
-    let p = HttpBackend::start(PRIMARY);
-    let s = HttpBackend::start(SECONDARY);
-    let records = format!(
-        "api 30 IN A {PRIMARY} ; healthdns failover=primary check=v6 target={}\n\
-         api 30 IN A {SECONDARY} ; healthdns failover=secondary check=web target={}\n",
-        p.target(),
-        s.target()
-    );
+    let (p, _s, records) = http_pair("v6");
     let from = source("::1");
     let env = serve(
         &records,
