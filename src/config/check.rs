@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
@@ -92,6 +93,8 @@ pub(crate) struct CheckSection {
     pub initial: Option<Spanned<String>>,
     /// `auto` (default) or `manual`.
     pub failback: Option<Spanned<String>>,
+    /// Local address probes are sent from.
+    pub source: Option<Spanned<String>>,
 }
 
 /// A status code or a range, as written.
@@ -161,6 +164,9 @@ pub struct Check {
     pub initial: Health,
     /// Automatic or manual failback.
     pub failback: Failback,
+    /// The local address probes are sent from; `None` leaves it to the
+    /// routing table. Only targets of its family can be probed.
+    pub source: Option<IpAddr>,
 }
 
 /// Validates one `[check.NAME]`; `fail(span, message)` records each problem.
@@ -328,6 +334,19 @@ pub(crate) fn validate(
             Failback::Auto
         }
     };
+    let source = raw.source.as_ref().and_then(|text| {
+        let parsed = text.get_ref().parse::<IpAddr>();
+        if parsed.is_err() {
+            bad(
+                Some(text.span()),
+                format!(
+                    "source {:?} is not an IP address: give the local IPv4 or IPv6 address probes are sent from",
+                    text.get_ref()
+                ),
+            );
+        }
+        parsed.ok()
+    });
     if errors_before.get() > 0 {
         return None;
     }
@@ -353,6 +372,7 @@ pub(crate) fn validate(
         thresholds,
         initial,
         failback,
+        source,
     })
 }
 
@@ -369,4 +389,43 @@ fn status_range(spec: &StatusSpec) -> Option<RangeInclusive<u16>> {
         },
     };
     (valid(*range.start()) && valid(*range.end()) && range.start() <= range.end()).then_some(range)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::parse;
+    use crate::config::tests::assert_errors;
+
+    #[test]
+    fn source_is_an_ip_address_of_either_family() {
+        let config = parse(
+            Path::new("t.toml"),
+            "[check.v4]\ntype = \"http\"\nsource = \"127.0.0.3\"\n\
+             [check.v6]\ntype = \"tcp\"\nport = 22\nsource = \"::1\"\n\
+             [check.any]\ntype = \"http\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.checks["v4"].source, Some([127, 0, 0, 3].into()));
+        assert_eq!(
+            config.checks["v6"].source,
+            Some(std::net::Ipv6Addr::LOCALHOST.into())
+        );
+        assert_eq!(config.checks["any"].source, None);
+    }
+
+    #[test]
+    fn a_source_that_is_not_an_address_is_reported_with_its_place() {
+        assert_errors(
+            "[check.web]\ntype = \"http\"\nsource = \"127.0.0.300\"\n\
+             [check.raw]\ntype = \"tcp\"\nport = 22\nsource = \"eth0\"\n\
+             [check.with-port]\ntype = \"http\"\nsource = \"127.0.0.3:80\"\n",
+            &[
+                "t.toml:3:10: check web: source \"127.0.0.300\" is not an IP address",
+                "t.toml:7:10: check raw: source \"eth0\" is not an IP address",
+                "t.toml:10:10: check with-port: source \"127.0.0.3:80\" is not an IP address",
+            ],
+        );
+    }
 }

@@ -2,7 +2,13 @@
 //! status and body.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::config::{Check, Kind};
 use crate::health::TargetKey;
@@ -94,19 +100,70 @@ type Failure = (String, ReasonClass);
 /// each. Only https with a `host` needs its own (SNI comes from the URL).
 #[derive(Debug)]
 pub(crate) struct Clients {
-    shared: HashMap<(bool, bool), reqwest::Client>,
+    /// One client per [`ClientKey`] in use. Behind a lock because the
+    /// sources are only known from the checks, so the clients with a source
+    /// are built when the first target needing one starts; taken once per
+    /// target start, never per probe.
+    shared: Mutex<HashMap<ClientKey, reqwest::Client>>,
+}
+
+/// What a client fixes for every request it sends, so what two targets
+/// must agree on to share one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ClientKey {
+    tls_verify: bool,
+    follow_redirects: bool,
+    source: Option<IpAddr>,
+}
+
+impl ClientKey {
+    fn of(check: &Check) -> ClientKey {
+        ClientKey {
+            tls_verify: check.tls_verify,
+            follow_redirects: check.follow_redirects,
+            source: check.source,
+        }
+    }
+
+    fn builder(self) -> reqwest::ClientBuilder {
+        let redirects = if self.follow_redirects {
+            reqwest::redirect::Policy::limited(5)
+        } else {
+            reqwest::redirect::Policy::none()
+        };
+        let builder = reqwest::Client::builder()
+            .tls_danger_accept_invalid_certs(!self.tls_verify)
+            .redirect(redirects)
+            .no_proxy()
+            .user_agent(concat!("healthdns/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(1);
+        match self.source {
+            Some(source) => builder
+                .local_address(source)
+                .dns_resolver(SameFamily(source)),
+            None => builder,
+        }
+    }
 }
 
 impl Clients {
-    /// Builds the shared clients.
+    /// Builds the clients without a source, so that a TLS setup that
+    /// cannot work fails at start-up.
     pub(crate) fn new() -> Result<Clients, reqwest::Error> {
         let mut shared = HashMap::new();
-        for verify in [true, false] {
-            for follow in [true, false] {
-                shared.insert((verify, follow), builder(verify, follow).build()?);
+        for tls_verify in [true, false] {
+            for follow_redirects in [true, false] {
+                let key = ClientKey {
+                    tls_verify,
+                    follow_redirects,
+                    source: None,
+                };
+                shared.insert(key, key.builder().build()?);
             }
         }
-        Ok(Clients { shared })
+        Ok(Clients {
+            shared: Mutex::new(shared),
+        })
     }
 
     /// The client and URL for probing `key` with `check`.
@@ -125,35 +182,62 @@ impl Clients {
                 let addr = key.authority().parse().map_err(|_| {
                     format!("https with host= needs an IP target, not {}", key.host)
                 })?;
-                let client = builder(check.tls_verify, check.follow_redirects)
+                let client = ClientKey::of(check)
+                    .builder()
                     .resolve(host, addr)
                     .build()
                     .map_err(|err| err.to_string())?;
                 Ok((client, format!("https://{host}:{}{}", key.port, check.path)))
             }
-            _ => {
-                let client = self.shared[&(check.tls_verify, check.follow_redirects)].clone();
-                Ok((
-                    client,
-                    format!("{scheme}://{}{}", key.authority(), check.path),
-                ))
+            _ => Ok((
+                self.shared(ClientKey::of(check))?,
+                format!("{scheme}://{}{}", key.authority(), check.path),
+            )),
+        }
+    }
+
+    /// The client for `key`, built on first use.
+    fn shared(&self, key: ClientKey) -> Result<reqwest::Client, String> {
+        let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        match shared.entry(key) {
+            Entry::Occupied(client) => Ok(client.get().clone()),
+            Entry::Vacant(slot) => {
+                let client = key.builder().build().map_err(|err| err.to_string())?;
+                Ok(slot.insert(client).clone())
             }
         }
     }
 }
 
-fn builder(verify: bool, follow: bool) -> reqwest::ClientBuilder {
-    let redirects = if follow {
-        reqwest::redirect::Policy::limited(5)
-    } else {
-        reqwest::redirect::Policy::none()
-    };
-    reqwest::Client::builder()
-        .tls_danger_accept_invalid_certs(!verify)
-        .redirect(redirects)
-        .no_proxy()
-        .user_agent(concat!("healthdns/", env!("CARGO_PKG_VERSION")))
-        .pool_max_idle_per_host(1)
+/// Resolves host names for a client with a source to the addresses of the
+/// source's family only: hyper would connect to the others from an unbound
+/// socket, so from another address than the check says.
+struct SameFamily(IpAddr);
+
+impl reqwest::dns::Resolve for SameFamily {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let source = self.0;
+        Box::pin(async move {
+            let host = name.as_str();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
+                .await?
+                .filter(|addr| addr.is_ipv4() == source.is_ipv4())
+                .collect();
+            if addrs.is_empty() {
+                return Err(other_family(source, host).0.into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// A probe from `source` can only reach a target of its family.
+fn other_family(source: IpAddr, target: &str) -> Failure {
+    let family = if source.is_ipv4() { "IPv4" } else { "IPv6" };
+    (
+        format!("source {source} is {family}, and target {target} has no {family} address"),
+        ReasonClass::Error,
+    )
 }
 
 /// Probes once, within the check's timeout.
@@ -164,11 +248,16 @@ pub(crate) async fn probe(
 ) -> Outcome {
     let started = Instant::now();
     let result = tokio::time::timeout(check.timeout, async {
+        if let Some(source) = check.source
+            && let Ok(target) = key.host.parse::<IpAddr>()
+            && target.is_ipv4() != source.is_ipv4()
+        {
+            return Err(other_family(source, &key.host));
+        }
         match (check.kind, http) {
-            (Kind::Tcp, _) => tokio::net::TcpStream::connect(key.authority())
+            (Kind::Tcp, _) => connect(check.source, key)
                 .await
-                .map(|_| "connected".to_owned())
-                .map_err(|err| (format!("connect: {err}"), ReasonClass::of_io(&err))),
+                .map(|_| "connected".to_owned()),
             (_, Some((client, url))) => request(check, client, url).await,
             (_, None) => Err(("no HTTP client".to_owned(), ReasonClass::Error)),
         }
@@ -189,6 +278,65 @@ pub(crate) async fn probe(
         reason,
         class,
         latency,
+    }
+}
+
+/// Opens a TCP connection to `key`, from `source` when given.
+async fn connect(source: Option<IpAddr>, key: &TargetKey) -> Result<TcpStream, Failure> {
+    let failed = |what: &'static str| {
+        move |err: std::io::Error| (format!("{what}: {err}"), ReasonClass::of_io(&err))
+    };
+    let Some(source) = source else {
+        return TcpStream::connect(key.authority())
+            .await
+            .map_err(failed("connect"));
+    };
+    let mut last = None;
+    for addr in tokio::net::lookup_host(key.authority())
+        .await
+        .map_err(failed("resolve"))?
+    {
+        if addr.is_ipv4() != source.is_ipv4() {
+            continue;
+        }
+        let socket = if source.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .map_err(failed("socket"))?;
+        defer_port_choice(&socket);
+        socket.bind(SocketAddr::new(source, 0)).map_err(|err| {
+            (
+                format!("bind to source {source}: {err}"),
+                ReasonClass::Error,
+            )
+        })?;
+        match socket.connect(addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(err) => last = Some(failed("connect")(err)),
+        }
+    }
+    Err(last.unwrap_or_else(|| other_family(source, &key.host)))
+}
+
+/// Has the kernel pick the source port at connect, per destination, as it
+/// does for an unbound socket. Binding (source, 0) would otherwise reserve
+/// the port for every destination, through TIME_WAIT too, and a few hundred
+/// targets probed every second would use up the ephemeral range. Best
+/// effort: a kernel without the option (before 4.2) binds the port.
+fn defer_port_choice(socket: &TcpSocket) {
+    let on: libc::c_int = 1;
+    // SAFETY: the kernel reads size_of::<c_int>() bytes from `on`, which
+    // lives across the call.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
     }
 }
 
@@ -250,4 +398,150 @@ fn describe(err: &reqwest::Error) -> Failure {
     }
     let class = ReasonClass::of_http(err, &text);
     (text, class)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Checks;
+
+    fn checks(text: &str) -> Checks {
+        crate::config::parse(Path::new("t.toml"), text)
+            .unwrap_or_else(|e| panic!("{e:#?}"))
+            .checks
+    }
+
+    fn target(check: &Check, host: &str, port: u16) -> TargetKey {
+        TargetKey {
+            check: check.name.clone(),
+            host: host.into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn targets_share_one_client_per_verify_redirects_and_source() {
+        let checks = checks(
+            "[check.a]\ntype = \"http\"\nsource = \"127.0.0.3\"\n\
+             [check.b]\ntype = \"http\"\npath = \"/other\"\ninterval = \"5s\"\nsource = \"127.0.0.3\"\n\
+             [check.c]\ntype = \"https\"\nsource = \"127.0.0.3\"\n\
+             [check.d]\ntype = \"http\"\nsource = \"127.0.0.2\"\n\
+             [check.e]\ntype = \"http\"\nsource = \"127.0.0.3\"\nfollow-redirects = true\n\
+             [check.f]\ntype = \"http\"\n",
+        );
+        let key = |name: &str| ClientKey::of(&checks[name]);
+        assert_eq!(key("a"), key("b"), "path and interval are per request");
+        assert_eq!(key("a"), key("c"), "one client speaks http and https");
+        assert_ne!(key("a"), key("d"), "another source");
+        assert_ne!(key("a"), key("e"), "another redirect policy");
+        assert_ne!(key("a"), key("f"), "no source");
+        assert_eq!(key("f").source, None);
+
+        let clients = Clients::new().unwrap();
+        let pooled = || clients.shared.lock().unwrap().len();
+        let without_source = pooled();
+        for (name, host) in [
+            ("a", "127.0.0.21"),
+            ("a", "127.0.0.22"),
+            ("b", "127.0.0.23"),
+            ("c", "127.0.0.21"),
+            ("d", "127.0.0.21"),
+            ("e", "127.0.0.21"),
+            ("f", "127.0.0.21"),
+        ] {
+            let check = &checks[name];
+            clients.for_target(check, &target(check, host, 80)).unwrap();
+        }
+        assert_eq!(
+            pooled(),
+            without_source + 3,
+            "one client each for a/b/c, d and e; f shares a prebuilt one"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tcp_probe_leaves_from_its_source() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let checks = checks(&format!(
+            "[check.db]\ntype = \"tcp\"\nport = {port}\nsource = \"127.0.0.3\"\n"
+        ));
+        let check = &checks["db"];
+        let outcome = probe(check, &target(check, "127.0.0.1", port), None).await;
+        assert!(outcome.passed, "{outcome:?}");
+        let (_, peer) = listener.accept().unwrap();
+        assert_eq!(peer.ip(), IpAddr::from([127, 0, 0, 3]));
+    }
+
+    #[tokio::test]
+    async fn a_source_of_the_other_family_fails_the_probe_with_why() {
+        let checks = checks(
+            "[check.db]\ntype = \"tcp\"\nport = 9\nsource = \"::1\"\n\
+             [check.web]\ntype = \"http\"\nsource = \"127.0.0.3\"\n",
+        );
+        let clients = Clients::new().unwrap();
+        for (name, host, why) in [
+            (
+                "db",
+                "127.0.0.1",
+                "source ::1 is IPv6, and target 127.0.0.1 has no IPv6 address",
+            ),
+            (
+                "web",
+                "::1",
+                "source 127.0.0.3 is IPv4, and target ::1 has no IPv4 address",
+            ),
+        ] {
+            let check = &checks[name];
+            let key = target(check, host, 9);
+            let http = (check.kind != Kind::Tcp).then(|| clients.for_target(check, &key).unwrap());
+            let outcome = probe(check, &key, http.as_ref()).await;
+            assert!(!outcome.passed, "{outcome:?}");
+            assert_eq!(
+                (outcome.reason.as_str(), outcome.class),
+                (why, ReasonClass::Error)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn names_resolve_to_the_sources_family_only() {
+        use reqwest::dns::Resolve;
+        let localhost = || "localhost".parse().unwrap();
+        let v4: Vec<SocketAddr> = SameFamily([127, 0, 0, 3].into())
+            .resolve(localhost())
+            .await
+            .unwrap()
+            .collect();
+        assert!(
+            !v4.is_empty() && v4.iter().all(SocketAddr::is_ipv4),
+            "{v4:?}"
+        );
+        // localhost may or may not have an IPv6 address here.
+        match SameFamily(std::net::Ipv6Addr::LOCALHOST.into())
+            .resolve(localhost())
+            .await
+        {
+            Ok(addrs) => assert!(addrs.into_iter().all(|a| a.is_ipv6())),
+            Err(err) => assert_eq!(
+                err.to_string(),
+                "source ::1 is IPv6, and target localhost has no IPv6 address"
+            ),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_source_that_is_not_local_fails_the_probe_with_why() {
+        let checks = checks("[check.db]\ntype = \"tcp\"\nport = 9\nsource = \"203.0.113.7\"\n");
+        let check = &checks["db"];
+        let outcome = probe(check, &target(check, "127.0.0.1", 9), None).await;
+        assert!(!outcome.passed, "{outcome:?}");
+        assert!(
+            outcome.reason.starts_with("bind to source 203.0.113.7: "),
+            "{outcome:?}"
+        );
+        assert_eq!(outcome.class, ReasonClass::Error);
+    }
 }

@@ -1,8 +1,8 @@
 //! The fake backends themselves, without the server: a failing health test
 //! should never be the fake's fault.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use crate::util::backend::{HttpBackend, HttpMode, TcpBackend, TcpMode};
@@ -10,7 +10,24 @@ use crate::util::backend::{HttpBackend, HttpMode, TcpBackend, TcpMode};
 /// One `GET /health` on a fresh connection: the status line and body, or
 /// None when the connection is refused, closed or times out.
 fn get(b: &HttpBackend) -> Option<String> {
-    let mut c = TcpStream::connect(b.addr()).ok()?;
+    get_on(TcpStream::connect(b.addr()).ok()?)
+}
+
+/// [`get`] from the local address `source`.
+fn get_from(source: &str, b: &HttpBackend) -> Option<String> {
+    get_on(connect_from(source, b.addr()).ok()?)
+}
+
+/// A connection from `source`, given up after half a second.
+fn connect_from(source: &str, to: SocketAddr) -> io::Result<TcpStream> {
+    let source: IpAddr = source.parse().unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.bind(&SocketAddr::new(source, 0).into())?;
+    socket.connect_timeout(&to.into(), Duration::from_millis(500))?;
+    Ok(socket.into())
+}
+
+fn get_on(mut c: TcpStream) -> Option<String> {
     c.set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();
     c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -77,4 +94,62 @@ fn the_tcp_backend_opens_and_closes() {
     a.set(TcpMode::Open);
     TcpStream::connect(a.addr()).expect("re-opened");
     a.wait_connections(2, Duration::from_secs(10));
+}
+
+#[test]
+fn the_http_backend_treats_one_peer_apart() {
+    let b = HttpBackend::start("127.0.0.95");
+    b.set_from("127.0.0.3", HttpMode::Status(503));
+    assert!(
+        get_from("127.0.0.3", &b)
+            .unwrap()
+            .starts_with("HTTP/1.1 503 ")
+    );
+    assert_eq!(
+        get_from("127.0.0.2", &b).as_deref(),
+        Some("HTTP/1.1 200 OK | ok")
+    );
+    assert_eq!(b.last_request().unwrap().peer, IpAddr::from([127, 0, 0, 2]));
+    assert_eq!(
+        (b.requests_from("127.0.0.3"), b.requests_from("127.0.0.2")),
+        (1, 1)
+    );
+    b.wait_requests_from("127.0.0.3", 1, Duration::from_secs(10));
+
+    b.set_from("127.0.0.3", HttpMode::Closed);
+    assert!(
+        connect_from("127.0.0.3", b.addr()).is_err(),
+        "the closed peer's connects go unanswered"
+    );
+    assert!(get_from("127.0.0.2", &b).is_some(), "others are served");
+    b.set(HttpMode::Closed);
+    b.set(HttpMode::Healthy);
+    assert!(
+        connect_from("127.0.0.3", b.addr()).is_err(),
+        "still closed to it after a re-bind"
+    );
+    b.clear_from("127.0.0.3");
+    assert_eq!(
+        get_from("127.0.0.3", &b).as_deref(),
+        Some("HTTP/1.1 200 OK | ok"),
+        "cleared: it follows the backend again"
+    );
+    assert_eq!(b.requests_from("127.0.0.3"), 2);
+}
+
+#[test]
+fn the_tcp_backend_drops_one_peers_connects() {
+    let b = TcpBackend::start("127.0.0.96");
+    b.set_from("127.0.0.3", TcpMode::Closed);
+    assert!(connect_from("127.0.0.3", b.addr()).is_err());
+    connect_from("127.0.0.2", b.addr()).expect("others connect");
+    b.wait_connections_from("127.0.0.2", 1, Duration::from_secs(10));
+    assert_eq!(
+        (b.connections_from("127.0.0.3"), b.connections()),
+        (0, 1),
+        "dropped SYNs never reach accept"
+    );
+    b.clear_from("127.0.0.3");
+    connect_from("127.0.0.3", b.addr()).expect("cleared");
+    b.wait_connections_from("127.0.0.3", 1, Duration::from_secs(10));
 }

@@ -14,6 +14,7 @@
 //! | `fake` | the fake backends themselves |
 //! | `https` | HTTPS checks against a self-signed `openssl s_server`: tls-verify off and on |
 //! | `check_cmd` | `healthdns check` on annotation and check-reference errors |
+//! | `source` | `source =`: where probes leave from, a backend failing one source, a wrong family |
 //!
 //! Every test writes its own zone and config into a tempdir. Checks run
 //! every 200 ms with a 100 ms timeout, fall 2, rise 2 unless the test is
@@ -30,6 +31,7 @@ mod fake;
 mod https;
 mod multivalue;
 mod records;
+mod source;
 mod weighted;
 
 use std::path::PathBuf;

@@ -8,9 +8,16 @@
 //! port (std sets SO_REUSEADDR), retrying until a deadline in case another
 //! socket holds the port for a moment.
 //!
+//! A backend can also treat one peer address apart (`set_from`), so that
+//! probes from one source fail while others pass, and records the peer of
+//! every request or connection. A peer in the `Closed` mode is refused by a
+//! socket filter on the listener that drops its SYNs: its connects time
+//! out, since a connect the kernel has completed cannot be refused later.
+//!
 //! Every thread polls a stop flag (at most every 20 ms), so everything ends
 //! soon after the handle is dropped; the accept thread is joined on drop.
 
+use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,7 +56,26 @@ pub enum TcpMode {
     Closed,
 }
 
-/// One HTTP request the backend read.
+/// A mode of either backend.
+trait Mode: Clone + PartialEq + Send + 'static {
+    /// Not listening (or, for one peer, dropping its connects).
+    fn closed(&self) -> bool;
+}
+
+impl Mode for HttpMode {
+    fn closed(&self) -> bool {
+        *self == HttpMode::Closed
+    }
+}
+
+impl Mode for TcpMode {
+    fn closed(&self) -> bool {
+        *self == TcpMode::Closed
+    }
+}
+
+/// One HTTP request the backend read (or, for the TCP backend, one
+/// connection it accepted).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     /// `GET`, `HEAD`, ...
@@ -58,12 +84,16 @@ pub struct Request {
     pub path: String,
     /// The `Host` header, if any.
     pub host: Option<String>,
+    /// The address it came from.
+    pub peer: IpAddr,
 }
 
 /// State shared by the handle, the accept thread and connection threads.
 struct Shared<M> {
     addr: SocketAddr,
     mode: Mutex<M>,
+    /// Peers given their own mode, which wins over `mode`.
+    peer_modes: Mutex<HashMap<IpAddr, M>>,
     /// Signalled on every mode change (wakes hanging connections).
     changed: Condvar,
     /// `None` while closed.
@@ -73,9 +103,45 @@ struct Shared<M> {
     seen: Mutex<Vec<Request>>,
 }
 
-impl<M: Clone> Shared<M> {
+impl<M: Mode> Shared<M> {
     fn mode(&self) -> M {
         lock(&self.mode).clone()
+    }
+
+    /// The mode for requests from `peer`.
+    fn mode_for(&self, peer: IpAddr) -> M {
+        let own = lock(&self.peer_modes).get(&peer).cloned();
+        own.unwrap_or_else(|| self.mode())
+    }
+
+    /// Requests (or connections) seen from `peer`, or from anyone.
+    fn count(&self, peer: Option<IpAddr>) -> usize {
+        let seen = lock(&self.seen);
+        match peer {
+            Some(ip) => seen.iter().filter(|r| r.peer == ip).count(),
+            None => seen.len(),
+        }
+    }
+
+    /// Drops the SYNs of every peer whose own mode is closed. Runs on every
+    /// bind and every change of a peer's mode.
+    fn filter(&self, listener: &TcpListener) {
+        let closed: Vec<u32> = lock(&self.peer_modes)
+            .iter()
+            .filter(|(_, mode)| mode.closed())
+            .map(|(ip, _)| match ip {
+                IpAddr::V4(ip) => u32::from(*ip),
+                IpAddr::V6(ip) => panic!("closing one peer works for IPv4 peers only, not {ip}"),
+            })
+            .collect();
+        assert!(
+            closed.is_empty() || self.addr.is_ipv4(),
+            "closing one peer works on IPv4 backends only, not {}",
+            self.addr
+        );
+        socket2::SockRef::from(listener)
+            .attach_filter(&drop_sources(&closed))
+            .expect("attach the peer filter");
     }
 
     fn stopped(&self) -> bool {
@@ -87,6 +153,38 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A classic BPF program that drops IPv4 packets from `sources` (as u32 in
+/// host order) and passes the rest: load the source address from the IP
+/// header, compare it with each, drop on a match.
+fn drop_sources(sources: &[u32]) -> Vec<socket2::SockFilter> {
+    const SOURCE_ADDRESS: u32 = (libc::SKF_NET_OFF + 12) as u32;
+    let n = u8::try_from(sources.len()).expect("at most 255 closed peers");
+    let code = |c: u32| c as u16;
+    let mut program = vec![socket2::SockFilter::new(
+        code(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS),
+        0,
+        0,
+        SOURCE_ADDRESS,
+    )];
+    for (i, ip) in (0..n).zip(sources) {
+        // On a match, jump over the remaining comparisons and the accept.
+        program.push(socket2::SockFilter::new(
+            code(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K),
+            n - i,
+            0,
+            *ip,
+        ));
+    }
+    program.push(socket2::SockFilter::new(
+        code(libc::BPF_RET),
+        0,
+        0,
+        u32::MAX,
+    ));
+    program.push(socket2::SockFilter::new(code(libc::BPF_RET), 0, 0, 0));
+    program
+}
+
 fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     assert!(addr.ip().is_loopback(), "backends bind loopback only");
     let l = TcpListener::bind(addr)?;
@@ -95,22 +193,23 @@ fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// The listener, the accept thread and the mode switch shared by both kinds.
-struct Core<M: Clone + Send + 'static> {
+struct Core<M: Mode> {
     shared: Arc<Shared<M>>,
     accept: Option<JoinHandle<()>>,
 }
 
-impl<M: Clone + Send + 'static> Core<M> {
+impl<M: Mode> Core<M> {
     fn start(
         addr: SocketAddr,
         mode: M,
-        handle: fn(Arc<Shared<M>>, TcpStream),
+        handle: fn(Arc<Shared<M>>, TcpStream, IpAddr),
     ) -> io::Result<Core<M>> {
         let listener = bind(addr)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             addr,
             mode: Mutex::new(mode),
+            peer_modes: Mutex::new(HashMap::new()),
             changed: Condvar::new(),
             listener: Mutex::new(Some(listener)),
             stop: AtomicBool::new(false),
@@ -124,9 +223,9 @@ impl<M: Clone + Send + 'static> Core<M> {
                     None => None,
                 };
                 match accepted {
-                    Some((stream, _)) => {
+                    Some((stream, peer)) => {
                         let s = s.clone();
-                        thread::spawn(move || handle(s, stream));
+                        thread::spawn(move || handle(s, stream, peer.ip()));
                     }
                     None => thread::sleep(Duration::from_millis(5)),
                 }
@@ -138,10 +237,10 @@ impl<M: Clone + Send + 'static> Core<M> {
         })
     }
 
-    /// Switches the mode; `closed` tells whether the new mode is not
-    /// listening. Re-binds (and waits until bound) when leaving a closed mode.
-    fn set(&self, mode: M, closed: bool) {
-        if closed {
+    /// Switches the mode. Re-binds (and waits until bound) when leaving a
+    /// closed mode.
+    fn set(&self, mode: M) {
+        if mode.closed() {
             lock(&self.shared.listener).take();
         } else if lock(&self.shared.listener).is_none() {
             let deadline = Instant::now() + REBIND_DEADLINE;
@@ -155,31 +254,47 @@ impl<M: Clone + Send + 'static> Core<M> {
                     Err(e) => panic!("cannot re-bind backend {}: {e}", self.shared.addr),
                 }
             };
+            self.shared.filter(&listener);
             *lock(&self.shared.listener) = Some(listener);
         }
         *lock(&self.shared.mode) = mode;
         self.shared.changed.notify_all();
     }
 
-    fn seen(&self) -> usize {
-        lock(&self.shared.seen).len()
+    /// Gives `peer` its own mode (`None`: back to the backend's).
+    fn set_from(&self, peer: &str, mode: Option<M>) {
+        let peer: IpAddr = peer.parse().expect("peer IP");
+        match mode {
+            Some(mode) => lock(&self.shared.peer_modes).insert(peer, mode),
+            None => lock(&self.shared.peer_modes).remove(&peer),
+        };
+        if let Some(listener) = &*lock(&self.shared.listener) {
+            self.shared.filter(listener);
+        }
+        self.shared.changed.notify_all();
     }
 
-    fn wait_seen(&self, n: usize, deadline: Duration, what: &str) {
+    fn seen(&self, peer: Option<&str>) -> usize {
+        self.shared
+            .count(peer.map(|ip| ip.parse().expect("peer IP")))
+    }
+
+    fn wait_seen(&self, peer: Option<&str>, n: usize, deadline: Duration, what: &str) {
         let end = Instant::now() + deadline;
-        while self.seen() < n {
+        let from = peer.map(|ip| format!(" from {ip}")).unwrap_or_default();
+        while self.seen(peer) < n {
             assert!(
                 Instant::now() < end,
-                "backend {} saw {} {what}, waited for {n}",
+                "backend {} saw {} {what}{from}, waited for {n}",
                 self.shared.addr,
-                self.seen()
+                self.seen(peer)
             );
             thread::sleep(POLL);
         }
     }
 }
 
-impl<M: Clone + Send + 'static> Drop for Core<M> {
+impl<M: Mode> Drop for Core<M> {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.changed.notify_all();
@@ -258,13 +373,30 @@ impl HttpBackend {
 
     /// Switches what it does from now on.
     pub fn set(&self, mode: HttpMode) {
-        let closed = mode == HttpMode::Closed;
-        self.core.set(mode, closed);
+        self.core.set(mode);
+    }
+
+    /// Switches what it does with requests from `peer` (an IP address),
+    /// whatever [`set`](Self::set) says while it listens. `Closed` drops
+    /// that peer's connections and SYNs (IPv4 peers only): its connects
+    /// time out.
+    pub fn set_from(&self, peer: &str, mode: HttpMode) {
+        self.core.set_from(peer, Some(mode));
+    }
+
+    /// Requests from `peer` follow [`set`](Self::set) again.
+    pub fn clear_from(&self, peer: &str) {
+        self.core.set_from(peer, None);
     }
 
     /// Requests read so far (a hanging request counts when read).
     pub fn requests(&self) -> usize {
-        self.core.seen()
+        self.core.seen(None)
+    }
+
+    /// Requests read so far from `peer`.
+    pub fn requests_from(&self, peer: &str) -> usize {
+        self.core.seen(Some(peer))
     }
 
     /// The last request read.
@@ -274,7 +406,12 @@ impl HttpBackend {
 
     /// Waits until at least `n` requests were read (panics after `deadline`).
     pub fn wait_requests(&self, n: usize, deadline: Duration) {
-        self.core.wait_seen(n, deadline, "requests");
+        self.core.wait_seen(None, n, deadline, "requests");
+    }
+
+    /// Waits until at least `n` requests from `peer` were read.
+    pub fn wait_requests_from(&self, peer: &str, n: usize, deadline: Duration) {
+        self.core.wait_seen(Some(peer), n, deadline, "requests");
     }
 }
 
@@ -324,47 +461,69 @@ impl TcpBackend {
 
     /// Opens or closes the listener.
     pub fn set(&self, mode: TcpMode) {
-        self.core.set(mode, mode == TcpMode::Closed);
+        self.core.set(mode);
+    }
+
+    /// `Closed` drops the SYNs from `peer` (an IPv4 address), so its
+    /// connects time out while others' are accepted; `Open` undoes it.
+    pub fn set_from(&self, peer: &str, mode: TcpMode) {
+        self.core.set_from(peer, Some(mode));
+    }
+
+    /// Connects from `peer` follow [`set`](Self::set) again.
+    pub fn clear_from(&self, peer: &str) {
+        self.core.set_from(peer, None);
     }
 
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
-        self.core.seen()
+        self.core.seen(None)
+    }
+
+    /// Connections accepted so far from `peer` (dropped SYNs never count).
+    pub fn connections_from(&self, peer: &str) -> usize {
+        self.core.seen(Some(peer))
     }
 
     /// Waits until at least `n` connections were accepted.
     pub fn wait_connections(&self, n: usize, deadline: Duration) {
-        self.core.wait_seen(n, deadline, "connections");
+        self.core.wait_seen(None, n, deadline, "connections");
+    }
+
+    /// Waits until at least `n` connections from `peer` were accepted.
+    pub fn wait_connections_from(&self, peer: &str, n: usize, deadline: Duration) {
+        self.core.wait_seen(Some(peer), n, deadline, "connections");
     }
 }
 
-fn serve_tcp(shared: Arc<Shared<TcpMode>>, stream: TcpStream) {
+fn serve_tcp(shared: Arc<Shared<TcpMode>>, stream: TcpStream, peer: IpAddr) {
     lock(&shared.seen).push(Request {
         method: "CONNECT".into(),
         path: String::new(),
         host: None,
+        peer,
     });
     drop(stream);
 }
 
 /// Serves one connection: reads requests and answers them until the peer
 /// closes, asks to close, the backend closes or stops.
-fn serve_http(shared: Arc<Shared<HttpMode>>, mut stream: TcpStream) {
+fn serve_http(shared: Arc<Shared<HttpMode>>, mut stream: TcpStream, peer: IpAddr) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(POLL));
     let mut buf: Vec<u8> = Vec::new();
     loop {
-        let Some((request, close)) = read_request(&shared, &mut stream, &mut buf) else {
+        let Some((request, close)) = read_request(&shared, &mut stream, &mut buf, peer) else {
             return;
         };
         let method = request.method.clone();
         lock(&shared.seen).push(request);
-        let (status, body) = match shared.mode() {
+        let (status, body) = match shared.mode_for(peer) {
             HttpMode::Healthy => (200, "ok".to_string()),
             HttpMode::Status(code) => (code, format!("status {code}")),
             HttpMode::Body(body) => (200, body),
             HttpMode::Hang => {
-                hang(&shared);
+                hang(&shared, peer);
                 return;
             }
             HttpMode::Closed => return,
@@ -392,10 +551,15 @@ fn serve_http(shared: Arc<Shared<HttpMode>>, mut stream: TcpStream) {
     }
 }
 
-/// Blocks while the mode is `Hang` and the backend runs.
-fn hang(shared: &Shared<HttpMode>) {
+/// Blocks while the mode for `peer` is `Hang` and the backend runs.
+fn hang(shared: &Shared<HttpMode>, peer: IpAddr) {
     let mut mode = lock(&shared.mode);
-    while *mode == HttpMode::Hang && !shared.stopped() {
+    loop {
+        // Not mode_for: `mode` is held, so the peer's own mode is read here.
+        let own = lock(&shared.peer_modes).get(&peer).cloned();
+        if own.as_ref().unwrap_or(&*mode) != &HttpMode::Hang || shared.stopped() {
+            return;
+        }
         mode = shared
             .changed
             .wait_timeout(mode, POLL)
@@ -411,12 +575,13 @@ fn read_request(
     shared: &Shared<HttpMode>,
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
+    peer: IpAddr,
 ) -> Option<(Request, bool)> {
     let end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break i + 4;
         }
-        if shared.stopped() || shared.mode() == HttpMode::Closed || buf.len() > 64 * 1024 {
+        if shared.stopped() || shared.mode_for(peer).closed() || buf.len() > 64 * 1024 {
             return None;
         }
         let mut chunk = [0u8; 4096];
@@ -467,5 +632,13 @@ fn read_request(
         Some(c) if c.contains("keep-alive") => false,
         _ => version != "HTTP/1.1",
     };
-    Some((Request { method, path, host }, close))
+    Some((
+        Request {
+            method,
+            path,
+            host,
+            peer,
+        },
+        close,
+    ))
 }
