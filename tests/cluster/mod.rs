@@ -178,7 +178,7 @@ struct Fleet {
     etcd: Etcd,
     primary: HttpBackend,
     /// Kept running for the instances' probes.
-    _secondary: HttpBackend,
+    secondary: HttpBackend,
     instances: Vec<Instance>,
 }
 
@@ -197,7 +197,7 @@ impl Fleet {
         let fleet = Fleet {
             etcd,
             primary,
-            _secondary: secondary,
+            secondary,
             instances,
         };
         wait_members(&fleet.all(), 3);
@@ -290,4 +290,77 @@ fn without_etcd_answers_stay_and_the_instances_converge_when_it_returns() {
     // Agreeing again: a drain through one instance reaches the others.
     fleet.instances[2].set_override(&fleet.primary_target(), r#"{"state": "down"}"#);
     wait_answers(&fleet.all(), "127.0.0.22", "the drain after etcd came back");
+}
+
+/// Waits until `instance` reports these views of the primary.
+fn wait_views(fleet: &Fleet, instance: usize, want: &[(&str, &str)]) {
+    wait(&format!("views {want:?}"), || {
+        let status = fleet.instances[instance].status()?;
+        let target = status["targets"]
+            .as_array()
+            .and_then(|t| {
+                t.iter()
+                    .find(|t| t["target"] == fleet.primary_target().as_str())
+            })
+            .cloned()
+            .ok_or("no primary target")?;
+        let views = target["views"].as_object().cloned().unwrap_or_default();
+        let matches = views.len() == want.len()
+            && want
+                .iter()
+                .all(|(name, health)| views.get(*name).is_some_and(|v| v == health));
+        if matches {
+            Ok(())
+        } else {
+            Err(target.to_string())
+        }
+    });
+}
+
+#[test]
+fn a_target_one_instance_sees_down_stays_in_every_answer_but_alone_it_fails_over() {
+    let fleet = Fleet::start(
+        "minority",
+        [Some("127.0.0.2"), Some("127.0.0.3"), Some("127.0.0.4")],
+    );
+    // The same vantage point without the cluster: it decides alone.
+    let alone = Instance::start(
+        "alone",
+        None,
+        Some("127.0.0.4"),
+        (&fleet.primary, &fleet.secondary),
+    );
+    wait_answers(&fleet.all(), "127.0.0.21", "the primary everywhere");
+    fleet.primary.set_from("127.0.0.4", HttpMode::Status(503));
+    wait_answers(&[&alone], "127.0.0.22", "the lone instance failing over");
+    wait_views(&fleet, 0, &[("ns1", "up"), ("ns2", "up"), ("ns3", "down")]);
+    for instance in &fleet.instances {
+        assert_eq!(
+            instance.answer(),
+            ["127.0.0.21"],
+            "{} follows the majority, not ns3's view",
+            instance.name
+        );
+    }
+}
+
+#[test]
+fn a_killed_instance_s_views_expire_and_the_verdict_follows_the_rest() {
+    let mut fleet = Fleet::start(
+        "killed",
+        [Some("127.0.0.2"), Some("127.0.0.3"), Some("127.0.0.4")],
+    );
+    wait_answers(&fleet.all(), "127.0.0.21", "the primary everywhere");
+    fleet.primary.set_from("127.0.0.3", HttpMode::Status(503));
+    fleet.primary.set_from("127.0.0.4", HttpMode::Status(503));
+    wait_answers(&fleet.all(), "127.0.0.22", "two of three see it down");
+    // SIGKILL: no goodbye; its lease (2 s) has to run out.
+    drop(fleet.instances.pop());
+    wait_members(&fleet.all(), 2);
+    wait_views(&fleet, 0, &[("ns1", "up"), ("ns2", "down")]);
+    wait_answers(
+        &fleet.all(),
+        "127.0.0.21",
+        "one of two down is no majority: the primary again",
+    );
 }
