@@ -196,6 +196,14 @@ impl<P: Prober> Loop<P> {
             detail.state.observe(outcome.passed, check.thresholds)
         });
         if let (Some(flip), Some(views)) = (flip, &self.views) {
+            tracing::info!(
+                target = %self.target.key,
+                from = %flip.from,
+                to = %flip.to,
+                reason = %outcome.reason,
+                consecutive = flip.count,
+                "checks flipped: view sent to the cluster"
+            );
             // The cluster task outlives every loop; a send fails only at
             // shutdown.
             let _ = views.send(View {
