@@ -58,10 +58,46 @@ pub fn status(api: &str) -> Result<(), Error> {
         let bytes = response.error_for_status()?.bytes().await?;
         Ok::<_, Error>(serde_json::from_slice(&bytes)?)
     })?;
-    println!(
-        "{:<32} {:<6} {:<8} {:<16} {:>10}  LAST PROBE",
+    let cluster = &status["cluster"];
+    if !cluster.is_null() {
+        let members: Vec<&str> = cluster["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.as_str())
+            .collect();
+        println!(
+            "cluster: {} {}, {} member(s): {}; quorum {}, partition {}\n",
+            cluster["name"].as_str().unwrap_or("?"),
+            if cluster["connected"] == true {
+                "connected to etcd"
+            } else {
+                "NOT connected to etcd"
+            },
+            members.len(),
+            members.join(" "),
+            cluster["quorum"].as_str().unwrap_or("?"),
+            cluster["partition"].as_str().unwrap_or("?"),
+        );
+    }
+    let views = |target: &serde_json::Value| -> Option<String> {
+        let views = target["views"].as_object()?;
+        let votes: Vec<String> = views
+            .iter()
+            .map(|(name, view)| format!("{name}:{}", view.as_str().unwrap_or("?")))
+            .collect();
+        Some(votes.join(" "))
+    };
+    print!(
+        "{:<32} {:<6} {:<8} {:<16} {:>10}  ",
         "TARGET", "STATE", "SERVING", "OVERRIDE", "LATENCY"
     );
+    if cluster.is_null() {
+        println!("LAST PROBE");
+    } else {
+        // STATE is the cluster's verdict; each instance's view follows.
+        println!("{:<6} VIEWS", "CHECKS");
+    }
     for target in status["targets"].as_array().into_iter().flatten() {
         let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
         let forced = match &target["override"] {
@@ -74,8 +110,8 @@ pub fn status(api: &str) -> Result<(), Error> {
             ),
         };
         let probe = &target["last_probe"];
-        println!(
-            "{:<32} {:<6} {:<8} {:<16} {:>8.1}ms  {}",
+        print!(
+            "{:<32} {:<6} {:<8} {:<16} {:>8.1}ms  ",
             text(&target["target"]),
             text(&target["state"]),
             if target["serving"] == true {
@@ -85,8 +121,11 @@ pub fn status(api: &str) -> Result<(), Error> {
             },
             forced,
             probe["latency_ms"].as_f64().unwrap_or(0.0),
-            text(&probe["reason"]),
         );
+        match views(target) {
+            Some(views) => println!("{:<6} {views}", text(&target["checks"])),
+            None => println!("{}", text(&probe["reason"])),
+        }
     }
     Ok(())
 }

@@ -364,3 +364,28 @@ fn a_killed_instance_s_views_expire_and_the_verdict_follows_the_rest() {
         "one of two down is no majority: the primary again",
     );
 }
+
+#[test]
+fn healthdns_status_shows_each_instance_s_view_and_the_verdict() {
+    let fleet = Fleet::start(
+        "status",
+        [Some("127.0.0.2"), Some("127.0.0.3"), Some("127.0.0.4")],
+    );
+    fleet.primary.set_from("127.0.0.4", HttpMode::Status(503));
+    wait_views(&fleet, 1, &[("ns1", "up"), ("ns2", "up"), ("ns3", "down")]);
+    let api = format!("http://127.0.0.1:{}", fleet.instances[1].api);
+    let out = crate::util::run_healthdns(&["status".as_ref(), "--api".as_ref(), api.as_ref()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("cluster: ns2 connected to etcd, 3 member(s): ns1 ns2 ns3; quorum majority"),
+        "{text}"
+    );
+    let row = text
+        .lines()
+        .find(|l| l.starts_with(&fleet.primary_target()))
+        .unwrap_or_else(|| panic!("no row for the primary:\n{text}"));
+    let fields: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(fields[1], "up", "the verdict: {row}");
+    assert!(row.ends_with("ns1:up ns2:up ns3:down"), "{row}");
+}
