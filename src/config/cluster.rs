@@ -228,3 +228,73 @@ pub(crate) fn validate(
         credentials,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::parse;
+    use crate::config::tests::assert_errors;
+
+    #[test]
+    fn reads_every_key_and_defaults_the_rest() {
+        let config = parse(
+            Path::new("t.toml"),
+            "[cluster]\netcd = [\"http://127.0.0.1:2379/\", \"https://etcd.example:2379\"]\n\
+             name = \"ns1\"\nquorum = 0.34\nobservation-ttl = \"5s\"\npartition = \"local\"\n\
+             prefix = \"/healthdns/prod/\"\n",
+        )
+        .unwrap();
+        let cluster = config.cluster.unwrap();
+        assert_eq!(
+            cluster.etcd,
+            ["http://127.0.0.1:2379", "https://etcd.example:2379"]
+        );
+        assert_eq!(cluster.prefix, "/healthdns/prod");
+        assert_eq!(cluster.quorum, Quorum::Share(0.34));
+        assert_eq!(cluster.observation_ttl, Duration::from_secs(5));
+        assert_eq!(cluster.partition, Partition::Local);
+        let plain = parse(
+            Path::new("t.toml"),
+            "[cluster]\netcd = [\"http://127.0.0.1:2379\"]\nname = \"a\"\n",
+        )
+        .unwrap()
+        .cluster
+        .unwrap();
+        assert_eq!(
+            (plain.quorum, plain.partition, plain.prefix.as_str()),
+            (Quorum::Majority, Partition::Freeze, DEFAULT_PREFIX)
+        );
+        assert_eq!(plain.observation_ttl, DEFAULT_OBSERVATION_TTL);
+        assert!(parse(Path::new("t.toml"), "").unwrap().cluster.is_none());
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_with_its_place() {
+        assert_errors(
+            "[cluster]\netcd = [\"127.0.0.1:2379\"]\nname = \"ns 1\"\nquorum = \"most\"\n\
+             observation-ttl = \"1s\"\npartition = \"split\"\nprefix = \"healthdns\"\n",
+            &[
+                "t.toml:2:9: etcd endpoint \"127.0.0.1:2379\"",
+                "t.toml:3:8: name \"ns 1\"",
+                "t.toml:4:10: quorum: majority, any, all, or a share",
+                "t.toml:5:19: observation-ttl is whole seconds, at least 2s",
+                "t.toml:6:13: partition \"split\"",
+                "t.toml:7:10: prefix \"healthdns\"",
+            ],
+        );
+        assert_errors(
+            "[cluster]\netcd = []\nname = \"a\"\nquorum = 1.5\n",
+            &[
+                "t.toml:2:8: etcd needs at least one endpoint",
+                "t.toml:4:10: quorum",
+            ],
+        );
+        assert_errors(
+            "[cluster]\netcd = [\"http://a:1\"]\nname = \"a\"\nnodes = 3\n",
+            &["t.toml:4:1: unknown field `nodes`"],
+        );
+    }
+}
