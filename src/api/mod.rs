@@ -139,22 +139,11 @@ async fn set_override(
         },
         Some(Err(message)) => return error(StatusCode::BAD_REQUEST, format!("for: {message}")),
     };
-    let forced = match request.state.as_str() {
-        "down" => Some(Override {
-            state: Health::Down,
-            until,
-        }),
-        "up" => Some(Override {
-            state: Health::Up,
-            until,
-        }),
-        "auto" => None,
-        other => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("state {other:?}: use down, up or auto"),
-            );
-        }
+    let Some(forced) = Override::from_word(&request.state, until) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("state {:?}: use down, up or auto", request.state),
+        );
     };
     let table = api.table.load();
     let Some(index) = table

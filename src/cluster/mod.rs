@@ -448,17 +448,7 @@ impl Task {
                 let until = stored
                     .until
                     .map(|secs| UNIX_EPOCH + Duration::from_secs(secs));
-                let forced = match stored.state.as_str() {
-                    "down" => Some(Override {
-                        state: Health::Down,
-                        until,
-                    }),
-                    "up" => Some(Override {
-                        state: Health::Up,
-                        until,
-                    }),
-                    _ => None,
-                };
+                let forced = Override::from_word(&stored.state, until)?;
                 Some((rest.to_owned(), forced))
             }
             _ => None,

@@ -81,6 +81,20 @@ pub struct Verdict {
     pub reason: String,
 }
 
+impl Override {
+    /// What an operator's `down`, `up` or `auto` (back to the checks:
+    /// `Some(None)`) asks for, lapsing at `until`; `None` for another word.
+    pub fn from_word(word: &str, until: Option<SystemTime>) -> Option<Option<Override>> {
+        let state = match word {
+            "down" => Health::Down,
+            "up" => Health::Up,
+            "auto" => return Some(None),
+            _ => return None,
+        };
+        Some(Some(Override { state, until }))
+    }
+}
+
 #[derive(Debug, Default)]
 struct Control {
     forced: Option<Override>,

@@ -211,6 +211,17 @@ impl Fleet {
     fn primary_target(&self) -> String {
         format!("{}/web", self.primary.addr())
     }
+
+    /// The primary's entry in instance `i`'s status.
+    fn primary_status(&self, i: usize) -> Result<Value, String> {
+        let status = self.instances[i].status()?;
+        let key = self.primary_target();
+        status["targets"]
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["target"] == key.as_str()))
+            .cloned()
+            .ok_or_else(|| format!("no {key} in {status}"))
+    }
 }
 
 #[test]
@@ -241,15 +252,7 @@ fn a_backend_really_down_moves_every_instance_and_back() {
     wait_answers(&all, "127.0.0.22", "the secondary everywhere");
     // Every instance's view is down, and each says so.
     wait("three down votes on the primary", || {
-        let status = fleet.instances[2].status()?;
-        let target = status["targets"]
-            .as_array()
-            .and_then(|t| {
-                t.iter()
-                    .find(|t| t["target"] == fleet.primary_target().as_str())
-            })
-            .cloned()
-            .ok_or("no primary target")?;
+        let target = fleet.primary_status(2)?;
         let views = &target["views"];
         if ["ns1", "ns2", "ns3"].iter().all(|n| views[n] == "down") && target["state"] == "down" {
             Ok(())
@@ -295,15 +298,7 @@ fn without_etcd_answers_stay_and_the_instances_converge_when_it_returns() {
 /// Waits until `instance` reports these views of the primary.
 fn wait_views(fleet: &Fleet, instance: usize, want: &[(&str, &str)]) {
     wait(&format!("views {want:?}"), || {
-        let status = fleet.instances[instance].status()?;
-        let target = status["targets"]
-            .as_array()
-            .and_then(|t| {
-                t.iter()
-                    .find(|t| t["target"] == fleet.primary_target().as_str())
-            })
-            .cloned()
-            .ok_or("no primary target")?;
+        let target = fleet.primary_status(instance)?;
         let views = target["views"].as_object().cloned().unwrap_or_default();
         let matches = views.len() == want.len()
             && want
