@@ -112,7 +112,21 @@ impl Etcd {
             if let Some(token) = &self.token {
                 request = request.header(reqwest::header::AUTHORIZATION, token);
             }
-            match request.send().await.and_then(|r| r.error_for_status()) {
+            match request.send().await {
+                // etcd said no (bad credentials, no permission, a bad
+                // request): another endpoint of the cluster would too.
+                Ok(response) if !response.status().is_success() => {
+                    let status = response.status();
+                    let body = response.text().await.unwrap_or_default();
+                    let message = serde_json::from_str::<Value>(&body)
+                        .ok()
+                        .and_then(|v| v["error"].as_str().map(str::to_owned))
+                        .unwrap_or(body);
+                    return Err(EtcdError::Answer {
+                        endpoint: endpoint.clone(),
+                        message: format!("{status}: {message}"),
+                    });
+                }
                 Ok(response) => {
                     let bytes = response.bytes().await.map_err(|source| EtcdError::Http {
                         endpoint: endpoint.clone(),

@@ -231,28 +231,42 @@ struct Task {
 impl Task {
     async fn run(mut self) {
         let mut wait = RETRY.0;
+        // Whether the operator has been told etcd is out of reach: once per
+        // outage, or once at start when it never was in reach.
+        let mut told = false;
         loop {
             let result = self.session().await;
             let lost = {
                 let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
                 std::mem::replace(&mut shared.connected, false)
             };
-            match result {
+            let err = match result {
                 Ok(()) => return,
-                Err(err) if lost => {
-                    let partition = match self.config.partition {
-                        Partition::Freeze => "keeping the last verdicts",
-                        Partition::Local => "following this instance's checks",
-                    };
-                    tracing::warn!(%err, "cluster: lost etcd, {partition}");
-                    if self.config.partition == Partition::Local {
-                        for (_, slot) in self.registry.borrow().iter() {
-                            slot.set_verdict(None);
-                        }
+                Err(err) => err,
+            };
+            if lost {
+                told = false;
+                wait = RETRY.0;
+                if self.config.partition == Partition::Local {
+                    for (_, slot) in self.registry.borrow().iter() {
+                        slot.set_verdict(None);
                     }
-                    wait = RETRY.0;
                 }
-                Err(err) => tracing::debug!(%err, "cluster: etcd still unreachable"),
+            }
+            if told {
+                tracing::debug!(%err, "cluster: etcd still unreachable");
+            } else {
+                let partition = match self.config.partition {
+                    Partition::Freeze if lost => "keeping the last verdicts",
+                    _ => "following this instance's checks",
+                };
+                let what = if lost {
+                    "lost etcd"
+                } else {
+                    "cannot reach etcd"
+                };
+                tracing::warn!(%err, "cluster: {what}, {partition}; retrying");
+                told = true;
             }
             tokio::select! {
                 biased;

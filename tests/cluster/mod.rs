@@ -384,3 +384,101 @@ fn healthdns_status_shows_each_instance_s_view_and_the_verdict() {
     assert_eq!(fields[1], "up", "the verdict: {row}");
     assert!(row.ends_with("ns1:up ns2:up ns3:down"), "{row}");
 }
+
+/// Turns etcd's authentication on: user `root` and user `hd`, who may
+/// read and write under `prefix` only.
+fn enable_auth(etcd: &Etcd, prefix: &str) {
+    let b64 = |s: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(s)
+    };
+    let end = {
+        let mut end = prefix.to_owned();
+        let last = end.pop().unwrap();
+        end.push((last as u8 + 1) as char);
+        end
+    };
+    let calls = [
+        (
+            "/v3/auth/user/add",
+            r#"{"name":"root","password":"rootpw"}"#.to_owned(),
+        ),
+        (
+            "/v3/auth/user/grant",
+            r#"{"user":"root","role":"root"}"#.to_owned(),
+        ),
+        (
+            "/v3/auth/user/add",
+            r#"{"name":"hd","password":"hdpw"}"#.to_owned(),
+        ),
+        ("/v3/auth/role/add", r#"{"name":"hd"}"#.to_owned()),
+        (
+            "/v3/auth/role/grant",
+            format!(
+                r#"{{"name":"hd","perm":{{"permType":"READWRITE","key":"{}","range_end":"{}"}}}}"#,
+                b64(prefix),
+                b64(&end)
+            ),
+        ),
+        (
+            "/v3/auth/user/grant",
+            r#"{"user":"hd","role":"hd"}"#.to_owned(),
+        ),
+        ("/v3/auth/enable", "{}".to_owned()),
+    ];
+    for (path, body) in calls {
+        let reply = http::request(
+            ([127, 0, 0, 1], etcd.port).into(),
+            "POST",
+            path,
+            &[("Content-Type", "application/json")],
+            Some(&body),
+        )
+        .expect("etcd auth call");
+        assert_eq!(reply.status, 200, "{path} {body}: {reply}");
+    }
+}
+
+#[test]
+fn with_etcd_credentials_it_joins_and_with_wrong_ones_it_says_why() {
+    let etcd = Etcd::start();
+    let prefix = prefix("auth");
+    enable_auth(&etcd, &format!("{prefix}/"));
+    let (primary, secondary) = HttpBackend::pair_on_one_port("127.0.0.21", "127.0.0.22");
+    let start = |name: &str, password: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("c.test.zone"), zone(&primary, &secondary)).unwrap();
+        let api = free_port();
+        let config = format!(
+            "[check.web]\ntype = \"http\"\nport = {}\npath = \"/health\"\ninterval = \"200ms\"\n\
+             timeout = \"100ms\"\n[[zone]]\nfile = \"c.test.zone\"\n\
+             [api]\nlisten = \"127.0.0.1:{api}\"\n\
+             [cluster]\netcd = [\"{}\"]\nname = \"{name}\"\nprefix = \"{prefix}\"\n\
+             observation-ttl = \"2s\"\nusername = \"hd\"\npassword = \"{password}\"\n",
+            primary.port(),
+            etcd.endpoint()
+        );
+        let path = dir.path().join("healthdns.toml");
+        std::fs::write(&path, config).unwrap();
+        let server = Server::start_args(&["serve".as_ref(), "--config".as_ref(), path.as_os_str()]);
+        Instance {
+            name: name.to_owned(),
+            server,
+            api,
+            _dir: dir,
+        }
+    };
+    let good = start("ns1", "hdpw");
+    wait_members(&[&good], 1);
+    let bad = start("ns2", "nope");
+    wait("the refused instance to say why", || {
+        let log = bad.server.stderr_so_far();
+        if log.contains("cannot reach etcd") && log.contains("authentication failed") {
+            Ok(())
+        } else {
+            Err(log)
+        }
+    });
+    assert_eq!(bad.cluster().unwrap()["connected"], false);
+    assert_eq!(bad.answer(), ["127.0.0.21"], "it answers by its own checks");
+}
