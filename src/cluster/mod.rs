@@ -25,7 +25,7 @@
 mod etcd;
 mod verdict;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{ClusterConfig, Health, Partition, Quorum};
 use crate::health::Registry;
 use crate::health::checker::{View, Views};
-use crate::health::slot::{Override, Verdict};
+use crate::health::slot::{Override, Slot, Verdict};
 use crate::metrics::Metrics;
 use etcd::{Change, Etcd, EtcdError};
 use verdict::Votes;
@@ -114,7 +114,9 @@ impl Cluster {
             views: view_rx,
             overrides: override_rx,
             local: HashMap::new(),
+            slots: HashMap::new(),
             remote: Remote::default(),
+            dirty: Dirty::All,
             shutdown: shutdown.clone(),
         };
         let task = tokio::spawn(task.run());
@@ -224,7 +226,12 @@ struct Task {
     overrides: mpsc::UnboundedReceiver<(String, Option<Override>)>,
     /// This instance's views, as last written.
     local: HashMap<String, Health>,
+    /// The registry's slots by target, as `ADDRESS:PORT/CHECK`.
+    slots: HashMap<String, Arc<Slot>>,
     remote: Remote,
+    /// What changed since the last publish: every target (a member came
+    /// or went, the targets changed), or these.
+    dirty: Dirty,
     shutdown: CancellationToken,
 }
 
@@ -301,6 +308,7 @@ impl Task {
         self.write(&writes, lease).await?;
         let (pairs, revision) = self.etcd.range(&format!("{}/", self.config.prefix)).await?;
         self.remote = Remote::default();
+        self.dirty = Dirty::All;
         let mut overrides = Vec::new();
         for (key, value) in pairs {
             overrides.extend(self.learn(Change::Put(key, value)));
@@ -414,6 +422,7 @@ impl Task {
     fn refresh_local(&mut self) {
         let registry = self.registry.borrow_and_update().clone();
         let mut local = HashMap::with_capacity(registry.targets().len());
+        let mut slots = HashMap::with_capacity(registry.targets().len());
         for (target, slot) in registry.iter() {
             let key = target.key.to_string();
             let health = self
@@ -421,9 +430,12 @@ impl Task {
                 .get(&key)
                 .copied()
                 .unwrap_or_else(|| slot.detail().state.health());
-            local.insert(key, health);
+            local.insert(key.clone(), health);
+            slots.insert(key, slot.clone());
         }
         self.local = local;
+        self.slots = slots;
+        self.dirty = Dirty::All;
     }
 
     /// Takes in one change of etcd's keys; an override, when it is one.
@@ -436,10 +448,13 @@ impl Task {
         let (kind, rest) = rest.split_once('/')?;
         match kind {
             "members" => {
-                if value.is_some() {
-                    self.remote.members.insert(rest.to_owned());
+                let changed = if value.is_some() {
+                    self.remote.members.insert(rest.to_owned())
                 } else {
-                    self.remote.members.remove(rest);
+                    self.remote.members.remove(rest)
+                };
+                if changed {
+                    self.dirty = Dirty::All;
                 }
                 None
             }
@@ -455,6 +470,9 @@ impl Task {
                     Some(health) => views.insert(member.to_owned(), health),
                     None => views.remove(member),
                 };
+                if let Dirty::Targets(targets) = &mut self.dirty {
+                    targets.insert(target.to_owned());
+                }
                 None
             }
             "overrides" => {
@@ -477,44 +495,69 @@ impl Task {
         if replay && (forced.is_none() || lapsed) {
             return;
         }
-        let registry = self.registry.borrow();
-        if let Some((_, slot)) = registry.iter().find(|(t, _)| t.key.to_string() == target) {
+        if let Some(slot) = self.slots.get(target) {
             slot.set_override(forced);
         }
     }
 
-    /// Hands every target's verdict to its slot and the state to the API.
-    fn publish(&self) {
-        let registry = self.registry.borrow().clone();
-        let members = &self.remote.members;
-        for (target, slot) in registry.iter() {
-            let key = target.key.to_string();
-            let mut votes = Votes::default();
-            if let Some(views) = self.remote.views.get(&key) {
-                for (member, health) in views {
-                    if !members.contains(member) {
-                        continue;
+    /// Hands the verdicts of what changed to their slots, and the state
+    /// to the API.
+    fn publish(&mut self) {
+        let dirty = std::mem::replace(&mut self.dirty, Dirty::Targets(HashSet::new()));
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        match dirty {
+            Dirty::All => {
+                for (key, slot) in &self.slots {
+                    slot.set_verdict(self.verdict(key));
+                }
+                shared.members = self.remote.members.clone();
+                shared.views = self.remote.views.clone();
+            }
+            Dirty::Targets(targets) => {
+                for key in targets {
+                    if let Some(slot) = self.slots.get(&key) {
+                        slot.set_verdict(self.verdict(&key));
                     }
-                    match health {
-                        Health::Up => votes.up += 1,
-                        Health::Down => votes.down += 1,
-                    }
+                    match self.remote.views.get(&key) {
+                        Some(views) => shared.views.insert(key, views.clone()),
+                        None => shared.views.remove(&key),
+                    };
                 }
             }
-            let verdict = votes.verdict(self.config.quorum).map(|health| Verdict {
-                health,
-                reason: format!(
-                    "cluster: {} of {} instances see it down",
-                    votes.down,
-                    votes.up + votes.down
-                ),
-            });
-            slot.set_verdict(verdict);
         }
-        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        shared.members = self.remote.members.clone();
-        shared.views = self.remote.views.clone();
     }
+
+    /// The verdict on `target` from the live members' views.
+    fn verdict(&self, target: &str) -> Option<Verdict> {
+        let mut votes = Votes::default();
+        let views = self.remote.views.get(target).into_iter().flatten();
+        for (member, health) in views {
+            if !self.remote.members.contains(member) {
+                continue;
+            }
+            match health {
+                Health::Up => votes.up += 1,
+                Health::Down => votes.down += 1,
+            }
+        }
+        votes.verdict(self.config.quorum).map(|health| Verdict {
+            health,
+            reason: format!(
+                "cluster: {} of {} instances see it down",
+                votes.down,
+                votes.up + votes.down
+            ),
+        })
+    }
+}
+
+/// What a publish must look at again.
+#[derive(Debug)]
+enum Dirty {
+    /// Every target.
+    All,
+    /// These targets.
+    Targets(HashSet<String>),
 }
 
 fn unix_now() -> u64 {
