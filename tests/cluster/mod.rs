@@ -42,10 +42,11 @@ fn zone(primary: &HttpBackend, secondary: &HttpBackend) -> String {
 
 impl Instance {
     /// Starts instance `name` of the cluster under `prefix` on `etcd`
-    /// (none: alone), its probes sent from `source`.
+    /// with `extra` keys in its `[cluster]` (none: alone), its probes sent
+    /// from `source`.
     fn start(
         name: &str,
-        etcd: Option<(&Etcd, &str)>,
+        etcd: Option<(&Etcd, &str, &str)>,
         source: Option<&str>,
         backends: (&HttpBackend, &HttpBackend),
     ) -> Instance {
@@ -63,10 +64,10 @@ impl Instance {
         config.push_str(&format!(
             "[[zone]]\nfile = \"c.test.zone\"\n[api]\nlisten = \"127.0.0.1:{api}\"\n"
         ));
-        if let Some((etcd, prefix)) = etcd {
+        if let Some((etcd, prefix, extra)) = etcd {
             config.push_str(&format!(
                 "[cluster]\netcd = [\"{}\"]\nname = \"{name}\"\nprefix = \"{prefix}\"\n\
-                 observation-ttl = \"2s\"\n",
+                 observation-ttl = \"2s\"\n{extra}",
                 etcd.endpoint()
             ));
         }
@@ -184,6 +185,11 @@ struct Fleet {
 
 impl Fleet {
     fn start(test: &str, sources: [Option<&str>; 3]) -> Fleet {
+        Fleet::start_with(test, sources, "")
+    }
+
+    /// [`Fleet::start`] with `extra` keys in every `[cluster]`.
+    fn start_with(test: &str, sources: [Option<&str>; 3], extra: &str) -> Fleet {
         let etcd = Etcd::start();
         let (primary, secondary) = HttpBackend::pair_on_one_port("127.0.0.21", "127.0.0.22");
         let prefix = prefix(test);
@@ -191,7 +197,12 @@ impl Fleet {
             .iter()
             .zip(sources)
             .map(|(name, source)| {
-                Instance::start(name, Some((&etcd, &prefix)), source, (&primary, &secondary))
+                Instance::start(
+                    name,
+                    Some((&etcd, &prefix, extra)),
+                    source,
+                    (&primary, &secondary),
+                )
             })
             .collect();
         let fleet = Fleet {
@@ -481,4 +492,43 @@ fn with_etcd_credentials_it_joins_and_with_wrong_ones_it_says_why() {
     });
     assert_eq!(bad.cluster().unwrap()["connected"], false);
     assert_eq!(bad.answer(), ["127.0.0.21"], "it answers by its own checks");
+}
+
+#[test]
+fn with_partition_local_an_instance_without_etcd_follows_its_own_checks() {
+    let mut fleet = Fleet::start_with(
+        "local",
+        [Some("127.0.0.2"), Some("127.0.0.3"), Some("127.0.0.4")],
+        "partition = \"local\"\n",
+    );
+    wait_answers(&fleet.all(), "127.0.0.21", "the primary everywhere");
+    fleet.etcd.stop();
+    wait("every instance to say it lost etcd", || {
+        for instance in &fleet.instances {
+            let cluster = instance.cluster()?;
+            if cluster["connected"] != false || cluster["partition"] != "local" {
+                return Err(format!("{}: {cluster}", instance.name));
+            }
+        }
+        Ok(())
+    });
+    // Seen down from ns3's vantage point only: alone again, ns3 fails
+    // over; the others, whose checks pass, keep the primary.
+    fleet.primary.set_from("127.0.0.4", HttpMode::Status(503));
+    wait_answers(
+        &[&fleet.instances[2]],
+        "127.0.0.22",
+        "ns3 on its own checks",
+    );
+    for instance in &fleet.instances[..2] {
+        assert_eq!(instance.answer(), ["127.0.0.21"], "{}", instance.name);
+    }
+    // Back together: the majority's verdict again.
+    fleet.etcd.start_again();
+    wait_members(&fleet.all(), 3);
+    wait_answers(
+        &fleet.all(),
+        "127.0.0.21",
+        "the majority's verdict once etcd is back",
+    );
 }
