@@ -164,7 +164,7 @@ impl Dynamic {
             return match self.policy {
                 Policy::Failover => {
                     let tier = rank(healthy[0]);
-                    Eligible::Members(keep(healthy, |p| rank(p) == tier), Draw::InOrder)
+                    Eligible::Members(leading(healthy, |p| rank(p) == tier), Draw::InOrder)
                 }
                 Policy::Multivalue => Eligible::Members(healthy, Draw::Shuffle),
                 // Weight-0 members stand in only when every weighted one is down.
@@ -184,7 +184,7 @@ impl Dynamic {
             (AllDown::Servfail, _) => Eligible::Servfail,
             (AllDown::First, Policy::Failover) => {
                 let tier = self.members.first().map_or(0, |m| m.rank);
-                Eligible::Members(keep(all, |p| rank(p) == tier), Draw::InOrder)
+                Eligible::Members(leading(all, |p| rank(p) == tier), Draw::InOrder)
             }
             (AllDown::First, _) => Eligible::Members(&mut all[..n.min(1)], Draw::InOrder),
             (AllDown::All, Policy::Failover) => Eligible::Members(all, Draw::InOrder),
@@ -236,6 +236,13 @@ impl Dynamic {
         }
         None
     }
+}
+
+/// The positions that pass `test` before the first that does not: a
+/// failover set's members are sorted by tier, so a tier is a run.
+fn leading(positions: &mut [u16], test: impl Fn(u16) -> bool) -> &mut [u16] {
+    let run = positions.iter().take_while(|&&p| test(p)).count();
+    &mut positions[..run]
 }
 
 /// The positions that pass `test`, moved to the front, in order.
