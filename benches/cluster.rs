@@ -1,5 +1,6 @@
 //! `[cluster]` measured: real `healthdns serve` instances on a real etcd
-//! (Debian's `etcd`), probing HTTP backends that run in this process.
+//! (`etcd` on PATH: Debian's etcd-server), probing HTTP backends that run
+//! in this process.
 //!
 //! `cargo bench --bench cluster [-- PART...]`, parts:
 //! - `convergence[:RUNS]` (5 runs): three instances probing from 127.0.0.2,
@@ -541,7 +542,12 @@ impl Process {
                 Ok(())
             });
         }
-        Process(command.spawn().expect("spawn"))
+        let program = command.get_program().to_owned();
+        Process(
+            command
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {program:?}: {e}")),
+        )
     }
 }
 
