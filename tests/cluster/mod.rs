@@ -5,7 +5,7 @@
 //! Checks run every 200 ms (timeout 100 ms, fall 2, rise 2) and views live
 //! 2 s after an instance dies. Tests wait on conditions with generous
 //! deadlines; how fast the instances agree is measured by
-//! `benches/cluster.sh`, not asserted here.
+//! `benches/cluster.rs`, not asserted here.
 
 use std::thread;
 use std::time::{Duration, Instant};
