@@ -379,3 +379,34 @@ fn page_screenshot_of_the_fixture_document() {
     screenshot(&server.url(), &path);
     eprintln!("status page screenshot: {}", path.display());
 }
+
+#[test]
+fn page_shows_the_cluster_and_each_instance_s_view() {
+    let (dom, html, _server) = page_with(&[Reply::Json("cluster.json")]);
+    let cluster = dom.id("cluster");
+    assert!(cluster.attr("hidden").is_none(), "{html}");
+    assert_eq!(cluster.get("data-connected"), "false");
+    badge_is(cluster, "cluster-etcd", "down");
+    let text = cluster.text();
+    assert!(text.contains("last verdicts kept"), "{text}");
+    assert!(
+        text.contains("3 members (ns1, ns2, ns3), quorum majority"),
+        "{text}"
+    );
+    let row = target_row(&dom, "127.0.0.21:8080/web");
+    let views = row.field("views");
+    for (name, class) in [("ns1", "down"), ("ns2", "up"), ("ns3", "down")] {
+        let badge = views.find("data-view", name);
+        assert_eq!(badge.len(), 1, "{name}: {html}");
+        assert!(
+            badge[0].has_class(class),
+            "{name} is {class}: {:?}",
+            badge[0]
+        );
+    }
+    assert_eq!(row.field_text("checks"), "· here: up");
+    // Without a cluster, nothing of it shows.
+    let (plain, html, _server) = page_with(&[Reply::Json("status.json")]);
+    assert!(plain.id("cluster").attr("hidden").is_some(), "{html}");
+    assert!(plain.with_attr("data-view").next().is_none(), "{html}");
+}
