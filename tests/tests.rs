@@ -12,6 +12,7 @@
 //! | `layers` | the modules of `src/` use only the layers below their own |
 //! | `health` | health-aware record sets: failover, multivalue, weighted, checks, all-down, TTLs |
 //! | `api` | the operations API: metrics, status, overrides, reload, the CLI client |
+//! | `library` | `Daemon` run in the test's own process: answers, reloads and stops on command |
 //! | `notify` | `[[notify]]` webhooks and commands hearing a failover, and their config errors |
 //! | `status_page` | the status page (`GET /`) in headless Chromium: fixture documents, errors, the live server |
 //! | `transport` | TCP idle timeout and connection limit, malformed datagrams, config files |
@@ -28,6 +29,7 @@ mod cluster;
 mod differential;
 mod health;
 mod layers;
+mod library;
 mod notify;
 mod status_page;
 mod transport;
