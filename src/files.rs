@@ -178,11 +178,12 @@ fn needs_escape(c: char) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::os::unix::net::UnixListener;
 
-    fn mkfifo(path: &Path) {
+    /// Makes a FIFO at `path`, for the tests of what reads files.
+    pub(crate) fn mkfifo(path: &Path) {
         let name = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
         // SAFETY: a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);

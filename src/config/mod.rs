@@ -695,9 +695,7 @@ pub(crate) mod tests {
     fn only_regular_files_are_read_and_refusals_point_at_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        crate::files::tests::mkfifo(&fifo);
         let big = dir.path().join("big.zone");
         std::fs::write(&big, [b'\n'; 2048]).unwrap();
         let (d, f, b) = (dir.path().display(), fifo.display(), big.display());

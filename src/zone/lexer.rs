@@ -385,6 +385,23 @@ mod tests {
     }
 
     #[test]
+    fn keeps_the_first_errors_and_counts_the_rest() {
+        let text = "a A 192.0.2.1 )\n".repeat(MAX_ERRORS + 50);
+        let (errors, more) = lex_each(text.as_bytes(), |_| {});
+        assert_eq!((errors.len(), more), (MAX_ERRORS, 50));
+        assert_eq!(errors[MAX_ERRORS - 1].line(), MAX_ERRORS as u32);
+    }
+
+    #[test]
+    fn text_for_messages_escapes_control_bytes_and_invalid_utf8() {
+        let token = Token {
+            raw: Cow::Borrowed(b"a\x1b\xff\xc3\xa9\\059"),
+            quoted: false,
+        };
+        assert_eq!(token.text(), "a\\027\\255é\\059");
+    }
+
+    #[test]
     fn name_text_escapes_non_ascii() {
         let token = Token {
             raw: Cow::Borrowed(&[b'a', 0xc3, 0xa9]),

@@ -544,9 +544,7 @@ mod tests {
     fn includes_of_devices_and_fifos_are_refused_at_their_line() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        let name = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        crate::files::tests::mkfifo(&fifo);
         let main = format!("{HEAD}$INCLUDE /dev/zero\n$INCLUDE fifo\n$INCLUDE .\n");
         let main = write(dir.path(), "z.zone", main.as_bytes());
         let parsed = read(&main, None, DEFAULT_MAX_ZONE_FILE_SIZE);
