@@ -1,13 +1,15 @@
 //! The catalog: every zone a config names, loaded, with every error found,
 //! so that `check`, start-up and reload all judge a configuration the same
-//! way.
+//! way. Of the errors, the first [`MAX_ERRORS`] are kept and the rest
+//! counted, for each zone and for all of them.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::config::{Config, ConfigError};
+use crate::files::{self, MAX_ERRORS};
 use crate::name::Name;
-use crate::zone::{self, Zone, ZoneError};
+use crate::zone::{self, Zone, ZoneError, ZoneErrors};
 
 /// Something wrong with a configuration or one of its zones, with its
 /// place; shown as `file:line: message` (`file:line:col:` in a config).
@@ -20,7 +22,11 @@ pub enum Problem {
     #[error("{0}")]
     Zone(ZoneError),
     /// Two zone files for one zone.
-    #[error("{}: zone {origin} is already served from {}", .file.display(), .first.display())]
+    #[error(
+        "{}: zone {origin} is already served from {}",
+        files::shown(file),
+        files::shown(first)
+    )]
     Duplicate {
         /// The second file.
         file: PathBuf,
@@ -29,6 +35,46 @@ pub enum Problem {
         /// The first file.
         first: PathBuf,
     },
+    /// How many more errors (or warnings) there were than are listed: of
+    /// one zone file and its `$INCLUDE`s, or of everything (`file` None).
+    #[error(
+        "… and {count} more {}{}",
+        if *.warnings { "warnings" } else { "errors" },
+        .file.as_deref().map(|file| format!(" in {}", files::shown(file))).unwrap_or_default()
+    )]
+    More {
+        /// How many.
+        count: usize,
+        /// Warnings rather than errors.
+        warnings: bool,
+        /// The zone file, when they are of one.
+        file: Option<PathBuf>,
+    },
+}
+
+impl Problem {
+    /// The same problem, told as a warning.
+    pub fn into_warning(self) -> Problem {
+        match self {
+            Problem::Zone(error) => Problem::Zone(error.into_warning()),
+            Problem::More { count, file, .. } => Problem::More {
+                count,
+                warnings: true,
+                file,
+            },
+            other => other,
+        }
+    }
+
+    /// `found`'s problems, then a line counting those not listed.
+    fn of_zone(found: ZoneErrors, file: &std::path::Path, warnings: bool) -> Vec<Problem> {
+        let more = (found.more > 0).then(|| Problem::More {
+            count: found.more,
+            warnings,
+            file: Some(file.to_owned()),
+        });
+        found.into_iter().map(Problem::Zone).chain(more).collect()
+    }
 }
 
 /// Every zone of a config, loaded.
@@ -36,8 +82,9 @@ pub enum Problem {
 pub struct Catalog {
     /// The zones, in config order.
     pub zones: Vec<Zone>,
-    /// Warnings (dropped out-of-zone data, occluded names, …).
-    pub warnings: Vec<ZoneError>,
+    /// Warnings (dropped out-of-zone data, occluded names, …), the first
+    /// [`MAX_ERRORS`] of each zone and a count of the rest.
+    pub warnings: Vec<Problem>,
 }
 
 /// Loads all zones of `config`. A zone served twice is an error.
@@ -50,7 +97,9 @@ pub fn load(config: &Config) -> Result<Catalog, Vec<Problem>> {
     let mut seen: HashMap<Name, std::path::PathBuf> = HashMap::new();
     for zone_config in &config.zones {
         let is_check = |name: &str| config.checks.contains_key(name);
-        match zone::load_checked(&zone_config.file, zone_config.origin.as_ref(), &is_check) {
+        let origin = zone_config.origin.as_ref();
+        let file = &zone_config.file;
+        match zone::load_checked(file, origin, &is_check, config.max_zone_file_size) {
             Ok(zone) => {
                 if let Some(first) = seen.get(&zone.zone.origin) {
                     errors.push(Problem::Duplicate {
@@ -61,17 +110,46 @@ pub fn load(config: &Config) -> Result<Catalog, Vec<Problem>> {
                     continue;
                 }
                 seen.insert(zone.zone.origin.clone(), zone_config.file.clone());
-                loaded.warnings.extend(zone.warnings);
+                loaded
+                    .warnings
+                    .extend(Problem::of_zone(zone.warnings, file, true));
                 loaded.zones.push(zone.zone);
             }
-            Err(zone_errors) => errors.extend(zone_errors.into_iter().map(Problem::Zone)),
+            Err(zone_errors) => errors.extend(Problem::of_zone(zone_errors, file, false)),
         }
     }
     if errors.is_empty() {
         Ok(loaded)
     } else {
-        Err(errors)
+        Err(capped(errors))
     }
+}
+
+/// The first [`MAX_ERRORS`] errors of `problems`, the counts of zones all
+/// of whose errors are among them, then one count of everything else.
+fn capped(problems: Vec<Problem>) -> Vec<Problem> {
+    let mut kept = Vec::with_capacity(problems.len().min(MAX_ERRORS + 1));
+    let mut listed = 0;
+    let mut more = 0;
+    for problem in problems {
+        match problem {
+            Problem::More { count, .. } if more > 0 => more += count,
+            Problem::More { .. } => kept.push(problem),
+            _ if listed < MAX_ERRORS => {
+                kept.push(problem);
+                listed += 1;
+            }
+            _ => more += 1,
+        }
+    }
+    if more > 0 {
+        kept.push(Problem::More {
+            count: more,
+            warnings: false,
+            file: None,
+        });
+    }
+    kept
 }
 
 /// Frees parsed zones, once their table is built, on a thread of its own and
@@ -103,5 +181,74 @@ fn release_freed_memory() {
     // safe to call at any time from any thread.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::zone::Location;
+
+    fn errors_of(file: &str, count: usize, more: usize) -> Vec<Problem> {
+        let file: Arc<Path> = Path::new(file).into();
+        let first = (1..=count as u32)
+            .map(|line| ZoneError {
+                location: Location {
+                    file: file.clone(),
+                    line,
+                },
+                message: "bad".into(),
+            })
+            .collect();
+        Problem::of_zone(ZoneErrors { first, more }, &file, false)
+    }
+
+    fn shown(problems: &[Problem]) -> Vec<String> {
+        problems.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn each_zone_counts_what_it_does_not_list() {
+        let found = shown(&errors_of("a.zone", 2, 7));
+        assert_eq!(
+            found,
+            [
+                "a.zone:1: bad",
+                "a.zone:2: bad",
+                "… and 7 more errors in a.zone"
+            ]
+        );
+        let warnings: Vec<Problem> = errors_of("a.zone", 1, 3)
+            .into_iter()
+            .map(Problem::into_warning)
+            .collect();
+        assert_eq!(
+            shown(&warnings),
+            ["a.zone:1: warning: bad", "… and 3 more warnings in a.zone"]
+        );
+    }
+
+    #[test]
+    fn all_zones_together_list_at_most_max_errors() {
+        let mut all = errors_of("a.zone", 60, 5);
+        all.extend(errors_of("b.zone", 60, 500));
+        all.extend(errors_of("c.zone", 1, 0));
+        let found = shown(&capped(all));
+        assert_eq!(found.len(), MAX_ERRORS + 2, "{found:#?}");
+        assert_eq!(
+            found[60], "… and 5 more errors in a.zone",
+            "a zone listed in full"
+        );
+        assert_eq!(found[61], "b.zone:1: bad");
+        assert_eq!(found[MAX_ERRORS], "b.zone:40: bad");
+        assert_eq!(
+            found[MAX_ERRORS + 1],
+            format!("… and {} more errors", 20 + 500 + 1)
+        );
+        let few = errors_of("a.zone", 3, 0);
+        assert_eq!(shown(&capped(few.clone())), shown(&few));
     }
 }

@@ -9,6 +9,7 @@
 //! | `differential` | healthdns vs Knot DNS on the same zone, section by section |
 //! | `cluster` | `[cluster]`: three instances on a real etcd agreeing on health, overrides, etcd outages |
 //! | `check` | `healthdns check` on broken and clean zones and configs |
+//! | `hostile` | devices, FIFOs, directories, oversized zones and junk given to `check`, `serve` and reload |
 //! | `layers` | the modules of `src/` use only the layers below their own |
 //! | `health` | health-aware record sets: failover, multivalue, weighted, checks, all-down, TTLs |
 //! | `api` | the operations API: metrics, status, overrides, reload, the CLI client |
@@ -28,6 +29,7 @@ mod check;
 mod cluster;
 mod differential;
 mod health;
+mod hostile;
 mod layers;
 mod library;
 mod notify;

@@ -65,6 +65,9 @@ pub(crate) struct ServerSection {
     pub udp_coalesce: Option<Spanned<String>>,
     /// The share of a UDP worker's time on the CPU from which it pauses.
     pub udp_coalesce_load: Option<Spanned<f64>>,
+    /// The most bytes read of one zone, its `$INCLUDE`s counted: a number
+    /// of bytes or a string such as `"512MiB"`.
+    pub max_zone_file_size: Option<Spanned<toml::Value>>,
 }
 
 /// `[[zone]]`

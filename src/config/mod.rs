@@ -15,6 +15,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::files;
 use crate::name::Name;
 pub use check::{Check, Failback, Health, Kind, Thresholds};
 pub use cluster::{ClusterConfig, Partition, Quorum};
@@ -35,6 +36,14 @@ pub const MAX_UDP_COALESCE: Duration = Duration::from_millis(1);
 /// against no pause, a pause stops costing CPU; under it the pause costs
 /// more CPU than it saves, over it the pause saves CPU per query.
 pub const DEFAULT_UDP_COALESCE_LOAD: f64 = 0.55;
+/// The most bytes read of one zone, its `$INCLUDE`s counted, unless
+/// `max-zone-file-size` says otherwise: some forty times a 1M-record zone,
+/// while a file that never ends (`/dev/zero` is refused, but a growing
+/// log named by mistake is not) stops well before memory does.
+pub const DEFAULT_MAX_ZONE_FILE_SIZE: u64 = 1 << 30;
+/// The most bytes read of a config file or an API token file: far above
+/// any real one.
+pub const MAX_CONFIG_FILE_SIZE: u64 = 4 << 20;
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -57,6 +66,8 @@ pub struct Config {
     /// The share of its time on the CPU from which a UDP worker pauses
     /// (0: always).
     pub udp_coalesce_load: f64,
+    /// The most bytes read of one zone, its `$INCLUDE`s counted.
+    pub max_zone_file_size: u64,
     /// Health checks by name.
     pub checks: Checks,
     /// Where transitions are announced.
@@ -90,6 +101,7 @@ impl Default for Config {
             xdp: None,
             udp_coalesce: Duration::ZERO,
             udp_coalesce_load: DEFAULT_UDP_COALESCE_LOAD,
+            max_zone_file_size: DEFAULT_MAX_ZONE_FILE_SIZE,
             checks: BTreeMap::new(),
             notify: Vec::new(),
             api: None,
@@ -122,17 +134,13 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A message may quote the file (a key, a value, a name).
+        let file = files::shown(&self.file);
+        let message = files::escape(self.message.as_bytes());
         if self.line == 0 {
-            write!(f, "{}: {}", self.file.display(), self.message)
+            write!(f, "{file}: {message}")
         } else {
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file.display(),
-                self.line,
-                self.column,
-                self.message
-            )
+            write!(f, "{file}:{}:{}: {message}", self.line, self.column)
         }
     }
 }
@@ -181,13 +189,19 @@ pub fn interface_name(name: &str) -> Result<String, InterfaceNameError> {
 
 /// Reads and validates a config file.
 pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
-    let text = std::fs::read_to_string(path).map_err(|err| {
+    let unplaced = |message| {
         vec![ConfigError {
             file: path.to_owned(),
             line: 0,
             column: 0,
-            message: format!("cannot read config: {err}"),
+            message,
         }]
+    };
+    let bytes =
+        files::read(path, MAX_CONFIG_FILE_SIZE).map_err(|err| unplaced(err.about("config")))?;
+    let text = String::from_utf8(bytes).map_err(|err| {
+        let at = err.utf8_error().valid_up_to();
+        unplaced(format!("config is not UTF-8 (byte {at})"))
     })?;
     parse(path, &text)
 }
@@ -264,6 +278,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
             Err(err) => errors.push(located(Some(coalesce.span()), err.to_string())),
         }
     }
+    if let Some(size) = &raw.server.max_zone_file_size {
+        match byte_size(size.get_ref()) {
+            Ok(bytes) => config.max_zone_file_size = bytes,
+            Err(err) => errors.push(located(
+                Some(size.span()),
+                format!("max-zone-file-size {err}"),
+            )),
+        }
+    }
     if let Some(load) = &raw.server.udp_coalesce_load {
         match *load.get_ref() {
             share if (0.0..=1.0).contains(&share) => config.udp_coalesce_load = share,
@@ -306,23 +329,25 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
                 None
             }
             (Some(token), None) => Some(token.get_ref().trim().to_owned()),
-            (None, Some(file)) => match std::fs::read_to_string(base.join(file.get_ref())) {
-                Ok(text) if !text.trim().is_empty() => Some(text.trim().to_owned()),
-                Ok(_) => {
-                    errors.push(located(
-                        Some(file.span()),
-                        format!("token-file {} is empty", file.get_ref()),
-                    ));
-                    None
+            (None, Some(file)) => {
+                let subject = format!("token-file {}", file.get_ref());
+                let text = files::read(&base.join(file.get_ref()), MAX_CONFIG_FILE_SIZE)
+                    .map_err(|err| err.about(&subject))
+                    .and_then(|bytes| {
+                        String::from_utf8(bytes).map_err(|_| format!("{subject} is not UTF-8"))
+                    });
+                match text {
+                    Ok(text) if !text.trim().is_empty() => Some(text.trim().to_owned()),
+                    Ok(_) => {
+                        errors.push(located(Some(file.span()), format!("{subject} is empty")));
+                        None
+                    }
+                    Err(message) => {
+                        errors.push(located(Some(file.span()), message));
+                        None
+                    }
                 }
-                Err(err) => {
-                    errors.push(located(
-                        Some(file.span()),
-                        format!("token-file {}: {err}", file.get_ref()),
-                    ));
-                    None
-                }
-            },
+            }
             (None, None) => None,
         };
         if let Some(listen) = listen {
@@ -354,11 +379,21 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
             },
         };
         let file = base.join(zone.file.get_ref());
-        if !file.is_file() {
-            errors.push(located(
-                Some(zone.file.span()),
-                format!("zone file {} does not exist", file.display()),
-            ));
+        // Judged again when the zone is read; here the error can point at
+        // the key.
+        let subject = format!("zone file {}", files::shown(&file));
+        let problem = match files::inspect(&file, config.max_zone_file_size) {
+            Ok(()) => None,
+            Err(files::ReadError::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => {
+                Some(format!("{subject} does not exist"))
+            }
+            Err(files::ReadError::TooLarge { size, limit }) => {
+                Some(zone_too_large(&subject, size, limit))
+            }
+            Err(err) => Some(err.about(&subject)),
+        };
+        if let Some(message) = problem {
+            errors.push(located(Some(zone.file.span()), message));
             continue;
         }
         config.zones.push(ZoneConfig { file, origin });
@@ -366,8 +401,73 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
     if errors.is_empty() {
         Ok(config)
     } else {
-        Err(errors)
+        Err(capped(path, errors))
     }
+}
+
+/// Says that `subject` (a zone file, or the part of a zone an `$INCLUDE`
+/// brings) is `size` bytes where `max-zone-file-size` allows `limit`.
+pub(crate) fn zone_too_large(subject: &str, size: u64, limit: u64) -> String {
+    format!(
+        "{subject} is {}; max-zone-file-size is {}: raise it in [server] to read the zone",
+        files::size(size),
+        files::size(limit)
+    )
+}
+
+/// The first [`files::MAX_ERRORS`] of `errors`, then one line counting
+/// the rest.
+fn capped(path: &Path, mut errors: Vec<ConfigError>) -> Vec<ConfigError> {
+    if errors.len() > files::MAX_ERRORS {
+        let more = errors.len() - files::MAX_ERRORS;
+        errors.truncate(files::MAX_ERRORS);
+        errors.push(ConfigError {
+            file: path.to_owned(),
+            line: 0,
+            column: 0,
+            message: format!("… and {more} more errors"),
+        });
+    }
+    errors
+}
+
+/// A byte count that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0}: write a number of bytes, or one with K, M or G (1024-based, also written KiB, MiB, \
+     GiB), e.g. \"512MiB\""
+)]
+pub struct SizeError(String);
+
+/// A byte count as `max-zone-file-size` takes it: a whole number of bytes
+/// (an integer or a string), or a string with `K`, `M` or `G` (`KiB`,
+/// `MiB`, `GiB` alike: 1024-based, as Knot and systemd read them). At
+/// least 1.
+pub fn byte_size(value: &toml::Value) -> Result<u64, SizeError> {
+    let bad = || SizeError(value.to_string());
+    let bytes = match value {
+        toml::Value::Integer(n) => u64::try_from(*n).ok(),
+        toml::Value::String(text) => {
+            let text = text.trim();
+            let digits = text
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(text.len());
+            let (number, unit) = text.split_at(digits);
+            let shift = match unit.trim_start().to_ascii_lowercase().as_str() {
+                "" | "b" => Some(0),
+                "k" | "kib" => Some(10),
+                "m" | "mib" => Some(20),
+                "g" | "gib" => Some(30),
+                _ => None,
+            };
+            let number = number.parse::<u64>().ok();
+            number
+                .zip(shift)
+                .and_then(|(n, shift)| n.checked_mul(1 << shift))
+        }
+        _ => None,
+    };
+    bytes.filter(|&n| n > 0).ok_or_else(bad)
 }
 
 /// A duration that cannot be read.
@@ -396,6 +496,7 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::files::MAX_ERRORS;
 
     /// Every error `parse` finds in `text`, as printed.
     pub(crate) fn errors(text: &str) -> Vec<String> {
@@ -551,6 +652,108 @@ pub(crate) mod tests {
                 "t.toml:9:11: check c: timeout must not exceed interval",
                 "t.toml:10:8: check c: fall must be at least 1",
             ],
+        );
+    }
+
+    #[test]
+    fn byte_sizes_take_k_m_g_1024_based() {
+        let size = |value: toml::Value| byte_size(&value);
+        assert_eq!(size(1234.into()), Ok(1234));
+        assert_eq!(size("1234".into()), Ok(1234));
+        assert_eq!(size("64K".into()), Ok(64 << 10));
+        assert_eq!(size("64 KiB".into()), Ok(64 << 10));
+        assert_eq!(size("512MiB".into()), Ok(512 << 20));
+        assert_eq!(size("2m".into()), Ok(2 << 20));
+        assert_eq!(size("1GiB".into()), Ok(1 << 30));
+        assert_eq!(size("3G".into()), Ok(3 << 30));
+        assert_eq!(size("10B".into()), Ok(10));
+        for bad in ["", "G", "1.5G", "1KB", "1TiB", "-1", "99999999999G", "0"] {
+            assert!(size(bad.into()).is_err(), "{bad:?}");
+        }
+        assert!(size(0.into()).is_err());
+        assert!(size((-1).into()).is_err());
+        assert!(size(1.5.into()).is_err());
+        assert_eq!(
+            parse(Path::new("t.toml"), "").unwrap().max_zone_file_size,
+            DEFAULT_MAX_ZONE_FILE_SIZE
+        );
+        let config = parse(
+            Path::new("t.toml"),
+            "[server]\nmax-zone-file-size = \"8M\"\n",
+        );
+        assert_eq!(config.unwrap().max_zone_file_size, 8 << 20);
+        assert_eq!(
+            errors("[server]\nmax-zone-file-size = \"lots\"\n"),
+            [
+                "t.toml:2:22: max-zone-file-size \"lots\": write a number of bytes, or one with \
+                 K, M or G (1024-based, also written KiB, MiB, GiB), e.g. \"512MiB\""
+            ]
+        );
+    }
+
+    #[test]
+    fn only_regular_files_are_read_and_refusals_point_at_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        crate::files::tests::mkfifo(&fifo);
+        let big = dir.path().join("big.zone");
+        std::fs::write(&big, [b'\n'; 2048]).unwrap();
+        let (d, f, b) = (dir.path().display(), fifo.display(), big.display());
+        let text = format!(
+            "[server]\nmax-zone-file-size = \"1K\"\n[api]\ntoken-file = \"{f}\"\n\
+             [[zone]]\nfile = \"{d}\"\n[[zone]]\nfile = \"/dev/zero\"\n\
+             [[zone]]\nfile = \"{f}\"\n[[zone]]\nfile = \"{b}\"\n"
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                format!("t.toml:4:14: token-file {f} is a FIFO: only regular files are read"),
+                format!("t.toml:6:8: zone file {d} is a directory: only regular files are read"),
+                "t.toml:8:8: zone file /dev/zero is a character device: only regular files are \
+                 read"
+                    .to_owned(),
+                format!("t.toml:10:8: zone file {f} is a FIFO: only regular files are read"),
+                format!(
+                    "t.toml:12:8: zone file {b} is 2 KiB; max-zone-file-size is 1 KiB: raise it \
+                     in [server] to read the zone"
+                ),
+            ]
+        );
+        let found = load(&fifo).unwrap_err();
+        assert_eq!(
+            found[0].to_string(),
+            format!("{f}: config is a FIFO: only regular files are read")
+        );
+        let found = load(dir.path()).unwrap_err();
+        assert!(
+            found[0]
+                .message
+                .ends_with("is a directory: only regular files are read")
+        );
+        let not_utf8 = dir.path().join("bad.toml");
+        std::fs::write(&not_utf8, b"# caf\xe9\n").unwrap();
+        assert_eq!(
+            load(&not_utf8).unwrap_err()[0].message,
+            "config is not UTF-8 (byte 5)"
+        );
+    }
+
+    #[test]
+    fn errors_are_capped_with_a_count_of_the_rest() {
+        let text = "[[zone]]\nfile = \"missing.zone\"\n".repeat(MAX_ERRORS + 50);
+        let found = errors(&text);
+        assert_eq!(found.len(), MAX_ERRORS + 1);
+        assert!(found[0].starts_with("t.toml:2:8: zone file missing.zone does not exist"));
+        assert_eq!(found[MAX_ERRORS], "t.toml: … and 50 more errors");
+    }
+
+    #[test]
+    fn messages_show_control_characters_escaped() {
+        let found = errors("[api]\ntoken-file = \"a\\u001b[2J\"\n");
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].starts_with("t.toml:2:14: cannot read token-file a\\027[2J: "),
+            "{found:?}"
         );
     }
 

@@ -8,6 +8,8 @@
 
 use std::borrow::Cow;
 
+use crate::files::{self, MAX_ERRORS};
+
 /// One token as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Token<'a> {
@@ -24,9 +26,10 @@ impl Token<'_> {
         std::str::from_utf8(&self.raw).ok()
     }
 
-    /// The raw text for messages (invalid UTF-8 shown lossily).
+    /// The raw text for messages: control characters and bytes that are
+    /// not UTF-8 written `\DDD`.
     pub(crate) fn text(&self) -> String {
-        String::from_utf8_lossy(&self.raw).into_owned()
+        files::escape(&self.raw).into_owned()
     }
 
     /// The raw text in a form `Name::from_text` takes: bytes beyond ASCII are
@@ -102,19 +105,24 @@ impl LexError {
 #[cfg(test)]
 pub(crate) fn lex(input: &[u8]) -> (Vec<Entry<'_>>, Vec<LexError>) {
     let mut entries = Vec::new();
-    let errors = lex_each(input, |entry| entries.push(entry));
+    let (errors, _) = lex_each(input, |entry| entries.push(entry));
     (entries, errors)
 }
 
 /// [`lex`], handing each entry to `sink` as soon as it is complete, so that
-/// a large zone is never held as tokens all at once.
-pub(crate) fn lex_each<'a>(input: &'a [u8], mut sink: impl FnMut(Entry<'a>)) -> Vec<LexError> {
+/// a large zone is never held as tokens all at once. Returns the first
+/// [`MAX_ERRORS`] problems and how many more there were.
+pub(crate) fn lex_each<'a>(
+    input: &'a [u8],
+    mut sink: impl FnMut(Entry<'a>),
+) -> (Vec<LexError>, usize) {
     Lexer {
         input,
         pos: 0,
         line: 1,
         sink: &mut sink,
         errors: Vec::new(),
+        more_errors: 0,
     }
     .run()
 }
@@ -125,10 +133,11 @@ struct Lexer<'a, 's> {
     line: u32,
     sink: &'s mut dyn FnMut(Entry<'a>),
     errors: Vec<LexError>,
+    more_errors: usize,
 }
 
 impl<'a> Lexer<'a, '_> {
-    fn run(mut self) -> Vec<LexError> {
+    fn run(mut self) -> (Vec<LexError>, usize) {
         let mut current = self.new_entry(self.starts_blank());
         let mut depth = 0u32;
         let mut paren_line = 0;
@@ -163,7 +172,7 @@ impl<'a> Lexer<'a, '_> {
                 b')' => {
                     self.pos += 1;
                     if depth == 0 {
-                        self.errors.push(LexError::StrayParen { line: self.line });
+                        self.error(LexError::StrayParen { line: self.line });
                     } else {
                         depth -= 1;
                     }
@@ -182,11 +191,19 @@ impl<'a> Lexer<'a, '_> {
             }
         }
         if depth > 0 {
-            self.errors
-                .push(LexError::UnclosedParen { line: paren_line });
+            self.error(LexError::UnclosedParen { line: paren_line });
         }
         self.finish(&mut current, false);
-        self.errors
+        (self.errors, self.more_errors)
+    }
+
+    /// Keeps the first [`MAX_ERRORS`] problems and counts the rest.
+    fn error(&mut self, error: LexError) {
+        if self.errors.len() < MAX_ERRORS {
+            self.errors.push(error);
+        } else {
+            self.more_errors += 1;
+        }
     }
 
     fn new_entry(&self, continues_owner: bool) -> Entry<'a> {
@@ -228,8 +245,7 @@ impl<'a> Lexer<'a, '_> {
         loop {
             match self.input.get(self.pos) {
                 None | Some(b'\n') => {
-                    self.errors
-                        .push(LexError::UnclosedQuote { line: start_line });
+                    self.error(LexError::UnclosedQuote { line: start_line });
                     break;
                 }
                 Some(b'"') => {
@@ -366,6 +382,23 @@ mod tests {
         );
         let (_, errors) = lex(b"a A 1.2.3.4 )\n");
         assert_eq!(errors, [LexError::StrayParen { line: 1 }]);
+    }
+
+    #[test]
+    fn keeps_the_first_errors_and_counts_the_rest() {
+        let text = "a A 192.0.2.1 )\n".repeat(MAX_ERRORS + 50);
+        let (errors, more) = lex_each(text.as_bytes(), |_| {});
+        assert_eq!((errors.len(), more), (MAX_ERRORS, 50));
+        assert_eq!(errors[MAX_ERRORS - 1].line(), MAX_ERRORS as u32);
+    }
+
+    #[test]
+    fn text_for_messages_escapes_control_bytes_and_invalid_utf8() {
+        let token = Token {
+            raw: Cow::Borrowed(b"a\x1b\xff\xc3\xa9\\059"),
+            quoted: false,
+        };
+        assert_eq!(token.text(), "a\\027\\255é\\059");
     }
 
     #[test]

@@ -7,9 +7,12 @@
 //! format: that is what the answer table copies into responses.
 
 use std::fmt;
+use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::config::DEFAULT_MAX_ZONE_FILE_SIZE;
+use crate::files::{self, MAX_ERRORS};
 use crate::name::Name;
 pub use annotation::{AllDown, Annotation, Policy};
 
@@ -35,7 +38,8 @@ pub struct Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file.display(), self.line)
+        // An `$INCLUDE`d file is named by the zone file itself.
+        write!(f, "{}:{}", files::shown(&self.file), self.line)
     }
 }
 
@@ -80,7 +84,58 @@ impl ZoneError {
 
 impl fmt::Display for ZoneError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.location, self.message)
+        // Messages quote the file; whatever they quote is shown escaped.
+        let message = files::escape(self.message.as_bytes());
+        write!(f, "{}: {message}", self.location)
+    }
+}
+
+/// The errors (or the warnings) of one zone: the first [`MAX_ERRORS`]
+/// kept, the rest only counted, so that a file of junk costs neither
+/// memory nor pages of output. Derefs to the kept ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ZoneErrors {
+    /// The first ones, sorted by place when they are errors.
+    pub first: Vec<ZoneError>,
+    /// How many more were found.
+    pub more: usize,
+}
+
+impl ZoneErrors {
+    /// Keeps the first [`MAX_ERRORS`] of `all` and counts the rest.
+    fn capped(mut all: Vec<ZoneError>, more: usize) -> ZoneErrors {
+        let over = all.len().saturating_sub(MAX_ERRORS);
+        all.truncate(MAX_ERRORS);
+        ZoneErrors {
+            first: all,
+            more: more + over,
+        }
+    }
+}
+
+impl Deref for ZoneErrors {
+    type Target = [ZoneError];
+
+    fn deref(&self) -> &[ZoneError] {
+        &self.first
+    }
+}
+
+impl IntoIterator for ZoneErrors {
+    type Item = ZoneError;
+    type IntoIter = std::vec::IntoIter<ZoneError>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a ZoneErrors {
+    type Item = &'a ZoneError;
+    type IntoIter = std::slice::Iter<'a, ZoneError>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.iter()
     }
 }
 
@@ -101,27 +156,31 @@ pub struct Loaded {
     /// The zone.
     pub zone: Zone,
     /// Warnings, each with file:line.
-    pub warnings: Vec<ZoneError>,
+    pub warnings: ZoneErrors,
 }
 
-/// Reads and validates the zone file at `path`.
+/// Reads and validates the zone file at `path`, reading at most
+/// [`DEFAULT_MAX_ZONE_FILE_SIZE`] bytes of it and its `$INCLUDE`s.
 ///
 /// `origin`: the configured origin; when `None`, the origin is the owner of the
-/// SOA record. Returns every error found, not only the first.
-pub fn load(path: &Path, origin: Option<&Name>) -> Result<Loaded, Vec<ZoneError>> {
-    load_checked(path, origin, &|_| true)
+/// SOA record. Returns every error found, not only the first (the first
+/// [`MAX_ERRORS`] of them, and how many more).
+pub fn load(path: &Path, origin: Option<&Name>) -> Result<Loaded, ZoneErrors> {
+    load_checked(path, origin, &|_| true, DEFAULT_MAX_ZONE_FILE_SIZE)
 }
 
 /// [`load`], also refusing `check=NAME` annotations for which `is_check` is
-/// false (checks the config does not define).
+/// false (checks the config does not define), and reading at most
+/// `max_size` bytes of the zone and its `$INCLUDE`s together.
 pub fn load_checked(
     path: &Path,
     origin: Option<&Name>,
     is_check: &dyn Fn(&str) -> bool,
-) -> Result<Loaded, Vec<ZoneError>> {
-    let parsed = reader::read(path, origin);
-    let mut errors = parsed.errors;
-    let mut warnings = parsed.warnings;
+    max_size: u64,
+) -> Result<Loaded, ZoneErrors> {
+    let parsed = reader::read(path, origin, max_size);
+    let mut errors = parsed.errors.first;
+    let mut warnings = parsed.warnings.first;
     let zone = validate::validate(
         path,
         parsed.records,
@@ -131,14 +190,18 @@ pub fn load_checked(
         &mut warnings,
     );
     match zone {
-        Some(zone) if errors.is_empty() => Ok(Loaded { zone, warnings }),
+        Some(zone) if errors.is_empty() => Ok(Loaded {
+            zone,
+            warnings: ZoneErrors::capped(warnings, parsed.warnings.more),
+        }),
         _ => {
             // A zone that fails still shows what it would have dropped.
             errors.extend(warnings.into_iter().map(ZoneError::into_warning));
             errors.sort_by(|a, b| {
                 (&a.location.file, a.location.line).cmp(&(&b.location.file, b.location.line))
             });
-            Err(errors)
+            let more = parsed.errors.more + parsed.warnings.more;
+            Err(ZoneErrors::capped(errors, more))
         }
     }
 }

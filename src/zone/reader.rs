@@ -3,6 +3,9 @@
 //!
 //! This step knows nothing about the zone's shape; [`super::validate`] does.
 
+use std::ffi::OsStr;
+use std::fmt;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -12,7 +15,9 @@ use hickory_proto::rr::RecordType;
 use super::lexer::{Entry, Token, lex_each};
 use super::rdata::{self, RdataError, type_name};
 use super::ttl::{self, MAX_TTL, TtlError};
-use super::{Location, Record, ZoneError, annotation};
+use super::{Location, Record, ZoneError, ZoneErrors, annotation};
+use crate::config::zone_too_large;
+use crate::files::{self, MAX_ERRORS};
 use crate::name::{Name, NameError};
 use crate::wire::rtype::{OPT, SOA};
 use crate::wire::{CLASS_ANY, CLASS_IN};
@@ -69,15 +74,23 @@ pub(crate) const MAX_INCLUDE_DEPTH: usize = 16;
 pub(crate) struct Parsed {
     /// Every record read, in file order.
     pub records: Vec<Record>,
-    /// Every error, in file order.
-    pub errors: Vec<ZoneError>,
-    /// Warnings (TTL fix-ups and the like).
-    pub warnings: Vec<ZoneError>,
+    /// The first errors, in file order, and how many more.
+    pub errors: ZoneErrors,
+    /// The first warnings (TTL fix-ups and the like), and how many more.
+    pub warnings: ZoneErrors,
 }
 
-/// Reads `path` and what it includes. `origin` is the initial `$ORIGIN`.
-pub(crate) fn read(path: &Path, origin: Option<&Name>) -> Parsed {
-    let mut reader = Reader::default();
+/// Reads `path` and what it includes, at most `max_size` bytes of them
+/// together. `origin` is the initial `$ORIGIN`.
+pub(crate) fn read(path: &Path, origin: Option<&Name>, max_size: u64) -> Parsed {
+    let mut reader = Reader {
+        parsed: Parsed::default(),
+        default_ttl: None,
+        last_ttl: None,
+        stack: Vec::new(),
+        max_size,
+        left: max_size,
+    };
     let file: Arc<Path> = path.into();
     let state = FileState {
         file: file.clone(),
@@ -88,13 +101,16 @@ pub(crate) fn read(path: &Path, origin: Option<&Name>) -> Parsed {
     reader.parsed
 }
 
-#[derive(Default)]
 struct Reader {
     parsed: Parsed,
     default_ttl: Option<u32>,
     last_ttl: Option<u32>,
     /// Canonical paths of the files being read, outermost first.
     stack: Vec<PathBuf>,
+    /// `max-zone-file-size`.
+    max_size: u64,
+    /// What `max_size` leaves for the files not read yet.
+    left: u64,
 }
 
 /// What is local to one file: `$ORIGIN` and the previous owner.
@@ -120,38 +136,56 @@ fn error(location: Location, message: impl Into<String>) -> ZoneError {
     }
 }
 
+/// Adds a problem to `list`, or only counts it once the list is full: the
+/// message is not even written then.
+fn report(list: &mut ZoneErrors, location: Location, message: impl fmt::Display) {
+    if list.first.len() < MAX_ERRORS {
+        list.first.push(error(location, message.to_string()));
+    } else {
+        list.more += 1;
+    }
+}
+
 impl Reader {
     /// Reads one file; `included_at` is the `$INCLUDE` line that named it.
     fn read_file(&mut self, mut state: FileState, included_at: Option<Location>) -> FileState {
         let blame = included_at.unwrap_or_else(|| state.at(1));
         let canonical =
             std::fs::canonicalize(&state.file).unwrap_or_else(|_| state.file.to_path_buf());
+        let shown = files::shown(&state.file).into_owned();
         if self.stack.contains(&canonical) {
-            let message = format!(
-                "$INCLUDE loop: {} is already being read",
-                state.file.display()
-            );
-            self.parsed.errors.push(error(blame, message));
+            let message = format!("$INCLUDE loop: {shown} is already being read");
+            report(&mut self.parsed.errors, blame, message);
             return state;
         }
         if self.stack.len() > MAX_INCLUDE_DEPTH {
             let message = format!("$INCLUDE nested deeper than {MAX_INCLUDE_DEPTH} files");
-            self.parsed.errors.push(error(blame, message));
+            report(&mut self.parsed.errors, blame, message);
             return state;
         }
-        let bytes = match std::fs::read(&state.file) {
+        let bytes = match files::read(&state.file, self.left) {
             Ok(bytes) => bytes,
-            Err(e) => {
-                let message = format!("cannot read {}: {e}", state.file.display());
-                self.parsed.errors.push(error(blame, message));
+            Err(files::ReadError::TooLarge { size, .. }) => {
+                let before = self.max_size - self.left;
+                let subject = match before {
+                    0 => shown,
+                    _ => format!("the zone with {shown}"),
+                };
+                let message = zone_too_large(&subject, before.saturating_add(size), self.max_size);
+                report(&mut self.parsed.errors, blame, message);
+                return state;
+            }
+            Err(err) => {
+                report(&mut self.parsed.errors, blame, err.about(shown));
                 return state;
             }
         };
+        self.left -= bytes.len() as u64;
         self.stack.push(canonical);
         // Lexing errors come first, as if the file had been split into
         // entries before any was read.
-        let mark = self.parsed.errors.len();
-        let lex_errors = lex_each(&bytes, |entry| {
+        let mark = self.parsed.errors.first.len();
+        let (lex_errors, more_lex_errors) = lex_each(&bytes, |entry| {
             let starts_directive = !entry.continues_owner
                 && entry
                     .tokens
@@ -163,15 +197,16 @@ impl Reader {
                 self.record(&mut state, &entry)
             };
             if let Err(message) = result {
-                self.parsed
-                    .errors
-                    .push(error(state.at(entry.line), message.to_string()));
+                report(&mut self.parsed.errors, state.at(entry.line), message);
             }
         });
         let lex_errors = lex_errors
             .into_iter()
             .map(|e| error(state.at(e.line()), e.to_string()));
-        self.parsed.errors.splice(mark..mark, lex_errors);
+        let errors = &mut self.parsed.errors;
+        errors.first.splice(mark..mark, lex_errors);
+        errors.more += more_lex_errors + errors.first.len().saturating_sub(MAX_ERRORS);
+        errors.first.truncate(MAX_ERRORS);
         self.stack.pop();
         state
     }
@@ -214,7 +249,7 @@ impl Reader {
                     }
                 };
                 let dir = state.file.parent().unwrap_or(Path::new(""));
-                let path: Arc<Path> = dir.join(Path::new(&file.text())).into();
+                let path: Arc<Path> = dir.join(OsStr::from_bytes(&file.raw)).into();
                 let inner = FileState {
                     file: path,
                     origin,
@@ -238,8 +273,8 @@ impl Reader {
             .and_then(ttl::parse)
             .map_err(|e| LineError::Ttl(token.text(), e))?;
         if value > MAX_TTL {
-            let message = format!("TTL {value} is above {MAX_TTL}; using 0 (RFC 2181 §8)");
-            self.parsed.warnings.push(error(state.at(line), message));
+            let message = format_args!("TTL {value} is above {MAX_TTL}; using 0 (RFC 2181 §8)");
+            report(&mut self.parsed.warnings, state.at(line), message);
             return Ok(0);
         }
         Ok(value)
@@ -277,10 +312,8 @@ impl Reader {
             (Some(ttl), _, _) | (None, Some(ttl), _) | (None, None, Some(ttl)) => ttl,
             (None, None, None) if rtype == SOA => {
                 let minimum = soa_minimum(&rdata);
-                let message = format!("no TTL and no $TTL; using the SOA minimum {minimum}");
-                self.parsed
-                    .warnings
-                    .push(error(state.at(entry.line), message.to_string()));
+                let message = format_args!("no TTL and no $TTL; using the SOA minimum {minimum}");
+                report(&mut self.parsed.warnings, state.at(entry.line), message);
                 minimum
             }
             (None, None, None) => return Err(LineError::NoTtl),
@@ -370,5 +403,170 @@ fn soa_minimum(rdata: &[u8]) -> u32 {
     match rdata.len().checked_sub(4).and_then(|at| rdata.get(at..)) {
         Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]),
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DEFAULT_MAX_ZONE_FILE_SIZE;
+
+    const HEAD: &str = "$ORIGIN t.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n";
+
+    fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn read_bytes(bytes: &[u8], max_size: u64) -> Parsed {
+        let dir = tempfile::tempdir().unwrap();
+        read(&write(dir.path(), "z.zone", bytes), None, max_size)
+    }
+
+    #[test]
+    fn keeps_the_first_errors_in_file_order_and_counts_the_rest() {
+        // Every line an error of its own: a lexing error on the odd lines
+        // (they come first), a record error on the even ones.
+        let mut text = String::from(HEAD);
+        for i in 0..300 {
+            text.push_str(&format!("a{i} A 192.0.2.1 )\nb{i} A 300.0.0.{i}\n"));
+        }
+        let parsed = read_bytes(text.as_bytes(), DEFAULT_MAX_ZONE_FILE_SIZE);
+        let errors = &parsed.errors;
+        assert_eq!(errors.first.len(), MAX_ERRORS);
+        assert_eq!(errors.first.len() + errors.more, 600, "each counted once");
+        assert!(
+            errors.first.iter().all(|e| e.message.starts_with("')'")),
+            "lexing errors first: {:#?}",
+            errors.first
+        );
+        let lines: Vec<u32> = errors.first.iter().map(|e| e.location.line).collect();
+        assert!(lines.is_sorted(), "in file order: {lines:?}");
+        assert_eq!(lines[0], 6);
+    }
+
+    #[test]
+    fn the_cap_holds_across_includes() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "bad.inc",
+            "x A 300.0.0.1\n".repeat(80).as_bytes(),
+        );
+        let main = format!("{HEAD}$INCLUDE bad.inc\n$INCLUDE bad.inc\ny A 1.2.3\n");
+        let main = write(dir.path(), "z.zone", main.as_bytes());
+        let errors = read(&main, None, DEFAULT_MAX_ZONE_FILE_SIZE).errors;
+        assert_eq!(errors.first.len(), MAX_ERRORS);
+        assert_eq!(errors.more, 80 + 80 + 1 - MAX_ERRORS);
+        assert!(
+            errors
+                .first
+                .iter()
+                .all(|e| e.location.file.ends_with("bad.inc"))
+        );
+    }
+
+    #[test]
+    fn warnings_are_capped_too() {
+        let text = format!("{HEAD}{}", "w 4294967295 A 192.0.2.1\n".repeat(150));
+        let parsed = read_bytes(text.as_bytes(), DEFAULT_MAX_ZONE_FILE_SIZE);
+        assert_eq!(parsed.warnings.first.len(), MAX_ERRORS);
+        assert_eq!(parsed.warnings.more, 50);
+        assert!(parsed.errors.first.is_empty());
+    }
+
+    #[test]
+    fn messages_escape_control_bytes_and_invalid_utf8() {
+        let text = b"$ORIGIN t.\n$TTL 60\n$INC\x1b[2J x\nx TYPE\x07\xff 1\nx A 1.2.3.4\x00\n\
+                     \x01\\999 A 192.0.2.1\n";
+        let parsed = read_bytes(text, DEFAULT_MAX_ZONE_FILE_SIZE);
+        let shown: Vec<String> = parsed.errors.first.iter().map(|e| e.to_string()).collect();
+        assert_eq!(shown.len(), 4, "{shown:#?}");
+        assert!(
+            shown[0].ends_with(r"unknown directive $INC\027[2J"),
+            "{shown:#?}"
+        );
+        // Inside quotes (Debug) the escape's backslash is doubled, as any is.
+        assert!(shown[1].contains(r"TYPE\\007\\255"), "{shown:#?}");
+        assert!(shown[2].contains(r"1.2.3.4\\000"), "{shown:#?}");
+        // A message another module wrote, quoting the name as it came.
+        assert!(
+            shown[3].ends_with(r"bad escape in name: \001\999"),
+            "{shown:#?}"
+        );
+        for line in &shown {
+            assert!(!line.chars().any(char::is_control), "{line:?}");
+            assert!(!line.contains('\u{fffd}'), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn the_size_cap_counts_every_file_of_the_zone() {
+        let dir = tempfile::tempdir().unwrap();
+        let inc = "a A 192.0.2.2\n".repeat(10); // 140 bytes
+        write(dir.path(), "a.inc", inc.as_bytes());
+        let main = format!("{HEAD}$INCLUDE a.inc\n$INCLUDE a.inc\n");
+        let main = write(dir.path(), "z.zone", main.as_bytes());
+        let head = std::fs::metadata(&main).unwrap().len();
+        let parsed = read(&main, None, head + 2 * 140);
+        assert!(parsed.errors.first.is_empty(), "{:#?}", parsed.errors);
+        let parsed = read(&main, None, head + 2 * 140 - 1);
+        let errors = &parsed.errors.first;
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert_eq!(errors[0].location.line, 7, "the second $INCLUDE");
+        assert_eq!(
+            errors[0].message,
+            format!(
+                "the zone with {} is {} bytes; max-zone-file-size is {} bytes: raise it in \
+                 [server] to read the zone",
+                dir.path().join("a.inc").display(),
+                head + 280,
+                head + 279
+            )
+        );
+        assert_eq!(parsed.records.len(), 3 + 10, "the first include was read");
+        // The file itself over the cap is not read at all.
+        let parsed = read(&main, None, head - 1);
+        assert_eq!(parsed.errors.first.len(), 1);
+        assert_eq!(parsed.errors.first[0].location.line, 1);
+        assert!(
+            parsed.errors.first[0]
+                .message
+                .starts_with(&format!("{} is {head} bytes;", main.display())),
+            "{:#?}",
+            parsed.errors
+        );
+        assert!(parsed.records.is_empty());
+    }
+
+    #[test]
+    fn includes_of_devices_and_fifos_are_refused_at_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        crate::files::tests::mkfifo(&fifo);
+        let main = format!("{HEAD}$INCLUDE /dev/zero\n$INCLUDE fifo\n$INCLUDE .\n");
+        let main = write(dir.path(), "z.zone", main.as_bytes());
+        let parsed = read(&main, None, DEFAULT_MAX_ZONE_FILE_SIZE);
+        let found: Vec<String> = parsed
+            .errors
+            .first
+            .iter()
+            .map(|e| format!("{}: {}", e.location.line, e.message))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "6: /dev/zero is a character device: only regular files are read".to_owned(),
+                format!(
+                    "7: {} is a FIFO: only regular files are read",
+                    fifo.display()
+                ),
+                format!(
+                    "8: {} is a directory: only regular files are read",
+                    dir.path().join(".").display()
+                ),
+            ]
+        );
     }
 }

@@ -26,7 +26,7 @@ impl Dir {
     }
 }
 
-fn load_text(text: &str) -> Result<Loaded, Vec<ZoneError>> {
+fn load_text(text: &str) -> Result<Loaded, ZoneErrors> {
     let dir = Dir::new();
     load(&dir.write("z.zone", text), None)
 }
@@ -533,7 +533,8 @@ fn undefined_checks_are_reported_with_every_other_error() {
     let dir = Dir::new();
     let text = "$ORIGIN example.com.\n$TTL 60\nmx MX ten mail\na A 192.0.2.1 ; healthdns failover=primary check=wbe\n";
     let path = dir.write("z.zone", text);
-    let found: Vec<String> = load_checked(&path, None, &|name| name == "web")
+    let is_check = |name: &str| name == "web";
+    let found: Vec<String> = load_checked(&path, None, &is_check, DEFAULT_MAX_ZONE_FILE_SIZE)
         .unwrap_err()
         .iter()
         .map(|e| format!("{}: {}", e.location.line, e.message))

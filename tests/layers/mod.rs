@@ -12,7 +12,7 @@ use std::path::Path;
 /// one of a layer not listed here fails the test, so a new module must be
 /// placed.
 const LAYERS: &[&[&str]] = &[
-    &["name", "random", "groups", "client"],
+    &["name", "random", "groups", "client", "files"],
     &["wire"],
     &["config", "metrics"],
     &["zone"],
