@@ -11,6 +11,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::config::ClusterTls;
+
 /// Why a call to etcd failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum EtcdError {
@@ -61,15 +63,25 @@ pub(crate) struct Etcd {
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Etcd {
-    /// A client of `endpoints` (`http://HOST:PORT`).
+    /// A client of `endpoints` (`http://HOST:PORT` or `https://…`, trusting
+    /// `tls.ca` besides the system's roots and showing `tls.identity`).
     pub(crate) fn new(
         endpoints: Vec<String>,
         credentials: Option<(String, String)>,
+        tls: &ClusterTls,
     ) -> Result<Etcd, reqwest::Error> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .no_proxy()
-            .connect_timeout(CALL_TIMEOUT)
-            .build()?;
+            .connect_timeout(CALL_TIMEOUT);
+        if let Some(ca) = &tls.ca {
+            for cert in reqwest::Certificate::from_pem_bundle(ca)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if let Some(identity) = &tls.identity {
+            builder = builder.identity(reqwest::Identity::from_pem(identity)?);
+        }
+        let http = builder.build()?;
         Ok(Etcd {
             endpoints,
             http,

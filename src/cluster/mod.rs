@@ -99,7 +99,7 @@ impl Cluster {
         metrics: Arc<Metrics>,
         shutdown: &CancellationToken,
     ) -> Result<Cluster, reqwest::Error> {
-        let etcd = Etcd::new(config.etcd.clone(), config.credentials.clone())?;
+        let etcd = Etcd::new(config.etcd.clone(), config.credentials.clone(), &config.tls)?;
         let (views, view_rx) = mpsc::unbounded_channel();
         let (overrides, override_rx) = mpsc::unbounded_channel();
         let (registry_tx, registry_rx) = watch::channel(registry);

@@ -8,9 +8,13 @@
 //! quorum = "majority"                # or "any", "all", or a share such as 0.34
 //! observation-ttl = "10s"            # an instance's views outlive it this long
 //! partition = "freeze"               # without etcd: keep the last verdicts, or "local"
+//! ca-file = "etcd-ca.pem"            # https: the CA etcd's certificate is signed by
+//! cert-file = "ns1.pem"              # https: this instance's client certificate …
+//! key-file = "ns1-key.pem"           # … and its key, when etcd asks for one
 //! ```
 
 use std::ops::Range;
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -44,6 +48,12 @@ pub(crate) struct ClusterSection {
     pub username: Option<String>,
     /// etcd password.
     pub password: Option<String>,
+    /// PEM: the CA(s) that sign etcd's server certificate.
+    pub ca_file: Option<Spanned<String>>,
+    /// PEM: this instance's client certificate (chain).
+    pub cert_file: Option<Spanned<String>>,
+    /// PEM: the key of `cert-file`.
+    pub key_file: Option<Spanned<String>>,
 }
 
 /// A quorum as written: a word or a number.
@@ -96,11 +106,23 @@ pub struct ClusterConfig {
     pub partition: Partition,
     /// etcd credentials.
     pub credentials: Option<(String, String)>,
+    /// TLS material for `https://` endpoints, read when the config is.
+    pub tls: ClusterTls,
+}
+
+/// PEM files for an etcd behind TLS, as read with the config.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterTls {
+    /// CA certificates to trust besides the system's.
+    pub ca: Option<Vec<u8>>,
+    /// A client certificate (chain) followed by its key.
+    pub identity: Option<Vec<u8>>,
 }
 
 /// Checks `[cluster]`; every problem goes to `fail` with its span.
 pub(crate) fn validate(
     section: &ClusterSection,
+    base: &Path,
     fail: &mut impl FnMut(Option<Range<usize>>, String),
 ) -> Option<ClusterConfig> {
     let errors_before = std::cell::Cell::new(0u32);
@@ -218,6 +240,52 @@ pub(crate) fn validate(
             None
         }
     };
+    let pem = |file: &Spanned<String>, key: &str| {
+        let subject = format!("{key} {}", file.get_ref());
+        crate::files::read(&base.join(file.get_ref()), super::MAX_CONFIG_FILE_SIZE)
+            .map_err(|err| (file.span(), err.about(&subject)))
+    };
+    let mut tls = ClusterTls::default();
+    if let Some(file) = &section.ca_file {
+        match pem(file, "ca-file") {
+            Ok(ca) if reqwest::Certificate::from_pem_bundle(&ca).is_ok_and(|c| !c.is_empty()) => {
+                tls.ca = Some(ca);
+            }
+            Ok(_) => bad(
+                file.span(),
+                format!("ca-file {}: no PEM certificate in it", file.get_ref()),
+            ),
+            Err((span, message)) => bad(span, message),
+        }
+    }
+    match (&section.cert_file, &section.key_file) {
+        (Some(cert), Some(key)) => match (pem(cert, "cert-file"), pem(key, "key-file")) {
+            (Ok(mut identity), Ok(key_pem)) => {
+                identity.push(b'\n');
+                identity.extend_from_slice(&key_pem);
+                match reqwest::Identity::from_pem(&identity) {
+                    Ok(_) => tls.identity = Some(identity),
+                    Err(err) => bad(
+                        cert.span(),
+                        format!(
+                            "cert-file {} with key-file {}: {err}",
+                            cert.get_ref(),
+                            key.get_ref()
+                        ),
+                    ),
+                }
+            }
+            (cert, key) => {
+                for (span, message) in [cert.err(), key.err()].into_iter().flatten() {
+                    bad(span, message);
+                }
+            }
+        },
+        (None, None) => {}
+        (Some(file), None) | (None, Some(file)) => {
+            bad(file.span(), "cert-file and key-file go together".into());
+        }
+    }
     (errors_before.get() == 0).then(|| ClusterConfig {
         etcd,
         name: name.clone(),
@@ -226,6 +294,7 @@ pub(crate) fn validate(
         observation_ttl,
         partition,
         credentials,
+        tls,
     })
 }
 
@@ -295,6 +364,37 @@ mod tests {
         assert_errors(
             "[cluster]\netcd = [\"http://a:1\"]\nname = \"a\"\nnodes = 3\n",
             &["t.toml:4:1: unknown field `nodes`"],
+        );
+    }
+
+    #[test]
+    fn tls_files_are_read_with_the_config_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("junk.pem"), "not a certificate\n").unwrap();
+        let config = dir.path().join("t.toml");
+        let text = "[cluster]\netcd = [\"https://127.0.0.1:2379\"]\nname = \"a\"\n\
+                    ca-file = \"junk.pem\"\ncert-file = \"junk.pem\"\n";
+        let errors: Vec<String> = parse(&config, text)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(
+            errors[0].ends_with("ca-file junk.pem: no PEM certificate in it"),
+            "{errors:#?}"
+        );
+        assert!(
+            errors[1].ends_with("cert-file and key-file go together"),
+            "{errors:#?}"
+        );
+        let missing = "[cluster]\netcd = [\"https://a:1\"]\nname = \"a\"\nca-file = \"nope.pem\"\n";
+        let errors = parse(&config, missing).unwrap_err();
+        assert!(
+            errors[0]
+                .to_string()
+                .contains("cannot read ca-file nope.pem"),
+            "{errors:#?}"
         );
     }
 }

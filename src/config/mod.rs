@@ -18,7 +18,7 @@ use std::time::Duration;
 use crate::files;
 use crate::name::Name;
 pub use check::{Check, Failback, Health, Kind, Thresholds};
-pub use cluster::{ClusterConfig, Partition, Quorum};
+pub use cluster::{ClusterConfig, ClusterTls, Partition, Quorum};
 
 /// Health checks by name, shared with the targets that use them.
 pub type Checks = BTreeMap<String, std::sync::Arc<Check>>;
@@ -356,7 +356,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
     }
     if let Some(section) = &raw.cluster {
         let mut fail = |span, message| errors.push(located(span, message));
-        config.cluster = cluster::validate(section, &mut fail);
+        config.cluster = cluster::validate(section, base, &mut fail);
     }
     for section in &raw.notify {
         let mut fail = |span, message| errors.push(located(span, message));

@@ -532,3 +532,46 @@ fn with_partition_local_an_instance_without_etcd_follows_its_own_checks() {
         "the majority's verdict once etcd is back",
     );
 }
+
+#[test]
+fn over_tls_with_its_client_certificate_it_joins_and_without_one_it_says_why() {
+    let certs = tempfile::tempdir().unwrap();
+    crate::util::etcd::make_certificates(certs.path());
+    let etcd = Etcd::start_tls(certs.path());
+    let prefix = prefix("tls");
+    let (primary, secondary) = HttpBackend::pair_on_one_port("127.0.0.21", "127.0.0.22");
+    let pem = |name: &str| certs.path().join(name).display().to_string();
+    let with_cert = format!(
+        "ca-file = \"{}\"\ncert-file = \"{}\"\nkey-file = \"{}\"\n",
+        pem("ca.pem"),
+        pem("client.pem"),
+        pem("client.key")
+    );
+    let good = Instance::start(
+        "ns1",
+        Some((&etcd, &prefix, &with_cert)),
+        None,
+        (&primary, &secondary),
+    );
+    wait_members(&[&good], 1);
+    let without_cert = format!("ca-file = \"{}\"\n", pem("ca.pem"));
+    let bad = Instance::start(
+        "ns2",
+        Some((&etcd, &prefix, &without_cert)),
+        None,
+        (&primary, &secondary),
+    );
+    wait(
+        "the instance without a certificate to say it cannot reach etcd",
+        || {
+            let log = bad.server.stderr_so_far();
+            if log.contains("cannot reach etcd") {
+                Ok(())
+            } else {
+                Err(log)
+            }
+        },
+    );
+    assert_eq!(bad.cluster().unwrap()["connected"], false);
+    wait_members(&[&good], 1);
+}
