@@ -1,6 +1,6 @@
 //! The catalog: every zone a config names, loaded, with every error found,
 //! so that `check`, start-up and reload all judge a configuration the same
-//! way. Of the errors, the first [`MAX_ERRORS`] are kept and the rest
+//! way. Of the errors, the first `MAX_ERRORS` (100) are kept and the rest
 //! counted, for each zone and for all of them.
 
 use std::collections::HashMap;
@@ -83,7 +83,7 @@ pub struct Catalog {
     /// The zones, in config order.
     pub zones: Vec<Zone>,
     /// Warnings (dropped out-of-zone data, occluded names, …), the first
-    /// [`MAX_ERRORS`] of each zone and a count of the rest.
+    /// `MAX_ERRORS` of each zone and a count of the rest.
     pub warnings: Vec<Problem>,
 }
 

@@ -90,7 +90,7 @@ impl fmt::Display for ZoneError {
     }
 }
 
-/// The errors (or the warnings) of one zone: the first [`MAX_ERRORS`]
+/// The errors (or the warnings) of one zone: the first `MAX_ERRORS` (100)
 /// kept, the rest only counted, so that a file of junk costs neither
 /// memory nor pages of output. Derefs to the kept ones.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -164,7 +164,7 @@ pub struct Loaded {
 ///
 /// `origin`: the configured origin; when `None`, the origin is the owner of the
 /// SOA record. Returns every error found, not only the first (the first
-/// [`MAX_ERRORS`] of them, and how many more).
+/// `MAX_ERRORS` of them, and how many more).
 pub fn load(path: &Path, origin: Option<&Name>) -> Result<Loaded, ZoneErrors> {
     load_checked(path, origin, &|_| true, DEFAULT_MAX_ZONE_FILE_SIZE)
 }
