@@ -191,6 +191,21 @@ fn bad_bodies_are_400_and_change_nothing() {
     assert_eq!(t["serving"], true, "{t:#}");
 }
 
+#[test]
+fn an_expiry_past_the_end_of_time_is_a_400_not_a_panic() {
+    let env = start();
+    env.wait_settled();
+    let p = env.primary_key();
+    let r = env.override_raw(&p, r#"{"state": "down", "for": "500000000000y"}"#, None);
+    assert_eq!(r.status, 400, "{r}");
+    assert!(r.body.contains("too long"), "{r}");
+    // The handler did not die with it: the API still answers.
+    let t = env.target(&p);
+    assert!(t["override"].is_null(), "{t:#}");
+    let r = env.override_raw(&p, r#"{"state": "down", "for": "1h"}"#, None);
+    assert_eq!(r.status, 200, "{r}");
+}
+
 /// 401 without a token and with a wrong one, for overrides and reloads;
 /// GETs never need it.
 fn token_guards_posts(env: &Env, token: &str) {
