@@ -12,8 +12,10 @@
 //! failover, mix (6 static, 1 NXDOMAIN, 1 each failover, multivalue,
 //! weighted). A third argument `cache` answers through a worker's response
 //! cache ([`healthdns::answer::Cache`]), as the UDP workers do: the static
-//! and NXDOMAIN names then come from it after their first asking. Run
-//! directly, it times the same loop.
+//! and NXDOMAIN names then come from it after their first asking; `rrl`
+//! does the same and then judges each response as `[rate-limit]` does,
+//! at a rate no flow reaches (the cost of limiting when it limits
+//! nothing). Run directly, it times the same loop.
 
 mod common;
 
@@ -21,6 +23,8 @@ use std::time::Instant;
 
 use common::{fixture_table, query};
 use healthdns::answer::{Cache, Transport, respond};
+use healthdns::config::RateLimitConfig;
+use healthdns::server::{Limiter, RateLimit, RateLimitCounters};
 
 fn main() {
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
@@ -29,11 +33,24 @@ fn main() {
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000_000);
-    let mut cache = match args.next().as_deref() {
+    let mode = args.next();
+    let mut cache = match mode.as_deref() {
         None => None,
-        Some("cache") => Some(Cache::new()),
-        Some(other) => panic!("unknown mode {other}: cache or nothing"),
+        Some("cache" | "rrl") => Some(Cache::new()),
+        Some(other) => panic!("unknown mode {other}: cache, rrl or nothing"),
     };
+    let rate_limit = RateLimit::new(&RateLimitConfig {
+        responses_per_second: u16::MAX.into(),
+        slip: 2,
+        ipv4_prefix_length: 24,
+        ipv6_prefix_length: 56,
+        exempt: Vec::new(),
+        table_size: 1 << 20,
+    });
+    let counters = RateLimitCounters::default();
+    let mut limiter =
+        (mode.as_deref() == Some("rrl")).then(|| Limiter::new(&rate_limit, &counters));
+    let source = std::net::IpAddr::from([192, 0, 2, 1]);
     let table = fixture_table();
     let names: &[&str] = match kind.as_str() {
         "static" => &["www.example.com."],
@@ -59,9 +76,16 @@ fn main() {
     let mut bytes = 0;
     for i in 0..count {
         let packet = &queries[i % queries.len()];
-        bytes += match &mut cache {
-            None => respond(&table, packet, Transport::Udp, &mut out),
-            Some(cache) => cache.respond(&table, packet, Transport::Udp, &mut out),
+        bytes += match (&mut cache, &mut limiter) {
+            (None, _) => respond(&table, packet, Transport::Udp, &mut out),
+            (Some(cache), None) => cache.respond(&table, packet, Transport::Udp, &mut out),
+            (Some(cache), Some(limiter)) => {
+                if i % 32 == 0 {
+                    limiter.tick();
+                }
+                let answered = cache.answer(&table, packet, Transport::Udp, &mut out);
+                answered.and_then(|answered| limiter.judge(source, packet, &answered, &mut out))
+            }
         }
         .expect("an answer");
     }

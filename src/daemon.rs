@@ -181,6 +181,14 @@ impl Daemon {
             tcp_max_connections: config.tcp_max_connections,
             udp_coalesce: server::Coalesce::new(config.udp_coalesce, config.udp_coalesce_load),
             metrics: metrics.clone(),
+            rate_limit: config.rate_limit.as_ref().map(|limit| {
+                tracing::info!(
+                    responses_per_second = limit.responses_per_second,
+                    slip = limit.slip,
+                    "UDP responses are rate limited (rate-limit)"
+                );
+                Arc::new(server::RateLimit::new(limit))
+            }),
         };
         let sockets = tokio::spawn(server::serve(
             listeners,

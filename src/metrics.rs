@@ -219,6 +219,20 @@ pub struct XdpCounters {
     pub fill_ring_empty: AtomicU64,
 }
 
+/// What response rate limiting did (`[rate-limit]`), added by each worker
+/// once a batch.
+#[derive(Debug, Default)]
+pub struct RateLimitCounters {
+    /// Responses over their flow's rate: slipped or dropped.
+    pub limited: AtomicU64,
+    /// Limited responses sent truncated.
+    pub slipped: AtomicU64,
+    /// Limited responses not sent.
+    pub dropped: AtomicU64,
+    /// Times a flow started being limited.
+    pub flows: AtomicU64,
+}
+
 /// The labels of one `failover_events_total` sample: record set, state
 /// before and after, and the reason's class.
 pub(crate) type EventLabels = (String, &'static str, &'static str, &'static str);
@@ -241,6 +255,8 @@ pub struct Metrics {
     pub udp_pauses: AtomicU64,
     /// Keys this instance wrote to etcd (`[cluster]`).
     pub cluster_writes: AtomicU64,
+    /// Response rate limiting (`[rate-limit]`).
+    pub rate_limit: RateLimitCounters,
     /// First failed probe to a target's fall.
     pub failover: Histogram,
     /// How late probes start after their due time, across every loop: one
@@ -260,6 +276,7 @@ impl Default for Metrics {
             cached: AtomicU64::new(0),
             udp_pauses: AtomicU64::new(0),
             cluster_writes: AtomicU64::new(0),
+            rate_limit: RateLimitCounters::default(),
             failover: Histogram::new(FAILOVER_BOUNDS),
             lateness: Histogram::for_lateness(),
             probes: Mutex::default(),

@@ -21,7 +21,7 @@
 //!   reload) finds nothing of the old one's without the cache being walked.
 //!   Health changes need nothing: a response that read health is not kept.
 //! - [`ENTRIES`] entries of two cache lines each, holding responses of up
-//!   to 104 bytes (a few addresses; NODATA or NXDOMAIN with the SOA):
+//!   to 102 bytes (a few addresses; NODATA or NXDOMAIN with the SOA):
 //!   512 KiB per worker. A hit reads the entry and nothing of the table.
 //! - Between two askings of a name the kernel's work on the queries in
 //!   between evicts its entry from the CPU cache, so the workers
@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use hashbrown::DefaultHashBuilder;
 
-use super::respond::{REUSABLE_MAX, Transport, respond_parsed};
+use super::respond::{Answered, Class, REUSABLE_MAX, Subject, Transport, respond_parsed};
 use super::table::Table;
 use crate::metrics::QueryCounters;
 use crate::name::{MAX_NAME_LEN, lowercase_into};
@@ -53,7 +53,7 @@ pub(super) const ENTRIES: usize = 4096;
 /// The longest response an entry holds (OPT record excluded): an answer of a
 /// few addresses, a NODATA or NXDOMAIN with its SOA. Longer ones are
 /// answered as usual each time.
-const KEPT_MAX: usize = 104;
+const KEPT_MAX: usize = 102;
 
 /// A worker's recent reusable responses.
 pub struct Cache {
@@ -78,6 +78,10 @@ struct Entry {
     len: u8,
     /// Length of the question name, which follows the header.
     name_len: u8,
+    /// The response's [`Class`], as its number.
+    class: u8,
+    /// Where the name it is about starts ([`Subject::start`]).
+    subject: u8,
     /// The response, OPT record excluded (and not counted in ARCOUNT), its
     /// question name lower-cased: the key, compared byte for byte.
     bytes: [u8; KEPT_MAX],
@@ -112,6 +116,8 @@ impl Cache {
                 qtype: 0,
                 len: 0,
                 name_len: 0,
+                class: 0,
+                subject: 0,
                 bytes: [0; KEPT_MAX],
             })
             .take(ENTRIES)
@@ -147,6 +153,19 @@ impl Cache {
         transport: Transport,
         out: &mut [u8],
     ) -> Option<usize> {
+        self.answer(table, packet, transport, out)
+            .map(|answered| answered.len)
+    }
+
+    /// [`Cache::respond`], saying also what the response is, for rate
+    /// limiting.
+    pub fn answer(
+        &mut self,
+        table: &Table,
+        packet: &[u8],
+        transport: Transport,
+        out: &mut [u8],
+    ) -> Option<Answered> {
         let parsed = parse_query(packet);
         let mut buf = [0u8; MAX_NAME_LEN];
         // The question's lower-cased name and its hash, when it may be kept.
@@ -154,18 +173,30 @@ impl Cache {
             Ok(query) if query.is_class_in() && query.edns.is_none_or(|e| e.version == 0) => {
                 let lower = lowercase_into(query.qname, &mut buf);
                 let hash = self.hash(lower, query.qtype);
-                if let Some(len) = self.reuse(table, query, lower, hash, transport, out) {
-                    return Some(len);
+                if let Some(answered) = self.reuse(table, query, lower, hash, transport, out) {
+                    return Some(answered);
                 }
                 Some((lower, hash))
             }
             _ => None,
         };
         let response = respond_parsed(table, parsed, transport, out)?;
-        if let (Ok(query), Some((lower, hash)), Some(counters)) = (parsed, key, response.reusable) {
-            self.keep(table, &query, lower, hash, &out[..response.len], counters);
+        let answered = Answered {
+            len: response.len,
+            class: response.class,
+            subject: response.subject,
+        };
+        if let (Ok(query), Some(key), Some(counters)) = (parsed, key, response.reusable) {
+            self.keep(
+                table,
+                &query,
+                key,
+                &answered,
+                &out[..response.len],
+                counters,
+            );
         }
-        Some(response.len)
+        Some(answered)
     }
 
     /// Starts loading the entry that `packet`'s question would use, so that
@@ -217,7 +248,7 @@ impl Cache {
         hash: u64,
         transport: Transport,
         out: &mut [u8],
-    ) -> Option<usize> {
+    ) -> Option<Answered> {
         let entry = &self.entries[self.index(hash)];
         let question = header::LEN..header::LEN + lower.len();
         if entry.generation != table.generation
@@ -251,7 +282,11 @@ impl Cache {
             counters.count(query.qtype, code, transport == Transport::Tcp);
         }
         self.hits += 1;
-        Some(len)
+        Some(Answered {
+            len,
+            class: Class::ALL[usize::from(entry.class)],
+            subject: Subject::from_start(entry.subject, entry.name_len),
+        })
     }
 
     /// Keeps `response` (to `query`, from `table`, OPT record included if
@@ -260,8 +295,8 @@ impl Cache {
         &mut self,
         table: &Table,
         query: &Query<'_>,
-        lower: &[u8],
-        hash: u64,
+        (lower, hash): (&[u8], u64),
+        answered: &Answered,
         response: &[u8],
         counters: &Arc<QueryCounters>,
     ) {
@@ -283,6 +318,8 @@ impl Cache {
         entry.check = hash as u32;
         entry.qtype = query.qtype;
         entry.name_len = query.qname.len() as u8;
+        entry.class = answered.class as u8;
+        entry.subject = answered.subject.start();
         if !entry
             .counters
             .as_ref()

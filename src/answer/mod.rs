@@ -23,7 +23,7 @@ mod view;
 
 pub use build::{build, build_with};
 pub use cache::Cache;
-pub use respond::{Transport, respond};
+pub use respond::{Answered, Class, Subject, Transport, respond};
 pub use table::{Node, RRset, Table, ZoneData};
 pub use view::{MemberView, SetView, rdata_text};
 

@@ -27,6 +27,120 @@ pub enum Transport {
     Tcp,
 }
 
+/// What a response is, for response rate limiting: responses of one class
+/// about one name ([`Subject`]) to one network share a budget, as in Knot's
+/// and NSD's RRL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Class {
+    /// NOERROR with records in the answer section.
+    Positive,
+    /// NOERROR with an empty answer section.
+    NoData,
+    /// NXDOMAIN; about the zone, so that random names are one flow.
+    NxDomain,
+    /// A delegation; about the zone cut.
+    Referral,
+    /// Synthesised from a wildcard; about its closest encloser.
+    Wildcard,
+    /// Any other RCODE (REFUSED, FORMERR, SERVFAIL, …); about the zone, or
+    /// the root outside every zone.
+    Error,
+}
+
+impl Class {
+    /// Every class, in the order of their numbers.
+    pub const ALL: [Class; 6] = [
+        Class::Positive,
+        Class::NoData,
+        Class::NxDomain,
+        Class::Referral,
+        Class::Wildcard,
+        Class::Error,
+    ];
+
+    /// The name in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Positive => "positive",
+            Class::NoData => "nodata",
+            Class::NxDomain => "nxdomain",
+            Class::Referral => "referral",
+            Class::Wildcard => "wildcard",
+            Class::Error => "error",
+        }
+    }
+}
+
+/// The name a response is about (RRL's imputed name): a suffix of the
+/// question name, kept as where it lies in the query so that it costs
+/// nothing to carry and nothing to find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subject {
+    /// Offsets in the question name: where the suffix starts, where the
+    /// name ends.
+    start: u8,
+    end: u8,
+}
+
+impl Subject {
+    /// No name: the query had no question to take one from.
+    pub const NONE: Subject = Subject { start: 0, end: 0 };
+
+    /// The last `suffix_len` bytes of a question name `qname_len` long.
+    fn suffix(qname_len: usize, suffix_len: usize) -> Subject {
+        let end = qname_len.min(u8::MAX.into());
+        Subject {
+            start: end.saturating_sub(suffix_len) as u8,
+            end: end as u8,
+        }
+    }
+
+    /// The whole question name, `qname_len` long.
+    fn question(qname_len: usize) -> Subject {
+        Subject::suffix(qname_len, qname_len)
+    }
+
+    /// The root name, of a question name `qname_len` long.
+    fn root(qname_len: usize) -> Subject {
+        Subject::suffix(qname_len, 1)
+    }
+
+    /// The name's wire bytes, as spelt, in `query` (the query the response
+    /// answers; empty for none).
+    pub fn name(self, query: &[u8]) -> &[u8] {
+        let at = crate::wire::header::LEN;
+        query
+            .get(at + usize::from(self.start)..at + usize::from(self.end))
+            .unwrap_or_default()
+    }
+
+    /// Where it starts, to keep with a response whose question name is
+    /// kept too.
+    pub(super) fn start(self) -> u8 {
+        self.start
+    }
+
+    /// From [`Subject::start`] and the question name's length.
+    pub(super) fn from_start(start: u8, qname_len: u8) -> Subject {
+        Subject {
+            start,
+            end: qname_len,
+        }
+    }
+}
+
+/// A response written: its length, and what it is for rate limiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answered {
+    /// Its length in bytes.
+    pub len: usize,
+    /// What kind of response it is.
+    pub class: Class,
+    /// The name it is about.
+    pub subject: Subject,
+}
+
 /// CNAME and DNAME hops followed inside a zone before giving up.
 const MAX_CHAIN: usize = 8;
 /// RRsets whose NS/MX/SRV targets get addresses in the additional section.
@@ -53,6 +167,10 @@ pub(super) struct Response<'t> {
     /// response but for the ID, RD, CD, the question's case and the OPT
     /// record: the counters it counts in. See [`super::cache`].
     pub(super) reusable: Option<&'t Arc<QueryCounters>>,
+    /// What it is, for rate limiting.
+    pub(super) class: Class,
+    /// The name it is about.
+    pub(super) subject: Subject,
 }
 
 /// [`respond`] for a query already parsed.
@@ -101,21 +219,25 @@ pub(super) fn respond_parsed<'t>(
             rcode::FORMERR,
         )));
     }
-    let (code, counters, reusable) = match query.edns {
-        Some(edns) if edns.version > 0 => (rcode::BADVERS, &*table.unzoned, None),
+    let said = match query.edns {
+        Some(edns) if edns.version > 0 => Said::error(rcode::BADVERS, table, &query),
         _ => answer(table, &query, transport, &mut w),
     };
-    counters.count(query.qtype, code, transport == Transport::Tcp);
+    let code = said.code;
+    said.counters
+        .count(query.qtype, code, transport == Transport::Tcp);
     w.set_rcode(code);
     // Reusable only if it would fit the smallest limit (the least payload,
     // with OPT): then no limit cut it short, and none would.
-    let reusable = reusable.filter(|_| w.written() <= REUSABLE_MAX);
+    let reusable = said.reusable.filter(|_| w.written() <= REUSABLE_MAX);
     if let Some(edns) = query.edns {
         w.opt(MAX_UDP_PAYLOAD, code, 0, edns.dnssec_ok);
     }
     Some(Response {
         len: w.finish(),
         reusable,
+        class: said.class,
+        subject: said.subject,
     })
 }
 
@@ -124,11 +246,39 @@ pub(super) fn respond_parsed<'t>(
 pub(super) const REUSABLE_MAX: usize = MIN_UDP_PAYLOAD as usize - OPT_LEN;
 
 impl Response<'_> {
-    /// A response not to reuse.
+    /// An error response about no name, not to reuse.
     fn once(len: usize) -> Self {
         Response {
             len,
             reusable: None,
+            class: Class::Error,
+            subject: Subject::NONE,
+        }
+    }
+}
+
+/// What [`answer`] made of a query.
+struct Said<'t> {
+    /// The RCODE.
+    code: u16,
+    /// The counters the query counts in.
+    counters: &'t QueryCounters,
+    /// The zone's counters again when the response is reusable
+    /// ([`Response::reusable`]).
+    reusable: Option<&'t Arc<QueryCounters>>,
+    class: Class,
+    subject: Subject,
+}
+
+impl<'t> Said<'t> {
+    /// An error outside every zone: about the root.
+    fn error(code: u16, table: &'t Table, query: &Query<'_>) -> Said<'t> {
+        Said {
+            code,
+            counters: &table.unzoned,
+            reusable: None,
+            class: Class::Error,
+            subject: Subject::root(query.qname.len()),
         }
     }
 }
@@ -142,29 +292,35 @@ fn header_only(out: &mut [u8], id: u16, query_flags: u16, code: u16) -> usize {
     w.finish()
 }
 
-/// Fills the sections after the question; returns the RCODE, the counters
-/// the query counts in, and the zone's counters again when the response is
-/// reusable ([`Response::reusable`]).
+/// Fills the sections after the question; says what it wrote.
 fn answer<'t>(
     table: &'t Table,
     query: &Query<'_>,
     transport: Transport,
     w: &mut Writer<'_>,
-) -> (u16, &'t QueryCounters, Option<&'t Arc<QueryCounters>>) {
+) -> Said<'t> {
     // Class ANY is read as IN (as Knot does); other classes have no zones.
     if !query.is_class_in() && query.qclass != CLASS_ANY {
-        return (rcode::REFUSED, &*table.unzoned, None);
+        return Said::error(rcode::REFUSED, table, query);
     }
     // No zone transfers: refused, as NSD does without an ACL. Other
     // meta types (OPT, TSIG, MAILA, …) find no data, as in Knot.
     if matches!(query.qtype, rtype::AXFR | rtype::IXFR) {
-        return (rcode::REFUSED, &*table.unzoned, None);
+        return Said::error(rcode::REFUSED, table, query);
     }
     let mut buf = [0u8; MAX_NAME_LEN];
     let qname = lowercase_into(query.qname, &mut buf);
     let labels = Labels::new(qname);
     let Some(zone) = find_zone(table, qname, &labels) else {
-        return (rcode::REFUSED, &*table.unzoned, None);
+        return Said::error(rcode::REFUSED, table, query);
+    };
+    let apex = Subject::suffix(qname.len(), zone.apex.as_wire().len());
+    let said = |code, class, subject, reusable| Said {
+        code,
+        counters: &zone.counters,
+        reusable,
+        class,
+        subject,
     };
     w.set_flags(w.flags() | flag::AA);
     let after_question = w.mark();
@@ -177,13 +333,14 @@ fn answer<'t>(
         additional_count: 0,
         // ANY differs by transport, class ANY is echoed in the question.
         fixed: query.qtype != rtype::ANY && query.is_class_in(),
+        about: None,
     };
     let code = match answer.resolve(query.qname, w) {
         Ok(rcode::SERVFAIL) => {
             // A set whose members are all down and that says so.
             w.rollback(after_question);
             w.set_flags(w.flags() & !flag::AA);
-            return (rcode::SERVFAIL, &zone.counters, None);
+            return said(rcode::SERVFAIL, Class::Error, apex, None);
         }
         Ok(code) => {
             answer.add_additional(w);
@@ -193,11 +350,25 @@ fn answer<'t>(
             // As Knot: a truncated answer carries the question only.
             w.rollback(after_question);
             w.set_flags(w.flags() | flag::TC);
-            return (code, &zone.counters, None);
+            let (class, subject) = match code {
+                rcode::NOERROR => (Class::NoData, Subject::question(qname.len())),
+                rcode::NXDOMAIN => (Class::NxDomain, apex),
+                _ => (Class::Error, apex),
+            };
+            return said(code, class, subject, None);
         }
     };
+    let (class, subject) = match (code, answer.about) {
+        (rcode::NOERROR, Some((class, len))) => (class, Subject::suffix(qname.len(), len)),
+        (rcode::NOERROR, None) if w.count(Section::Answer) > 0 => {
+            (Class::Positive, Subject::question(qname.len()))
+        }
+        (rcode::NOERROR, None) => (Class::NoData, Subject::question(qname.len())),
+        (rcode::NXDOMAIN, _) => (Class::NxDomain, apex),
+        _ => (Class::Error, apex),
+    };
     let fixed = answer.fixed && matches!(code, rcode::NOERROR | rcode::NXDOMAIN);
-    (code, &zone.counters, fixed.then_some(&zone.counters))
+    said(code, class, subject, fixed.then_some(&zone.counters))
 }
 
 /// What [`Answer::at_node`] leaves to do.
@@ -239,6 +410,10 @@ struct Answer<'t> {
     /// lower-cased name and type: no health state was read, and no bytes
     /// but the question's own came from the query name.
     fixed: bool,
+    /// For a wildcard answer or a referral to the question name: the class,
+    /// and the length of the name it is about (the wildcard's closest
+    /// encloser, the zone cut), a suffix of the question name.
+    about: Option<(Class, usize)>,
 }
 
 impl<'t> Answer<'t> {
@@ -259,7 +434,16 @@ impl<'t> Answer<'t> {
         loop {
             let name = lowercase_into(&owner[..len], &mut lower);
             let labels = Labels::new(name);
-            let next_len = match find(self.zone, name, &labels, self.qtype) {
+            let found = find(self.zone, name, &labels, self.qtype);
+            if hops == 0 {
+                self.about = match &found {
+                    // `*.` and the closest encloser.
+                    Found::Wildcard(node) => Some((Class::Wildcard, node.name().len() - 2)),
+                    Found::Referral(cut, _) => Some((Class::Referral, cut.name().len())),
+                    _ => None,
+                };
+            }
+            let next_len = match found {
                 Found::Exact(node) | Found::Wildcard(node) => {
                     match self.at_node(node, &owner[..len], w)? {
                         Step::Follow(target) => {

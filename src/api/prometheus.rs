@@ -34,6 +34,31 @@ pub(crate) fn render(metrics: &Metrics, table: &Table, cluster: Option<&Handle>)
         "Pauses UDP workers took once drained, to gather queries (udp-coalesce).",
         &metrics.udp_pauses,
     );
+    let limits = &metrics.rate_limit;
+    for (name, help, value) in [
+        (
+            "dns_rate_limited_total",
+            "UDP responses over their flow's rate (rate-limit): slipped or dropped.",
+            &limits.limited,
+        ),
+        (
+            "dns_rate_limit_slipped_total",
+            "Limited responses sent truncated, for the client to retry over TCP.",
+            &limits.slipped,
+        ),
+        (
+            "dns_rate_limit_dropped_total",
+            "Limited responses not sent.",
+            &limits.dropped,
+        ),
+        (
+            "dns_rate_limit_flows_total",
+            "Times a flow (source network, response class, name) started being limited.",
+            &limits.flows,
+        ),
+    ] {
+        counter(&mut out, name, help, value);
+    }
     family(
         &mut out,
         "dns_response_duration_seconds",

@@ -11,6 +11,7 @@ use toml::Spanned;
 pub(crate) use super::check::CheckSection;
 pub(crate) use super::cluster::ClusterSection;
 pub(crate) use super::notify::NotifySection;
+pub(crate) use super::rate_limit::RateLimitSection;
 
 /// The whole config file.
 #[derive(Debug, Default, Deserialize)]
@@ -32,6 +33,8 @@ pub(crate) struct File {
     pub api: Option<ApiSection>,
     /// `[cluster]`
     pub cluster: Option<ClusterSection>,
+    /// `[rate-limit]`
+    pub rate_limit: Option<RateLimitSection>,
 }
 
 /// `[api]`: the admin HTTP listener.

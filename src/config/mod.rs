@@ -6,6 +6,7 @@ pub(crate) mod check;
 pub(crate) mod cluster;
 pub(crate) mod file;
 pub(crate) mod notify;
+pub(crate) mod rate_limit;
 pub(crate) mod template;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use crate::files;
 use crate::name::Name;
 pub use check::{Check, Failback, Health, Kind, Thresholds};
 pub use cluster::{ClusterConfig, ClusterTls, Partition, Quorum};
+pub use rate_limit::{Network, RateLimitConfig};
 
 /// Health checks by name, shared with the targets that use them.
 pub type Checks = BTreeMap<String, std::sync::Arc<Check>>;
@@ -76,6 +78,8 @@ pub struct Config {
     pub api: Option<ApiConfig>,
     /// The instances this one agrees on health with, when configured.
     pub cluster: Option<ClusterConfig>,
+    /// Response rate limiting, when on.
+    pub rate_limit: Option<RateLimitConfig>,
 }
 
 /// The API listener.
@@ -106,6 +110,7 @@ impl Default for Config {
             notify: Vec::new(),
             api: None,
             cluster: None,
+            rate_limit: None,
         }
     }
 }
@@ -357,6 +362,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
     if let Some(section) = &raw.cluster {
         let mut fail = |span, message| errors.push(located(span, message));
         config.cluster = cluster::validate(section, base, &mut fail);
+    }
+    if let Some(section) = &raw.rate_limit {
+        let mut fail = |span, message| errors.push(located(span, message));
+        config.rate_limit = rate_limit::validate(section, &mut fail);
     }
     for section in &raw.notify {
         let mut fail = |span, message| errors.push(located(span, message));

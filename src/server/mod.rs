@@ -12,6 +12,7 @@ mod bind;
 mod coalesce;
 mod limits;
 mod plain;
+mod rate_limit;
 mod sockopt;
 mod tcp;
 mod tcp_framing;
@@ -28,9 +29,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::answer::SharedTable;
 use crate::metrics::Metrics;
+pub use crate::metrics::RateLimitCounters;
 pub use bind::{Listener, bind};
 pub use coalesce::Coalesce;
 pub use limits::raise_open_files_limit;
+pub use rate_limit::{Limiter, RateLimit};
 
 /// Socket settings.
 #[derive(Debug, Clone)]
@@ -43,6 +46,8 @@ pub struct Settings {
     pub udp_coalesce: Coalesce,
     /// Where the sockets count what they answer.
     pub metrics: Arc<Metrics>,
+    /// The UDP workers' response rate limiting, when on.
+    pub rate_limit: Option<Arc<RateLimit>>,
 }
 
 /// Serves every listener, and `xdp`'s queues when given, until `shutdown`
@@ -69,7 +74,17 @@ pub async fn serve(
             // A thread of its own: it blocks in recvmmsg, not in the runtime.
             let (table, shutdown) = (table.clone(), shutdown.clone());
             let (coalesce, metrics) = (settings.udp_coalesce, settings.metrics.clone());
-            tasks.spawn_blocking(move || udp::run(socket, table, coalesce, &metrics, shutdown));
+            let rate_limit = settings.rate_limit.clone();
+            tasks.spawn_blocking(move || {
+                udp::run(
+                    socket,
+                    table,
+                    coalesce,
+                    &metrics,
+                    rate_limit.as_deref(),
+                    shutdown,
+                )
+            });
         }
         tasks.spawn(tcp::run(
             listener.tcp,

@@ -7,12 +7,13 @@
 //! timeout (`SO_RCVTIMEO`) wakes the thread now and then to notice
 //! shutdown.
 
-use std::net::UdpSocket;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, UdpSocket};
 use std::os::fd::AsRawFd;
 
 use tokio_util::sync::CancellationToken;
 
 use super::plain::zeroed;
+use super::rate_limit::RateLimit;
 use super::worker::{self, Datagrams, QUERY_MAX, WAKE};
 use super::{Coalesce, SharedTable};
 use crate::metrics::Metrics;
@@ -27,10 +28,11 @@ pub(super) fn run(
     table: SharedTable,
     coalesce: Coalesce,
     metrics: &Metrics,
+    rate_limit: Option<&RateLimit>,
     shutdown: CancellationToken,
 ) {
     match KernelUdp::new(socket) {
-        Ok(io) => worker::run(io, table, coalesce, metrics, shutdown),
+        Ok(io) => worker::run(io, table, coalesce, metrics, rate_limit, shutdown),
         Err(err) => tracing::error!(%err, "cannot set up UDP socket"),
     }
 }
@@ -119,6 +121,10 @@ impl Datagrams for KernelUdp {
         &self.batch.queries[i][..len]
     }
 
+    fn source(&self, i: usize) -> Option<IpAddr> {
+        peer_address(&self.batch.peers[i])
+    }
+
     fn answer(
         &mut self,
         i: usize,
@@ -157,6 +163,28 @@ impl Datagrams for KernelUdp {
                 coalesce.drained();
             }
         }
+    }
+}
+
+/// The address in a peer's `sockaddr`; an IPv4-mapped IPv6 one (a dual-stack
+/// socket) as the IPv4 address it is.
+fn peer_address(peer: &libc::sockaddr_storage) -> Option<IpAddr> {
+    match libc::c_int::from(peer.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in, and
+            // sockaddr_storage is large and aligned enough for any.
+            let v4 =
+                unsafe { &*(peer as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, a sockaddr_in6.
+            let v6 =
+                unsafe { &*(peer as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let addr = Ipv6Addr::from(v6.sin6_addr.s6_addr);
+            Some(addr.to_ipv4_mapped().map_or(IpAddr::V6(addr), IpAddr::V4))
+        }
+        _ => None,
     }
 }
 

@@ -13,11 +13,13 @@
 //! allocates nothing; what a transport does per batch, and when it has
 //! nothing to answer, is its own.
 
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use super::rate_limit::{Limiter, RateLimit};
 use super::{Coalesce, SharedTable};
 use crate::answer::{Cache, Transport};
 use crate::metrics::Metrics;
@@ -48,6 +50,10 @@ pub(super) trait Datagrams {
     /// prefetch its cache entry).
     fn peek(&self, i: usize) -> &[u8];
 
+    /// The address query `i` came from, if known: asked only when rate
+    /// limiting is on.
+    fn source(&self, i: usize) -> Option<IpAddr>;
+
     /// Answers query `i`: `respond` writes the answer to a query into the
     /// buffer given and says its length, or `None` for no answer. Queues
     /// the answer to be sent, or drops the query; true when answered.
@@ -63,18 +69,24 @@ pub(super) trait Datagrams {
     fn stop(&mut self) {}
 }
 
-/// Runs a worker over `io` on this thread until `shutdown` is cancelled.
+/// Runs a worker over `io` on this thread until `shutdown` is cancelled,
+/// limiting its responses' rates with `rate_limit` when given.
 pub(super) fn run<D: Datagrams>(
     mut io: D,
     table: SharedTable,
     mut coalesce: Coalesce,
     metrics: &Metrics,
+    rate_limit: Option<&RateLimit>,
     shutdown: CancellationToken,
 ) {
     let mut cache = Cache::new();
+    let mut limiter = rate_limit.map(|shared| Limiter::new(shared, &metrics.rate_limit));
     coalesce.enter_thread();
     while !shutdown.is_cancelled() {
         let mut received = io.receive();
+        if let Some(limiter) = &mut limiter {
+            limiter.tick();
+        }
         if received == 0 {
             received = io.idle(&mut coalesce);
             count_pauses(&mut coalesce, metrics);
@@ -101,8 +113,14 @@ pub(super) fn run<D: Datagrams>(
             if i + 1 < received {
                 cache.prefetch(io.peek(i + 1));
             }
-            let respond =
-                |query: &[u8], out: &mut [u8]| cache.respond(&table, query, Transport::Udp, out);
+            let source = limiter.as_ref().and_then(|_| io.source(i));
+            let respond = |query: &[u8], out: &mut [u8]| {
+                let answered = cache.answer(&table, query, Transport::Udp, out)?;
+                match (&mut limiter, source) {
+                    (Some(limiter), Some(source)) => limiter.judge(source, query, &answered, out),
+                    _ => Some(answered.len),
+                }
+            };
             if io.answer(i, respond) {
                 answered += 1;
             }
@@ -113,6 +131,9 @@ pub(super) fn run<D: Datagrams>(
                 .observe_many(started.elapsed() / received as u32, received as u64);
         }
         cache.publish(&metrics.cached);
+        if let Some(limiter) = &mut limiter {
+            limiter.publish();
+        }
         coalesce.answered(received as u32);
         io.finish(received, answered, &mut coalesce);
         count_pauses(&mut coalesce, metrics);
@@ -178,6 +199,10 @@ pub(super) mod tests {
             &self.current[i]
         }
 
+        fn source(&self, _i: usize) -> Option<IpAddr> {
+            Some(IpAddr::from([192, 0, 2, 1]))
+        }
+
         fn answer(
             &mut self,
             i: usize,
@@ -239,6 +264,7 @@ pub(super) mod tests {
             table.clone(),
             Coalesce::default(),
             &metrics,
+            None,
             shutdown,
         );
         let want = |query: &[u8]| {

@@ -154,7 +154,6 @@ impl<'a> Writer<'a> {
     }
 
     /// Number of records written to a section so far.
-    #[cfg(test)]
     pub(crate) fn count(&self, section: Section) -> u16 {
         self.counts[section as usize]
     }

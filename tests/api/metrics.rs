@@ -23,6 +23,10 @@ const FAMILIES: &[(&str, &str)] = &[
     ("dns_response_duration_seconds", "histogram"),
     ("dns_cached_responses_total", "counter"),
     ("dns_udp_pauses_total", "counter"),
+    ("dns_rate_limited_total", "counter"),
+    ("dns_rate_limit_slipped_total", "counter"),
+    ("dns_rate_limit_dropped_total", "counter"),
+    ("dns_rate_limit_flows_total", "counter"),
 ];
 
 #[test]

@@ -9,6 +9,7 @@
 //! | `metrics` | `/healthz`; `/metrics` families, query counters, health and failover series |
 //! | `status` | `/api/v1/status` fields; state, transitions and answers following a failover |
 //! | `overrides` | drain, force up, `for` expiry, manual failback release, 404/400/401, tokens |
+//! | `rate_limit` | `[rate-limit]`: a flood from one network slipped and dropped, another answered, logs and metrics |
 //! | `reload` | `/api/v1/reload` and SIGHUP: new data, refused data, health kept, the soak |
 //! | `cli` | `healthdns status` and `healthdns override` against the real server |
 //!
@@ -22,6 +23,7 @@ mod dns;
 use crate::util::http;
 mod metrics;
 mod overrides;
+mod rate_limit;
 mod reload;
 mod status;
 
@@ -55,6 +57,8 @@ pub struct Opts<'a> {
     pub records: &'a str,
     /// Lines of a `[server]` section, if any.
     pub server: &'a str,
+    /// Whole sections after `[api]`.
+    pub sections: &'a str,
 }
 
 /// A server with the API on, its two backends and its tempdir.
@@ -86,6 +90,7 @@ pub fn start_with(opts: Opts) -> Env {
         text = format!("[server]\n{}\n{text}", opts.server);
     }
     text.push_str(&format!("\n[api]\nlisten = \"{api}\"\n{}\n", opts.api));
+    text.push_str(opts.sections);
     std::fs::write(&config, text).unwrap();
     let server = Server::start_args(&["serve".as_ref(), "--config".as_ref(), config.as_os_str()]);
     let env = Env {

@@ -98,6 +98,18 @@ pub fn is_ipv6(frame: &[u8]) -> bool {
     frame.get(12..14) == Some(&ETHERTYPE_IPV6[..])
 }
 
+/// The source address of an IPv4 or IPv6 frame, unchecked but for its
+/// length: asked of frames [`query`] or [`query6`] took.
+pub fn source(frame: &[u8]) -> Option<std::net::IpAddr> {
+    if is_ipv6(frame) {
+        let bytes: [u8; 16] = frame.get(ETH_LEN + 8..ETH_LEN + 24)?.try_into().ok()?;
+        Some(Ipv6Addr::from(bytes).into())
+    } else {
+        let bytes: [u8; 4] = frame.get(ETH_LEN + 12..ETH_LEN + 16)?.try_into().ok()?;
+        Some(std::net::Ipv4Addr::from(bytes).into())
+    }
+}
+
 /// [`query`] for IPv6: UDP right after the fixed header (no extension
 /// headers), to `port` (and `addr` unless unspecified).
 pub fn query6(frame: &[u8], port: u16, addr: Ipv6Addr) -> Option<std::ops::Range<usize>> {

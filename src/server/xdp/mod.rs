@@ -21,7 +21,7 @@ mod bpf;
 pub mod frame;
 mod xsk;
 
-use std::net::{SocketAddrV4, SocketAddrV6};
+use std::net::{IpAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -132,9 +132,17 @@ impl Xdp {
             .map(|socket| {
                 let (table, shutdown) = (table.clone(), shutdown.clone());
                 let (coalesce, metrics) = (settings.udp_coalesce, settings.metrics.clone());
+                let rate_limit = settings.rate_limit.clone();
                 move || {
                     let queue = XdpQueue::new(socket, ours, metrics.clone());
-                    worker::run(queue, table, coalesce, &metrics, shutdown)
+                    worker::run(
+                        queue,
+                        table,
+                        coalesce,
+                        &metrics,
+                        rate_limit.as_deref(),
+                        shutdown,
+                    )
                 }
             })
             .collect()
@@ -248,6 +256,10 @@ impl Datagrams for XdpQueue {
 
     fn peek(&self, i: usize) -> &[u8] {
         frame::payload(self.socket.peek_frame(i as u32))
+    }
+
+    fn source(&self, i: usize) -> Option<IpAddr> {
+        frame::source(self.socket.peek_frame(i as u32))
     }
 
     fn answer(
