@@ -32,6 +32,11 @@
 # peak, and the p50/p99 rounds, at half of gdnsd's peak, whether it costs
 # latency there; healthdns's default is no pause.
 #
+# "healthdns-rrl" and "healthdns-xdp-rrl" are healthdns with `[rate-limit]`
+# on at 65,535 responses per second per flow, more than any flow of the mix
+# gets at dnsperf's peak: every response is judged and none is limited,
+# which is what rate limiting costs a server that is not under attack.
+#
 # Pinning: taskset alone is not enough, because Knot sets its UDP threads'
 # affinity itself (thread N to CPU N mod online CPUs, so its worker ran on
 # dnsperf's CPU 0). Where a cpuset cgroup can be made (root, cgroup v1 or
@@ -165,6 +170,10 @@ start_healthdns-xdp() { start_healthdns_as healthdns-xdp "$1" --xdp lo; }
 printf '[server]\nudp-coalesce = "%s"\n' "$coalesce" >"$work/coalesce.toml"
 start_healthdns-c100() { start_healthdns_as healthdns-c100 "$1" --config "$work/coalesce.toml"; }
 start_healthdns-xdp-c100() { start_healthdns_as healthdns-xdp-c100 "$1" --config "$work/coalesce.toml" --xdp lo; }
+# And with rate limiting on, limiting nothing: what judging costs.
+printf '[rate-limit]\nresponses-per-second = 65535\n' >"$work/rrl.toml"
+start_healthdns-rrl() { start_healthdns_as healthdns-rrl "$1" --config "$work/rrl.toml"; }
+start_healthdns-xdp-rrl() { start_healthdns_as healthdns-xdp-rrl "$1" --config "$work/rrl.toml" --xdp lo; }
 # XDP can run here: root and a kernel with AF_XDP (Knot also needs libxdp).
 xdp_possible() {
     [ "$(id -u)" = 0 ] && grep -q '^XDP ' /proc/net/protocols 2>/dev/null
@@ -216,7 +225,7 @@ wait_ready() { # the floor answers with the query itself: any reply will do
 
 hz=$(getconf CLK_TCK)
 declare -A qps per_cpu user_share latency rss port_of pid_of
-servers=(gdnsd nsd knot healthdns healthdns-c100 floor)
+servers=(gdnsd nsd knot healthdns healthdns-c100 healthdns-rrl floor)
 if xdp_possible; then
     saved=
     for key in net.ipv4.conf.lo.route_localnet net.ipv4.conf.lo.accept_local; do
@@ -224,7 +233,7 @@ if xdp_possible; then
     done
     xdp_sysctls=$saved
     sysctl -q -w net.ipv4.conf.lo.route_localnet=1 net.ipv4.conf.lo.accept_local=1
-    servers+=(healthdns-xdp healthdns-xdp-c100)
+    servers+=(healthdns-xdp healthdns-xdp-c100 healthdns-xdp-rrl)
     if knot_has_xdp; then servers+=(knot-xdp); else echo "note: this knotd has no XDP mode" >&2; fi
 else
     echo "note: no XDP rows (they need root and a kernel with AF_XDP)" >&2
@@ -425,6 +434,8 @@ ratio healthdns-c100 gdnsd
 ratio healthdns-c100 healthdns
 ! serving healthdns-xdp || { ratio healthdns-xdp gdnsd; ratio healthdns-xdp healthdns; }
 ! serving healthdns-xdp-c100 || { ratio healthdns-xdp-c100 gdnsd; ratio healthdns-xdp-c100 healthdns-xdp; }
+ratio healthdns-rrl healthdns
+! serving healthdns-xdp-rrl || ratio healthdns-xdp-rrl healthdns-xdp
 ! serving knot-xdp || { ratio knot-xdp gdnsd; ratio knot-xdp knot; }
 ! serving healthdns-xdp || ! serving knot-xdp || ratio healthdns-xdp knot-xdp
 for server in healthdns healthdns-c100 healthdns-xdp healthdns-xdp-c100; do
