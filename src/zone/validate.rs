@@ -29,6 +29,7 @@ pub(crate) fn validate(
             .iter()
             .find(|r| &*r.location.file == main)
             .map_or(1, |r| r.location.line),
+        column: 0,
     };
     let origin = match origin {
         Some(origin) => origin.clone(),
@@ -373,6 +374,7 @@ mod tests {
             location: Location {
                 file: Path::new("z").into(),
                 line: 2,
+                column: 0,
             },
             health: None,
         }
@@ -388,6 +390,7 @@ mod tests {
         let file = Location {
             file: Path::new("z").into(),
             line: 1,
+            column: 0,
         };
         let mut errors = Vec::new();
         check_size(&records, 56, file.clone(), &mut errors);
