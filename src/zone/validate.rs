@@ -115,8 +115,8 @@ fn drop_nsec3(mut records: Vec<Record>, warnings: &mut Vec<ZoneError>) -> Vec<Re
     let before = records.len();
     records.retain(|r| !is_nsec3(r));
     let message = format!(
-        "{} NSEC3 records and RRSIGs over them are not served: their owner names exist \
-         for no query (RFC 5155 §7.2.8)",
+        "NSEC3 records and the RRSIGs over them ({} in all) are not served: their owner \
+         names exist for no query (RFC 5155 §7.2.8)",
         before - records.len()
     );
     warnings.push(problem(location, message));

@@ -38,7 +38,7 @@ pub(super) fn zonemd(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     Ok(out)
 }
 
-/// DHCID (RFC 4701), OPENPGPKEY (RFC 7929), HHIT and BRID (DRIP, RFC 9886): the
+/// DHCID (RFC 4701), OPENPGPKEY (RFC 7929), HHIT and BRID (DRIP): the
 /// whole RDATA in base64, possibly split by blanks.
 pub(super) fn base64_blob(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     let out = f.base64_rest("data")?;

@@ -282,7 +282,7 @@ pub(super) fn hip(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     Ok(out)
 }
 
-/// DSYNC (RFC 9859): the type it is for, scheme, port, target.
+/// DSYNC (generalized NOTIFY): the type it is for, scheme, port, target.
 pub(super) fn dsync(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     let mut out = f.rr_type("type")?.to_be_bytes().to_vec();
     out.push(f.u8("scheme")?);
