@@ -199,6 +199,7 @@ mod tests {
                 location: Location {
                     file: file.clone(),
                     line,
+                    column: 0,
                 },
                 message: "bad".into(),
             })

@@ -23,6 +23,7 @@ fn record(owner: &str, rr_type: u16, ttl: u32, rdata: Vec<u8>) -> Record {
         location: Location {
             file: Path::new("test.zone").into(),
             line: 1,
+            column: 0,
         },
         health: None,
     }

@@ -1,7 +1,8 @@
 //! Writing one response into a fixed buffer, with name compression.
 //!
 //! Compression (RFC 1035 §4.1.4) points owner names, and the names inside
-//! RDATA of the types RFC 3597 §4 lists as compressible, at earlier copies.
+//! RDATA of the types RFC 3597 §4 lists as compressible, at earlier copies;
+//! of those, MD, MF, MB, MG and MR go uncompressed, as Knot sends them.
 //! Targets are remembered as offsets in a small array, so writing allocates
 //! nothing; past that array's size names are still written, only uncompressed.
 
@@ -27,8 +28,8 @@ pub enum RdataLayout {
     /// One name starting at this offset (NS, CNAME, PTR at 0; MX at 2),
     /// followed by nothing.
     NameAt(u8),
-    /// SOA: two names, then 20 bytes of counters.
-    Soa,
+    /// SOA (two names, then 20 bytes of counters) and MINFO (two names).
+    TwoNames,
 }
 
 impl RdataLayout {
@@ -37,7 +38,7 @@ impl RdataLayout {
         match rr_type {
             rtype::NS | rtype::CNAME | rtype::PTR => RdataLayout::NameAt(0),
             rtype::MX => RdataLayout::NameAt(2),
-            rtype::SOA => RdataLayout::Soa,
+            rtype::SOA | rtype::MINFO => RdataLayout::TwoNames,
             _ => RdataLayout::Opaque,
         }
     }
@@ -199,7 +200,7 @@ impl<'a> Writer<'a> {
                 self.put(&rdata[..offset])?;
                 self.name(&rdata[offset..])?;
             }
-            RdataLayout::Soa => {
+            RdataLayout::TwoNames => {
                 let mname_len = crate::name::wire_name_len(rdata).unwrap_or(rdata.len());
                 self.name(&rdata[..mname_len])?;
                 let rest = &rdata[mname_len..];
@@ -434,6 +435,47 @@ mod tests {
     }
 
     #[test]
+    fn minfo_names_are_compressed() {
+        let mut buf = [0u8; 512];
+        let mut w = Writer::new(&mut buf, 500);
+        w.header(1, 0x8400);
+        w.question(&wire("minfo.example.com."), 14, 1).unwrap();
+        let mut minfo = wire("rmail.example.com.");
+        minfo.extend(wire("email.example.com."));
+        assert_eq!(RdataLayout::for_type(14), RdataLayout::TwoNames);
+        w.record(
+            Section::Answer,
+            &wire("minfo.example.com."),
+            14,
+            300,
+            &minfo,
+            RdataLayout::for_type(14),
+        )
+        .unwrap();
+        let len = w.finish();
+        // question 19 + 4; owner 2 + fixed 10 + "rmail" 6 + ptr 2 + "email" 6 + ptr 2
+        assert_eq!(len, 12 + 23 + 2 + 10 + 6 + 2 + 6 + 2);
+        // Both point at "example.com." in the question (offset 18). (hickory
+        // reads MINFO as opaque bytes, so the check is by hand.)
+        assert_eq!(&buf[47..len], b"\x05rmail\xc0\x12\x05email\xc0\x12");
+    }
+
+    /// The types RFC 3597 §4 allows to compress and Knot does not (MD, MF,
+    /// MB, MG, MR), and every type after RFC 3597, go as written.
+    #[test]
+    fn only_knots_compressed_types_are() {
+        let compressed = [2, 5, 6, 12, 14, 15];
+        for rr_type in 0..=300u16 {
+            let layout = RdataLayout::for_type(rr_type);
+            assert_eq!(
+                layout != RdataLayout::Opaque,
+                compressed.contains(&rr_type),
+                "type {rr_type}: {layout:?}"
+            );
+        }
+    }
+
+    #[test]
     fn soa_names_are_compressed() {
         let mut buf = [0u8; 512];
         let mut w = Writer::new(&mut buf, 500);
@@ -448,7 +490,7 @@ mod tests {
             6,
             300,
             &soa,
-            RdataLayout::Soa,
+            RdataLayout::TwoNames,
         )
         .unwrap();
         let len = w.finish();

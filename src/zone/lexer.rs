@@ -10,6 +10,16 @@ use std::borrow::Cow;
 
 use crate::files::{self, MAX_ERRORS};
 
+/// Where a token starts: 1-based line and column (the column counts bytes,
+/// a tab as one).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Position {
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column, in bytes from the start of the line.
+    pub col: u32,
+}
+
 /// One token as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Token<'a> {
@@ -18,6 +28,9 @@ pub(crate) struct Token<'a> {
     pub raw: Cow<'a, [u8]>,
     /// True when the token was a `"quoted string"`.
     pub quoted: bool,
+    /// Where the token starts (its opening quote, when quoted): errors
+    /// about one field of a record that spans lines point at its own line.
+    pub at: Position,
 }
 
 impl Token<'_> {
@@ -120,6 +133,7 @@ pub(crate) fn lex_each<'a>(
         input,
         pos: 0,
         line: 1,
+        line_start: 0,
         sink: &mut sink,
         errors: Vec::new(),
         more_errors: 0,
@@ -131,6 +145,8 @@ struct Lexer<'a, 's> {
     input: &'a [u8],
     pos: usize,
     line: u32,
+    /// Offset of the first byte of the current line.
+    line_start: usize,
     sink: &'s mut dyn FnMut(Entry<'a>),
     errors: Vec<LexError>,
     more_errors: usize,
@@ -145,7 +161,7 @@ impl<'a> Lexer<'a, '_> {
             match b {
                 b'\n' => {
                     self.pos += 1;
-                    self.line = self.line.saturating_add(1);
+                    self.new_line();
                     if depth == 0 {
                         let blank = self.starts_blank();
                         self.finish(&mut current, blank);
@@ -197,6 +213,21 @@ impl<'a> Lexer<'a, '_> {
         (self.errors, self.more_errors)
     }
 
+    /// Counts the newline just stepped over.
+    fn new_line(&mut self) {
+        self.line = self.line.saturating_add(1);
+        self.line_start = self.pos;
+    }
+
+    /// Where the byte at the current offset is.
+    fn here(&self) -> Position {
+        let col = (self.pos - self.line_start).saturating_add(1);
+        Position {
+            line: self.line,
+            col: u32::try_from(col).unwrap_or(u32::MAX),
+        }
+    }
+
     /// Keeps the first [`MAX_ERRORS`] problems and counts the rest.
     fn error(&mut self, error: LexError) {
         if self.errors.len() < MAX_ERRORS {
@@ -239,6 +270,7 @@ impl<'a> Lexer<'a, '_> {
 
     fn quoted(&mut self) -> Token<'a> {
         let start_line = self.line;
+        let at = self.here();
         self.pos += 1;
         let start = self.pos;
         let mut end = start;
@@ -261,11 +293,13 @@ impl<'a> Lexer<'a, '_> {
         Token {
             raw: Cow::Borrowed(&self.input[start..end]),
             quoted: true,
+            at,
         }
     }
 
     fn unquoted(&mut self) -> Token<'a> {
         let start = self.pos;
+        let at = self.here();
         while let Some(&b) = self.input.get(self.pos) {
             match b {
                 b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"' => break,
@@ -276,6 +310,7 @@ impl<'a> Lexer<'a, '_> {
         Token {
             raw: Cow::Borrowed(&self.input[start..self.pos]),
             quoted: false,
+            at,
         }
     }
 
@@ -283,10 +318,10 @@ impl<'a> Lexer<'a, '_> {
     fn escape(&mut self) {
         self.pos += 1;
         if let Some(&b) = self.input.get(self.pos) {
-            if b == b'\n' {
-                self.line = self.line.saturating_add(1);
-            }
             self.pos += 1;
+            if b == b'\n' {
+                self.new_line();
+            }
         }
     }
 }
@@ -349,6 +384,19 @@ mod tests {
     }
 
     #[test]
+    fn tokens_know_their_line_and_column() {
+        let (entries, _) = lex(b"www  IN A 1.2.3.4\n@ SOA ( ns\n\t \"h m\" 1 )\nx TXT a\\\nb c\n");
+        let at = |e: usize, t: usize| {
+            let p = entries[e].tokens[t].at;
+            (p.line, p.col)
+        };
+        assert_eq!([at(0, 0), at(0, 1), at(0, 3)], [(1, 1), (1, 6), (1, 11)]);
+        assert_eq!([at(1, 2), at(1, 3), at(1, 4)], [(2, 9), (3, 3), (3, 9)]);
+        // After an escaped newline, columns count from the new line.
+        assert_eq!([at(2, 2), at(2, 3)], [(4, 7), (5, 3)]);
+    }
+
+    #[test]
     fn blank_start_continues_owner() {
         let (entries, _) = lex(b"www A 1.2.3.4\n  A 1.2.3.5\n\tTXT x\nz A 1.1.1.1\n");
         let flags: Vec<bool> = entries.iter().map(|e| e.continues_owner).collect();
@@ -397,6 +445,7 @@ mod tests {
         let token = Token {
             raw: Cow::Borrowed(b"a\x1b\xff\xc3\xa9\\059"),
             quoted: false,
+            at: Position::default(),
         };
         assert_eq!(token.text(), "a\\027\\255é\\059");
     }
@@ -406,6 +455,7 @@ mod tests {
         let token = Token {
             raw: Cow::Borrowed(&[b'a', 0xc3, 0xa9]),
             quoted: false,
+            at: Position::default(),
         };
         assert_eq!(token.name_text(), "a\\195\\169");
     }

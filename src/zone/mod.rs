@@ -27,19 +27,29 @@ pub(crate) mod validate;
 #[cfg(test)]
 mod tests;
 
-/// Where a record or an error came from: `file:line`.
+/// Where a record or an error came from: `file:line`, or `file:line:col`
+/// when a problem is in one field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
     /// The file, as named in the config or on the command line (or by `$INCLUDE`).
     pub file: Arc<Path>,
-    /// 1-based line number; the line where the record starts.
+    /// 1-based line number; the line where the record starts, or the line
+    /// of the field at fault (a record in parentheses spans lines).
     pub line: u32,
+    /// 1-based column (in bytes) of the field at fault; 0 when the problem
+    /// is the whole record or line. (It sits in padding: a record's
+    /// location costs no more with it.)
+    pub column: u32,
 }
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // An `$INCLUDE`d file is named by the zone file itself.
-        write!(f, "{}:{}", files::shown(&self.file), self.line)
+        write!(f, "{}:{}", files::shown(&self.file), self.line)?;
+        if self.column != 0 {
+            write!(f, ":{}", self.column)?;
+        }
+        Ok(())
     }
 }
 
@@ -198,7 +208,8 @@ pub fn load_checked(
             // A zone that fails still shows what it would have dropped.
             errors.extend(warnings.into_iter().map(ZoneError::into_warning));
             errors.sort_by(|a, b| {
-                (&a.location.file, a.location.line).cmp(&(&b.location.file, b.location.line))
+                let (a, b) = (&a.location, &b.location);
+                (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column))
             });
             let more = parsed.errors.more + parsed.warnings.more;
             Err(ZoneErrors::capped(errors, more))

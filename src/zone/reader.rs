@@ -7,13 +7,10 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 
-use hickory_proto::rr::RecordType;
-
-use super::lexer::{Entry, Token, lex_each};
-use super::rdata::{self, RdataError, type_name};
+use super::lexer::{Entry, Position, Token, lex_each};
+use super::rdata::{self, type_name};
 use super::ttl::{self, MAX_TTL, TtlError};
 use super::{Location, Record, ZoneError, ZoneErrors, annotation};
 use crate::config::zone_too_large;
@@ -36,10 +33,10 @@ pub(crate) enum LineError {
     UnknownDirective(String),
     /// A TTL that does not parse.
     #[error("TTL {0:?} {1}")]
-    Ttl(String, TtlError),
+    Ttl(String, TtlError, Position),
     /// A bad owner, `$ORIGIN` or `$INCLUDE` origin.
     #[error("{0} {1:?} is not a valid name: {2}")]
-    Name(&'static str, String, NameError),
+    Name(&'static str, String, NameError, Position),
     /// A leading blank on the first record.
     #[error("line starts with a blank but no owner came before it")]
     NoPreviousOwner,
@@ -48,13 +45,13 @@ pub(crate) enum LineError {
     MissingType,
     /// A class other than IN.
     #[error("class {0} is not supported (only IN)")]
-    Class(String),
+    Class(String, Position),
     /// A type mnemonic nobody knows.
     #[error("unknown record type {0:?}")]
-    UnknownType(String),
+    UnknownType(String, Position),
     /// OPT, AXFR, ANY and other meta types.
     #[error("type {0} cannot appear in a zone file")]
-    MetaType(String),
+    MetaType(String, Position),
     /// No TTL could be settled.
     #[error("no TTL and no $TTL")]
     NoTtl,
@@ -63,7 +60,22 @@ pub(crate) enum LineError {
     Annotation(String),
     /// The RDATA did not parse.
     #[error(transparent)]
-    Rdata(#[from] RdataError),
+    Rdata(#[from] rdata::Located),
+}
+
+impl LineError {
+    /// The field the error is about, when it is about one.
+    fn position(&self) -> Option<Position> {
+        match self {
+            LineError::Ttl(_, _, at)
+            | LineError::Name(_, _, _, at)
+            | LineError::Class(_, at)
+            | LineError::UnknownType(_, at)
+            | LineError::MetaType(_, at) => Some(*at),
+            LineError::Rdata(located) => Some(located.at),
+            _ => None,
+        }
+    }
 }
 
 /// How deep `$INCLUDE` may nest.
@@ -95,7 +107,7 @@ pub(crate) fn read(path: &Path, origin: Option<&Name>, max_size: u64) -> Parsed 
     let state = FileState {
         file: file.clone(),
         origin: origin.cloned(),
-        last_owner: None,
+        last_owner: LastOwner::None,
     };
     reader.read_file(state, None);
     reader.parsed
@@ -117,7 +129,20 @@ struct Reader {
 struct FileState {
     file: Arc<Path>,
     origin: Option<Name>,
-    last_owner: Option<Name>,
+    last_owner: LastOwner,
+}
+
+/// The owner a line that starts with a blank continues.
+#[derive(Clone)]
+enum LastOwner {
+    /// No record came before.
+    None,
+    /// The owner of the last record that named one.
+    Valid(Name),
+    /// The last record named an owner that is not valid (its error is
+    /// reported there): the records that continue it belong to no name
+    /// here, rather than to an older owner.
+    Invalid,
 }
 
 impl FileState {
@@ -125,6 +150,19 @@ impl FileState {
         Location {
             file: self.file.clone(),
             line,
+            column: 0,
+        }
+    }
+
+    /// The place of `error`: its field when it names one, else the line.
+    fn blame(&self, line: u32, error: &LineError) -> Location {
+        match error.position() {
+            Some(at) => Location {
+                file: self.file.clone(),
+                line: at.line,
+                column: at.col,
+            },
+            None => self.at(line),
         }
     }
 }
@@ -197,7 +235,8 @@ impl Reader {
                 self.record(&mut state, &entry)
             };
             if let Err(message) = result {
-                report(&mut self.parsed.errors, state.at(entry.line), message);
+                let location = state.blame(entry.line, &message);
+                report(&mut self.parsed.errors, location, message);
             }
         });
         let lex_errors = lex_errors
@@ -271,7 +310,7 @@ impl Reader {
             .as_str()
             .ok_or(ttl::TtlError::Syntax)
             .and_then(ttl::parse)
-            .map_err(|e| LineError::Ttl(token.text(), e))?;
+            .map_err(|e| LineError::Ttl(token.text(), e, token.at))?;
         if value > MAX_TTL {
             let message = format_args!("TTL {value} is above {MAX_TTL}; using 0 (RFC 2181 §8)");
             report(&mut self.parsed.warnings, state.at(line), message);
@@ -283,13 +322,24 @@ impl Reader {
     fn record(&mut self, state: &mut FileState, entry: &Entry) -> Result<(), LineError> {
         let mut tokens = &entry.tokens[..];
         let owner = if entry.continues_owner {
-            state.last_owner.clone().ok_or(LineError::NoPreviousOwner)?
+            match &state.last_owner {
+                LastOwner::Valid(owner) => Some(owner.clone()),
+                LastOwner::Invalid => None,
+                LastOwner::None => return Err(LineError::NoPreviousOwner),
+            }
         } else {
             let (first, rest) = tokens.split_first().ok_or(LineError::MissingType)?;
             tokens = rest;
-            let owner = parse_name("owner", first, state.origin.as_ref())?;
-            state.last_owner = Some(owner.clone());
-            owner
+            match parse_name("owner", first, state.origin.as_ref()) {
+                Ok(owner) => {
+                    state.last_owner = LastOwner::Valid(owner.clone());
+                    Some(owner)
+                }
+                Err(error) => {
+                    state.last_owner = LastOwner::Invalid;
+                    return Err(error);
+                }
+            }
         };
         let mut explicit_ttl = None;
         let mut class_seen = false;
@@ -300,14 +350,15 @@ impl Reader {
                 explicit_ttl = Some(self.ttl_value(state, entry.line, token)?);
             } else if let Some(class) = class_of(token).filter(|_| !class_seen) {
                 if class != CLASS_IN {
-                    return Err(LineError::Class(token.text()));
+                    return Err(LineError::Class(token.text(), token.at));
                 }
                 class_seen = true;
             } else {
                 break parse_type(token)?;
             }
         };
-        let rdata = rdata::encode(rtype, tokens, state.origin.as_ref())?;
+        let type_at = entry.tokens[entry.tokens.len() - tokens.len() - 1].at;
+        let rdata = rdata::encode(rtype, tokens, state.origin.as_ref(), type_at)?;
         let ttl = match (explicit_ttl, self.default_ttl, self.last_ttl) {
             (Some(ttl), _, _) | (None, Some(ttl), _) | (None, None, Some(ttl)) => ttl,
             (None, None, None) if rtype == SOA => {
@@ -325,6 +376,11 @@ impl Reader {
             None => None,
         };
         self.last_ttl = Some(ttl);
+        // A record under an owner that failed is read for its own errors,
+        // and kept by no name.
+        let Some(owner) = owner else {
+            return Ok(());
+        };
         self.parsed.records.push(Record {
             owner,
             rtype,
@@ -342,7 +398,7 @@ fn parse_name(what: &'static str, token: &Token, origin: Option<&Name>) -> Resul
         Some(text) => Name::from_text(text, origin),
         None => Name::from_text(&token.name_text(), origin),
     };
-    parsed.map_err(|e| LineError::Name(what, token.text(), e))
+    parsed.map_err(|e| LineError::Name(what, token.text(), e, token.at))
 }
 
 /// The class code of a class mnemonic, or `None` when the token is no class.
@@ -372,29 +428,10 @@ fn class_of(token: &Token) -> Option<u16> {
 
 /// A type mnemonic (any case) or `TYPEnnn`.
 fn parse_type(token: &Token) -> Result<u16, LineError> {
-    // Mnemonics are short; a longer token is no type (nor TYPEnnnnn).
-    let mut buffer = [0u8; 16];
-    let upper = buffer
-        .get_mut(..token.raw.len())
-        .filter(|_| token.raw.is_ascii())
-        .map(|upper| {
-            upper.copy_from_slice(&token.raw);
-            upper.make_ascii_uppercase();
-            std::str::from_utf8(upper).unwrap_or_default()
-        })
-        .unwrap_or_default();
-    let code = match upper.strip_prefix("TYPE") {
-        Some(digits) if !digits.is_empty() => {
-            rdata::parse_number(digits.as_bytes(), u16::MAX.into())
-                .map(|n| n as u16)
-                .ok()
-        }
-        _ if token.quoted => None,
-        _ => RecordType::from_str(upper).ok().map(u16::from),
-    };
-    let code = code.ok_or_else(|| LineError::UnknownType(token.text()))?;
+    let code = rdata::parse_type_token(token)
+        .ok_or_else(|| LineError::UnknownType(token.text(), token.at))?;
     if code == 0 || code == OPT || (128..=255).contains(&code) {
-        return Err(LineError::MetaType(type_name(code)));
+        return Err(LineError::MetaType(type_name(code), token.at));
     }
     Ok(code)
 }

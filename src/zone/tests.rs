@@ -142,11 +142,12 @@ fn ttl_rules() {
     let loaded = load_ok(&text);
     assert_eq!(find(&loaded.zone, "big.example.com.", 1)[0].ttl, 0);
     assert_eq!(loaded.warnings.len(), 1);
+    // Sorted by place: the line, then the column (none first).
     assert_eq!(
         errors("$TTL 1x\n"),
         [
+            "1: no SOA record (and no origin configured)",
             "1: TTL \"1x\" is not a valid time (digits, with optional units s, m, h, d, w)",
-            "1: no SOA record (and no origin configured)"
         ]
     );
 }
@@ -182,7 +183,7 @@ fn errors_in_included_files_name_that_file_and_line() {
     assert_eq!(errors.len(), 1);
     let shown = errors[0].to_string();
     assert!(
-        shown.ends_with("bad.inc:3: MX preference \"ten\" is not a number"),
+        shown.ends_with("bad.inc:3:7: MX preference \"ten\" is not a number"),
         "{shown}"
     );
 }
@@ -236,7 +237,7 @@ fn classes_and_types() {
         [
             "9: class CH is not supported (only IN)",
             "10: unknown record type \"FOO\"",
-            "11: type TYPE65280 needs RFC 3597 \\# syntax",
+            "11: type TYPE65280 has no text form here: write its RDATA in RFC 3597 \\# syntax",
             "12: type OPT cannot appear in a zone file",
             "13: A address is missing",
         ]
@@ -559,4 +560,93 @@ fn a_record_stays_small() {
     let inline = std::mem::size_of::<Option<Annotation>>();
     eprintln!("Record is {size} bytes; an inline annotation would add {inline}");
     assert!(size <= 72, "Record grew to {size} bytes");
+}
+
+/// A zone without `$ORIGIN` whose relative owner fails: the lines that
+/// continue it belong to no name, so nothing is filed under the owner
+/// before it, and each error names its own line.
+#[test]
+fn a_failed_owner_takes_its_continuation_lines_with_it() {
+    let text = "cryptokeys.org. 3600 IN SOA ns1.cryptokeys.org. hm.cryptokeys.org. 1 2 3 4 5\n\
+                cryptokeys.org. 3600 IN NS ns1.cryptokeys.org.\n\
+                ns1.cryptokeys.org. 3600 IN A 192.0.2.1\n\
+                www 3600 IN A 192.0.2.2\n\
+                \x20   300 IN CNAME elsewhere.example.\n\
+                \x20   3600 IN MX ten mail.cryptokeys.org.\n\
+                \x20   3600 IN AAAA 2001:db8::1\n";
+    assert_eq!(
+        errors(text),
+        [
+            "4: owner \"www\" is not a valid name: relative name \"www\" but no origin is known",
+            "6: MX preference \"ten\" is not a number",
+        ]
+    );
+    // With the bad line fixed the zone loads, and ns1 holds only its A.
+    let fixed = text
+        .replace("www 3600", "www.cryptokeys.org. 3600")
+        .replace("CNAME elsewhere.example.", "TXT x")
+        .replace("ten", "10");
+    let zone = load_ok(&fixed).zone;
+    let ns1 = n("ns1.cryptokeys.org.");
+    assert_eq!(zone.records.iter().filter(|r| r.owner == ns1).count(), 1);
+    assert_eq!(find(&zone, "www.cryptokeys.org.", 28).len(), 1);
+}
+
+/// Errors in one field say `file:line:col`, the line being the field's own
+/// in a record that spans lines; errors about a whole line say `file:line`.
+#[test]
+fn field_errors_name_their_column() {
+    let text = format!(
+        "{HEAD}mx MX  ten mail\nsoa2 SOA ns1 hm (\n  1 2 3\n  4 5x )\nbad..name A 192.0.2.1\nx 1y A 192.0.2.1\n  A 192.0.2.2\ny IN LOC 91 N 0 E 0\n"
+    );
+    let dir = Dir::new();
+    let path = dir.write("z.zone", &text);
+    let errors = load(&path, None).unwrap_err();
+    let shown: Vec<String> = errors
+        .iter()
+        .map(|e| {
+            let at = e.to_string();
+            at.rsplit('/').next().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "z.zone:6:8: MX preference \"ten\" is not a number",
+            "z.zone:9:5: SOA minimum \"5x\" is not a valid time (digits, with optional units s, m, h, d, w)",
+            "z.zone:10:1: owner \"bad..name\" is not a valid name: empty label in name",
+            "z.zone:11:3: TTL \"1y\" is not a valid time (digits, with optional units s, m, h, d, w)",
+            "z.zone:13:10: LOC latitude degrees \"91\" is not a whole number 0-90",
+        ],
+        "{errors:#?}"
+    );
+}
+
+/// A zone holding one record of every type with a text form loads, each
+/// record as its type (the types refused before are most of them).
+#[test]
+fn a_zone_of_every_type_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/types.test.zone");
+    let loaded = load(&path, None).unwrap_or_else(|e| panic!("{e:#?}"));
+    let types: std::collections::BTreeSet<u16> =
+        loaded.zone.records.iter().map(|r| r.rtype).collect();
+    for (rtype, owner) in [
+        (99, "spf"),
+        (29, "loc"),
+        (17, "rp"),
+        (48, "dnskey"),
+        (62, "csync"),
+    ] {
+        let found = find(&loaded.zone, &format!("{owner}.types.test."), rtype);
+        assert_eq!(found.len(), 1, "{owner}");
+    }
+    assert!(types.len() >= 80, "{} types: {types:?}", types.len());
+    // NSEC3 is read, and kept out of the answers with one warning.
+    assert!(!types.contains(&50));
+    assert_eq!(
+        warnings(&loaded),
+        [
+            "74: NSEC3 records and the RRSIGs over them (1 in all) are not served: their owner names exist for no query (RFC 5155 §7.2.8)"
+        ]
+    );
 }

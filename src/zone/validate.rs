@@ -29,6 +29,7 @@ pub(crate) fn validate(
             .iter()
             .find(|r| &*r.location.file == main)
             .map_or(1, |r| r.location.line),
+        column: 0,
     };
     let origin = match origin {
         Some(origin) => origin.clone(),
@@ -44,6 +45,7 @@ pub(crate) fn validate(
         },
     };
     let records = drop_out_of_zone(records, &origin, warnings);
+    let records = drop_nsec3(records, warnings);
     let records = check_owners(records, &origin, errors, warnings);
     check_apex(&records, &origin, file_location.clone(), errors);
     check_size(&records, MAX_TABLE_BYTES, file_location, errors);
@@ -91,6 +93,33 @@ fn drop_out_of_zone(
         }
         inside
     });
+    records
+}
+
+/// NSEC3 type code (RFC 5155).
+const NSEC3: u16 = 50;
+
+/// Keeps NSEC3 records, and the RRSIGs that cover them, out of the zone,
+/// with one warning: their owner names are hashes that exist for no query
+/// (RFC 5155 §7.2.8 makes a query for one a name error), and this server
+/// serves no DNSSEC denial that would use them. Knot keeps them in a tree
+/// of their own and answers the same way.
+fn drop_nsec3(mut records: Vec<Record>, warnings: &mut Vec<ZoneError>) -> Vec<Record> {
+    let is_nsec3 = |r: &Record| {
+        r.rtype == NSEC3 || (r.rtype == RRSIG && r.rdata.get(..2) == Some(&NSEC3.to_be_bytes()))
+    };
+    let Some(first) = records.iter().find(|r| is_nsec3(r)) else {
+        return records;
+    };
+    let location = first.location.clone();
+    let before = records.len();
+    records.retain(|r| !is_nsec3(r));
+    let message = format!(
+        "NSEC3 records and the RRSIGs over them ({} in all) are not served: their owner \
+         names exist for no query (RFC 5155 §7.2.8)",
+        before - records.len()
+    );
+    warnings.push(problem(location, message));
     records
 }
 
@@ -373,6 +402,7 @@ mod tests {
             location: Location {
                 file: Path::new("z").into(),
                 line: 2,
+                column: 0,
             },
             health: None,
         }
@@ -388,6 +418,7 @@ mod tests {
         let file = Location {
             file: Path::new("z").into(),
             line: 1,
+            column: 0,
         };
         let mut errors = Vec::new();
         check_size(&records, 56, file.clone(), &mut errors);

@@ -1,5 +1,6 @@
-//! RDATA of the RFC 1035 era and its close relatives: addresses, names, MX,
-//! SRV, SOA, TXT, HINFO, NAPTR.
+//! RDATA of the RFC 1035 era and its close relatives: addresses, names,
+//! preference-and-name pairs (MX and its kin), SRV, SOA, the TXT family,
+//! HINFO, NAPTR, URI.
 
 use std::net::Ipv6Addr;
 
@@ -51,15 +52,63 @@ pub(super) fn aaaa(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     Ok(addr.octets().to_vec())
 }
 
-/// NS, CNAME, DNAME, PTR: one name.
+/// NS, CNAME, DNAME, PTR, NSAP-PTR, and the experimental MB, MG, MR and
+/// obsolete MD, MF: one name.
 pub(super) fn single_name(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     f.name("target")
 }
 
-/// MX: preference and exchange.
-pub(super) fn mx(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
+/// MINFO (rmailbx, emailbx), RP (mbox, txt), TALINK (previous, next):
+/// two names.
+pub(super) fn two_names(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
+    let mut out = f.name("first name")?;
+    out.extend(f.name("second name")?);
+    Ok(out)
+}
+
+/// MX, AFSDB (subtype), RT, KX, LP: a 16-bit preference and a name.
+pub(super) fn preference_name(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     let mut out = f.u16("preference")?.to_be_bytes().to_vec();
-    out.extend(f.name("exchange")?);
+    out.extend(f.name("name")?);
+    Ok(out)
+}
+
+/// PX (RFC 2163): preference, MAP822, MAPX400.
+pub(super) fn px(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
+    let mut out = f.u16("preference")?.to_be_bytes().to_vec();
+    out.extend(f.name("map822")?);
+    out.extend(f.name("mapx400")?);
+    Ok(out)
+}
+
+/// X25 (RFC 1183): one character-string of decimal digits.
+pub(super) fn x25(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
+    let out = f.char_string("address")?;
+    if out.len() < 5 || !out[1..].iter().all(u8::is_ascii_digit) {
+        return Err(f.bad_last("address", "must be at least 4 decimal digits"));
+    }
+    Ok(out)
+}
+
+/// ISDN (RFC 1183): an address and an optional subaddress.
+pub(super) fn isdn(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
+    let mut out = f.char_string("address")?;
+    if !f.is_empty() {
+        out.extend(f.char_string("subaddress")?);
+    }
+    Ok(out)
+}
+
+/// URI (RFC 7553): priority, weight, and the target written without a
+/// length byte (the rest of the RDATA).
+pub(super) fn uri(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
+    let mut out = f.u16("priority")?.to_be_bytes().to_vec();
+    out.extend_from_slice(&f.u16("weight")?.to_be_bytes());
+    let target = f.bytes("target")?;
+    if target.is_empty() {
+        return Err(f.bad_last("target", "is empty"));
+    }
+    out.extend(target);
     Ok(out)
 }
 
@@ -84,7 +133,8 @@ pub(super) fn soa(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     Ok(out)
 }
 
-/// TXT, SPF: one or more character-strings.
+/// TXT, SPF, and the types written as TXT is: NINFO, AVC, RESINFO, WALLET,
+/// CLA. One or more character-strings.
 pub(super) fn txt(f: &mut Fields) -> Result<Vec<u8>, RdataError> {
     let mut out = f.char_string("string")?;
     while !f.is_empty() {

@@ -14,6 +14,9 @@ pub(super) enum TextError {
     /// Not base64.
     #[error("is not valid base64")]
     BadBase64,
+    /// Not base32hex.
+    #[error("is not valid base32hex (0-9 a-v, no padding)")]
+    BadBase32,
 }
 
 /// Decodes `\DDD` and `\X` escapes.
@@ -77,6 +80,33 @@ pub(super) fn base64(text: &[u8]) -> Result<Vec<u8>, TextError> {
     Ok(out)
 }
 
+/// Decodes base32 with the extended hex alphabet (RFC 4648 §7), either
+/// case, without padding: the NSEC3 next hashed owner name (RFC 5155 §3.3).
+pub(super) fn base32hex(text: &[u8]) -> Result<Vec<u8>, TextError> {
+    let mut out = Vec::with_capacity(text.len() * 5 / 8);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &b in text {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'v' => b - b'a' + 10,
+            b'A'..=b'V' => b - b'A' + 10,
+            _ => return Err(TextError::BadBase32),
+        };
+        acc = (acc << 5 | u32::from(digit)) & 0x1fff;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    // What is left must be padding bits, zero, and fewer than a digit.
+    if bits >= 5 || acc & ((1 << bits) - 1) != 0 {
+        return Err(TextError::BadBase32);
+    }
+    Ok(out)
+}
+
 fn base64_digit(b: u8) -> Result<u8, TextError> {
     match b {
         b'A'..=b'Z' => Ok(b - b'A'),
@@ -105,6 +135,34 @@ mod tests {
         assert_eq!(hex(b"00fFa1").unwrap(), [0, 255, 0xa1]);
         assert_eq!(hex(b"abc"), Err(TextError::BadHex));
         assert_eq!(hex(b"zz"), Err(TextError::BadHex));
+    }
+
+    #[test]
+    fn base32hex_digits() {
+        // RFC 4648 §10 test vectors, without their padding.
+        for (text, bytes) in [
+            ("", ""),
+            ("CO", "f"),
+            ("CPNG", "fo"),
+            ("CPNMU", "foo"),
+            ("CPNMUOG", "foob"),
+            ("CPNMUOJ1", "fooba"),
+            ("cpnmuoj1e8", "foobar"),
+        ] {
+            assert_eq!(
+                base32hex(text.as_bytes()).unwrap(),
+                bytes.as_bytes(),
+                "{text}"
+            );
+        }
+        assert_eq!(base32hex(b"C"), Err(TextError::BadBase32));
+        assert_eq!(
+            base32hex(b"CP"),
+            Err(TextError::BadBase32),
+            "bits left over"
+        );
+        assert_eq!(base32hex(b"CW"), Err(TextError::BadBase32));
+        assert_eq!(base32hex(b"CO=="), Err(TextError::BadBase32));
     }
 
     #[test]
