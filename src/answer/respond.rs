@@ -163,7 +163,7 @@ fn answer<'t>(
     let mut buf = [0u8; MAX_NAME_LEN];
     let qname = lowercase_into(query.qname, &mut buf);
     let labels = Labels::new(qname);
-    let Some(zone) = find_zone(table, qname, &labels) else {
+    let Some(zone) = find_zone(table, qname, &labels, query.qtype) else {
         return (rcode::REFUSED, &*table.unzoned, None);
     };
     w.set_flags(w.flags() | flag::AA);

@@ -242,6 +242,70 @@ fn delegations_refer_with_glue_and_answer_ds_from_the_parent() {
     assert_eq!(m.answers.len(), 1);
 }
 
+/// `sub.example.com.` as its own zone: the child of the delegation in
+/// [`zone`].
+fn child_zone() -> Zone {
+    let mut soa = wire("ns.sub");
+    soa.extend(wire("hostmaster"));
+    for value in [1u32, 7200, 3600, 1209600, 600] {
+        soa.extend(value.to_be_bytes());
+    }
+    Zone {
+        origin: name("sub"),
+        records: vec![
+            record("sub", rtype::SOA, 3600, soa),
+            record("sub", rtype::NS, 3600, wire("ns.sub")),
+            record("ns.sub", rtype::A, 3600, vec![192, 0, 2, 54]),
+            record("www.sub", rtype::A, 3600, vec![192, 0, 2, 55]),
+        ],
+    }
+}
+
+fn ask_zones(zones: &[Zone], query: Q) -> Message {
+    let table = build(zones, &Default::default());
+    let mut out = vec![0u8; 65535];
+    let len = respond(&table, &packet(&query), query.transport, &mut out).expect("an answer");
+    Message::from_bytes(&out[..len]).expect("hickory reads our answer")
+}
+
+#[test]
+fn ds_at_a_served_child_apex_comes_from_the_parent() {
+    let both = [zone(), child_zone()];
+    let m = ask_zones(&both, q("sub.example.com.", rtype::DS));
+    assert!(m.metadata.authoritative);
+    assert_eq!(
+        m.answers.len(),
+        1,
+        "the parent's DS, not the child's NODATA"
+    );
+    assert_eq!(
+        m.answers[0].record_type(),
+        hickory_proto::rr::RecordType::DS
+    );
+    // Everything else at and below the child apex is the child's.
+    let m = ask_zones(&both, q("sub.example.com.", rtype::NS));
+    assert!(m.metadata.authoritative);
+    assert_eq!(
+        lines(&m.answers),
+        ["sub.example.com. 3600 NS ns.sub.example.com."]
+    );
+    let m = ask_zones(&both, q("www.sub.example.com.", rtype::DS));
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(
+        lines(&m.authorities)[0]
+            .split(' ')
+            .take(3)
+            .collect::<Vec<_>>(),
+        ["sub.example.com.", "600", "SOA"],
+        "a DS below the child apex is the child's NODATA"
+    );
+    // With the child alone, its own apex answers: NODATA.
+    let m = ask_zones(&[child_zone()], q("sub.example.com.", rtype::DS));
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert!(m.metadata.authoritative && m.answers.is_empty());
+    assert_eq!(m.authorities[0].name.to_string(), "sub.example.com.");
+}
+
 #[test]
 fn dname_synthesises_a_cname_and_follows_it() {
     let m = ask(q("host.old.example.com.", rtype::A));

@@ -51,8 +51,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use std::path::{Path, PathBuf};
+
 use crate::util::dig::{self, Response, Rr};
-use crate::util::{Knot, Server, fixture_zone};
+use crate::util::{Knot, Server, data, fixture_zone};
 
 /// Owner names relative to `example.com.` (`@` = apex) to query.
 const NAMES: &[&str] = &[
@@ -173,17 +175,36 @@ const MODES: &[(&str, &[&str])] = &[
 
 type Key = (String, String);
 
+/// What to ask: every name times every type.
+struct Queries {
+    names: Vec<String>,
+    types: &'static [&'static str],
+}
+
+impl Queries {
+    /// The fixture zone's query set.
+    fn fixture() -> Queries {
+        Queries {
+            names: query_names(),
+            types: TYPES,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.names.len() * self.types.len()
+    }
+}
+
 /// Sends every query to `port` in one dig run per mode; responses keyed by
 /// (lower-cased name, type). A query dig got no answer for is missing.
-fn collect(port: u16, mode: &[&str]) -> Result<BTreeMap<Key, Response>, String> {
-    let names = query_names();
+fn collect(port: u16, mode: &[&str], queries: &Queries) -> Result<BTreeMap<Key, Response>, String> {
     // One try of 2 s: loopback loses nothing, and a server that drops
     // queries should not make the run take hours; a dropped query shows up
     // as "no response" in the table.
     let mut args: Vec<&str> = vec!["+time=2", "+tries=1"];
     args.extend_from_slice(mode);
-    for n in &names {
-        for t in TYPES {
+    for n in &queries.names {
+        for t in queries.types {
             args.push(n);
             args.push(t);
         }
@@ -314,12 +335,13 @@ fn compare(
 
 /// Compares two servers' answers to the whole query set; returns every
 /// difference and the number of queries compared.
-fn differences(knot_port: u16, other_port: u16) -> (Vec<Diff>, usize) {
+fn differences(knot_port: u16, other_port: u16, queries: &Queries) -> (Vec<Diff>, usize) {
     let mut diffs = Vec::new();
     let mut compared = 0;
     for (label, mode) in MODES {
-        let k = collect(knot_port, mode).unwrap_or_else(|e| panic!("Knot, {label}: {e}"));
-        let h = collect(other_port, mode).unwrap_or_else(|e| panic!("healthdns, {label}: {e}"));
+        let k = collect(knot_port, mode, queries).unwrap_or_else(|e| panic!("Knot, {label}: {e}"));
+        let h = collect(other_port, mode, queries)
+            .unwrap_or_else(|e| panic!("healthdns, {label}: {e}"));
         // Knot's specific-type answers by query name, for the ANY rule.
         let mut at_name: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         for ((name, t), r) in &k {
@@ -331,8 +353,8 @@ fn differences(knot_port: u16, other_port: u16) -> (Vec<Diff>, usize) {
             }
         }
         let empty = BTreeSet::new();
-        for name in query_names() {
-            for t in TYPES {
+        for name in &queries.names {
+            for t in queries.types {
                 let key = (name.to_ascii_lowercase(), t.to_string());
                 compared += 1;
                 match (k.get(&key), h.get(&key)) {
@@ -408,10 +430,15 @@ fn knot_fixture() -> Knot {
 fn healthdns_matches_knot() {
     let knot = knot_fixture();
     let server = Server::fixture();
-    let (diffs, compared) = differences(knot.port, server.port());
+    let (diffs, compared) = differences(knot.port, server.port(), &Queries::fixture());
     assert!(compared > 1000, "only {compared} queries compared");
+    assert_no_differences(&diffs, compared, &server, &knot);
+}
+
+/// Fails with the table of `diffs`, when there are any.
+fn assert_no_differences(diffs: &[Diff], compared: usize, server: &Server, knot: &Knot) {
     if !diffs.is_empty() {
-        eprintln!("{}", table(&diffs));
+        eprintln!("{}", table(diffs));
         panic!(
             "{} differences between Knot and healthdns over {compared} queries \
              (table above)\nhealthdns stderr:\n{}\nknotd log:\n{}",
@@ -422,15 +449,95 @@ fn healthdns_matches_knot() {
     }
 }
 
+/// The zones of `tests/data/cuts/` served with the fixture: `(origin, file)`.
+fn cut_zones() -> Vec<(&'static str, PathBuf)> {
+    let mut zones = vec![("example.com", fixture_zone())];
+    for origin in [
+        "sub.example.com",
+        "deep.sub.example.com",
+        "deleg.dz.example.com",
+        "nodeleg.example.com",
+        "orphan.example.org",
+    ] {
+        zones.push((origin, data("cuts").join(format!("{origin}.zone"))));
+    }
+    zones
+}
+
+/// Names at and around the zone cuts of [`cut_zones`].
+const CUT_NAMES: &[&str] = &[
+    "example.com.",
+    "sub.example.com.",
+    "www.sub.example.com.",
+    "ns.sub.example.com.",
+    "nx.sub.example.com.",
+    "deep.sub.example.com.",
+    "www.deep.sub.example.com.",
+    "ns.deep.sub.example.com.",
+    "deleg.dz.example.com.",
+    "www.deleg.dz.example.com.",
+    "dz.example.com.",
+    "nodeleg.example.com.",
+    "www.nodeleg.example.com.",
+    "orphan.example.org.",
+    "ns.orphan.example.org.",
+    "example.org.",
+];
+
+/// Types that differ across a cut: DS on the parent side, the rest on the
+/// child's.
+const CUT_TYPES: &[&str] = &["DS", "NS", "SOA", "A", "MX", "TXT", "DNSKEY", "ANY"];
+
+/// Parent and child zones served together answer as Knot answers them: DS
+/// for a child's apex from the parent (its DS, or the parent's NODATA, or
+/// NXDOMAIN where the parent has no such name), everything else at and
+/// below the apex from the child; a child served without its parent
+/// answers DS at its apex itself (NODATA).
+#[test]
+fn healthdns_matches_knot_with_parent_and_child_zones() {
+    let zones = cut_zones();
+    let pairs: Vec<(&str, &Path)> = zones.iter().map(|(o, f)| (*o, f.as_path())).collect();
+    let knot = Knot::start(&pairs);
+    let files: Vec<&Path> = zones.iter().map(|(_, f)| f.as_path()).collect();
+    let server = Server::start(&files);
+    let queries = Queries {
+        names: CUT_NAMES.iter().map(|n| n.to_string()).collect(),
+        types: CUT_TYPES,
+    };
+    let (diffs, compared) = differences(knot.port, server.port(), &queries);
+    assert_eq!(compared, queries.len() * MODES.len());
+    assert_no_differences(&diffs, compared, &server, &knot);
+    // The comparison covers the cases it is meant to: Knot itself answers
+    // DS at each child apex from the expected side.
+    let ds = |name: &str| dig::query(knot.port, &[name, "DS"]);
+    let r = ds("sub.example.com");
+    assert_eq!(r.answer_of("DS").len(), 1, "the parent's DS:\n{r}");
+    let r = ds("deep.sub.example.com");
+    assert_eq!(r.answer_of("DS").len(), 1, "sub's DS for deep:\n{r}");
+    let r = ds("deleg.dz.example.com");
+    assert!(
+        r.rcode == "NOERROR" && r.answer.is_empty() && r.authority[0].owner == "example.com.",
+        "the parent's NODATA:\n{r}"
+    );
+    let r = ds("nodeleg.example.com");
+    assert_eq!(r.rcode, "NXDOMAIN", "no such name in the parent:\n{r}");
+    let r = ds("orphan.example.org");
+    assert!(
+        r.rcode == "NOERROR" && r.authority[0].owner == "orphan.example.org.",
+        "the child's own NODATA:\n{r}"
+    );
+}
+
 /// The comparison itself: two Knot instances must agree on every query,
 /// and every query must have been answered. A failure here is a harness bug.
 #[test]
 fn knot_against_itself_has_no_differences() {
     let a = knot_fixture();
     let b = knot_fixture();
-    let (diffs, compared) = differences(a.port, b.port);
+    let queries = Queries::fixture();
+    let (diffs, compared) = differences(a.port, b.port, &queries);
     assert!(diffs.is_empty(), "{}", table(&diffs));
-    assert_eq!(compared, query_names().len() * TYPES.len() * MODES.len());
+    assert_eq!(compared, queries.len() * MODES.len());
 }
 
 /// The fixture served by Knot gives the answers the battery expects from
@@ -514,7 +621,7 @@ fn comparison_reports_a_changed_ttl() {
     std::fs::write(&copy, changed).unwrap();
     let a = knot_fixture();
     let b = Knot::start(&[("example.com", &copy)]);
-    let (diffs, _) = differences(a.port, b.port);
+    let (diffs, _) = differences(a.port, b.port, &Queries::fixture());
     assert!(!diffs.is_empty(), "a changed TTL went unnoticed");
     for d in &diffs {
         assert!(
