@@ -29,7 +29,8 @@ pub enum Transport {
 
 /// CNAME and DNAME hops followed inside a zone before giving up.
 const MAX_CHAIN: usize = 8;
-/// RRsets whose NS/MX/SRV targets get addresses in the additional section.
+/// RRsets whose NS/MX/SRV/SVCB/HTTPS targets get addresses in the
+/// additional section.
 const MAX_ADDITIONAL_SOURCES: usize = 4;
 
 /// Answers `packet` into `out` (at least 65535 bytes for TCP,
@@ -454,11 +455,16 @@ impl<'t> Answer<'t> {
         }
     }
 
-    /// Addresses of NS/MX/SRV targets that the zone holds (glue included).
-    /// What does not fit is left out without TC (RFC 2181 §9).
+    /// Addresses of NS/MX/SRV/SVCB/HTTPS targets that the zone holds (glue
+    /// included), and for SVCB and HTTPS the target's own set of that type,
+    /// which a client follows next (RFC 9460 §4.1, as Knot). What does not
+    /// fit is left out without TC (RFC 2181 §9).
     fn add_additional(&mut self, w: &mut Writer<'_>) {
         let sources = self.additional;
         for set in sources[..self.additional_count].iter().flatten() {
+            let service = matches!(set.rr_type(), rtype::SVCB | rtype::HTTPS);
+            let types = [rtype::A, rtype::AAAA, set.rr_type()];
+            let types = &types[..if service { 3 } else { 2 }];
             for i in 0..set.len() {
                 let Some(target) = set.target(i) else {
                     continue;
@@ -473,10 +479,10 @@ impl<'t> Answer<'t> {
                 let Some(node) = self.zone.node(lowercase_into(target, &mut buf)) else {
                     continue;
                 };
-                for rr_type in [rtype::A, rtype::AAAA] {
-                    if let Some(addresses) = node.rrset(rr_type)
+                for &rr_type in types {
+                    if let Some(extra) = node.rrset(rr_type)
                         && self
-                            .write_set(w, Section::Additional, node.name(), addresses)
+                            .write_set(w, Section::Additional, node.name(), extra)
                             .is_err()
                     {
                         // A larger limit would have taken more.

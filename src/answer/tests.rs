@@ -60,6 +60,34 @@ fn zone() -> Zone {
         record("sub", rtype::NS, 3600, wire("ns.sub")),
         record("sub", rtype::DS, 3600, vec![0, 1, 8, 2, 0xab]),
         record("ns.sub", rtype::A, 3600, vec![192, 0, 2, 54]),
+        record(
+            "alias-svc",
+            rtype::HTTPS,
+            300,
+            [&[0, 0][..], &wire("www")].concat(),
+        ),
+        record(
+            "svc",
+            rtype::SVCB,
+            300,
+            [&[0, 1][..], &wire("svc-target")].concat(),
+        ),
+        record(
+            "svc-target",
+            rtype::SVCB,
+            300,
+            [&[0, 1][..], &[0], &[0, 3, 0, 2, 0x20, 0xfb]].concat(),
+        ),
+        record(
+            "svc-target",
+            rtype::AAAA,
+            300,
+            [0x20, 1, 0xd, 0xb8]
+                .into_iter()
+                .chain([0; 11])
+                .chain([1])
+                .collect(),
+        ),
         record("old", rtype::DNAME, 600, wire("new")),
         record("host.new", rtype::A, 600, vec![192, 0, 2, 77]),
         record(
@@ -343,6 +371,42 @@ fn additional_section_has_mx_target_addresses() {
         lines(&m.additionals),
         ["mail.example.com. 3600 A 192.0.2.25"]
     );
+}
+
+#[test]
+fn additional_section_has_svcb_and_https_target_addresses_and_sets() {
+    // AliasMode: the target's addresses.
+    let m = ask(q("alias-svc.example.com.", rtype::HTTPS));
+    assert_eq!(
+        lines(&m.additionals),
+        [
+            "www.example.com. 300 A 192.0.2.1",
+            "www.example.com. 300 A 192.0.2.2"
+        ]
+    );
+    // ServiceMode: the target's addresses and its own SVCB set.
+    let m = ask(q("svc.example.com.", rtype::SVCB));
+    let found: Vec<(String, hickory_proto::rr::RecordType)> = m
+        .additionals
+        .iter()
+        .map(|r| (r.name.to_string(), r.record_type()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                "svc-target.example.com.".into(),
+                hickory_proto::rr::RecordType::AAAA
+            ),
+            (
+                "svc-target.example.com.".into(),
+                hickory_proto::rr::RecordType::SVCB
+            ),
+        ]
+    );
+    // "." names no other host: nothing to add.
+    let m = ask(q("svc-target.example.com.", rtype::SVCB));
+    assert!(m.additionals.is_empty(), "{:?}", m.additionals);
 }
 
 #[test]

@@ -16,7 +16,8 @@
 //! lower-cased, TTL, class, type, RDATA as dig prints it). TTLs are compared,
 //! including the negative-answer SOA TTL (RFC 2308 section 5). The additional
 //! section is compared too: glue in referrals is required (RFC 9471), and
-//! the A/AAAA Knot adds for in-zone NS/MX/SRV targets is what healthdns is
+//! the A/AAAA Knot adds for in-zone NS/MX/SRV/SVCB/HTTPS targets (and, for
+//! SVCB and HTTPS, the target's own set of that type) is what healthdns is
 //! meant to match.
 //!
 //! # What is treated as RFC-optional, and why
@@ -75,6 +76,12 @@ const NAMES: &[&str] = &[
     "_443._tcp.www",
     "_tcp.www",
     "svc",
+    "alias-https",
+    "alias-svcb",
+    "svc-target",
+    "svc-www",
+    "svc-ext",
+    "svc-self",
     "10.rev",
     "rev",
     "chain1",
@@ -137,6 +144,7 @@ const TYPES: &[&str] = &[
     "SRV",
     "CAA",
     "HTTPS",
+    "SVCB",
     "TYPE65534",
     "PTR",
     "NAPTR",
