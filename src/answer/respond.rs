@@ -10,8 +10,9 @@ use crate::health::Board;
 use crate::metrics::QueryCounters;
 use crate::name::{MAX_NAME_LEN, lowercase_into};
 use crate::wire::{
-    CLASS_ANY, Full, MAX_UDP_PAYLOAD, MIN_UDP_PAYLOAD, OPT_LEN, ParseError, Query, RdataLayout,
-    Section, Writer, flag, header, parse_query, rcode, rtype,
+    CLASS_ANY, CLASS_CH, CLASS_IN, Edns, Full, MAX_UDP_PAYLOAD, MIN_UDP_PAYLOAD, OPT_LEN, Other,
+    ParseError, Query, RdataLayout, Section, Writer, flag, header, opcode, parse_query, rcode,
+    rtype,
 };
 
 #[cfg(doc)]
@@ -59,7 +60,7 @@ pub(super) struct Response<'t> {
 /// [`respond`] for a query already parsed.
 pub(super) fn respond_parsed<'t>(
     table: &'t Table,
-    parsed: Result<Query<'_>, ParseError>,
+    parsed: Result<Query<'_>, ParseError<'_>>,
     transport: Transport,
     out: &mut [u8],
 ) -> Option<Response<'t>> {
@@ -72,28 +73,14 @@ pub(super) fn respond_parsed<'t>(
                 .count(0, rcode::FORMERR, transport == Transport::Tcp);
             return Some(Response::once(header_only(out, id, flags, rcode::FORMERR)));
         }
-        Err(ParseError::NotImp { id, flags }) => {
-            table
-                .unzoned
-                .count(0, rcode::NOTIMP, transport == Transport::Tcp);
-            return Some(Response::once(header_only(out, id, flags, rcode::NOTIMP)));
+        Err(ParseError::Opcode(other)) => {
+            let (code, len) = other_opcode(&other, transport, out);
+            table.unzoned.count(0, code, transport == Transport::Tcp);
+            return Some(Response::once(len));
         }
     };
-    let size = match (transport, query.edns) {
-        (Transport::Tcp, _) => u16::MAX as usize,
-        (Transport::Udp, Some(edns)) => edns.payload.min(MAX_UDP_PAYLOAD) as usize,
-        (Transport::Udp, None) => MIN_UDP_PAYLOAD as usize,
-    };
-    let limit = if query.edns.is_some() {
-        size - OPT_LEN
-    } else {
-        size
-    };
-    let mut w = Writer::new(out, limit);
-    w.header(
-        query.id,
-        flag::QR | (query.flags & (flag::OPCODE_MASK | flag::RD | flag::CD)),
-    );
+    let mut w = Writer::new(out, limit(transport, query.edns));
+    w.header(query.id, flag::QR | echoed_flags(query.flags));
     if w.question(query.qname, query.qtype, query.qclass).is_err() {
         return Some(Response::once(header_only(
             out,
@@ -136,11 +123,74 @@ impl Response<'_> {
 
 fn header_only(out: &mut [u8], id: u16, query_flags: u16, code: u16) -> usize {
     let mut w = Writer::new(out, header::LEN);
-    w.header(
-        id,
-        flag::QR | (query_flags & (flag::OPCODE_MASK | flag::RD | flag::CD)) | code,
-    );
+    w.header(id, flag::QR | echoed_flags(query_flags) | code);
     w.finish()
+}
+
+/// The most a response may take before its OPT record.
+fn limit(transport: Transport, edns: Option<Edns>) -> usize {
+    let size = match (transport, edns) {
+        (Transport::Tcp, _) => u16::MAX as usize,
+        (Transport::Udp, Some(edns)) => edns.payload.min(MAX_UDP_PAYLOAD) as usize,
+        (Transport::Udp, None) => MIN_UDP_PAYLOAD as usize,
+    };
+    if edns.is_some() { size - OPT_LEN } else { size }
+}
+
+/// The flags of a query that its response carries: the opcode and RD, and
+/// for QUERY also CD (RFC 4035 §3.1.6). Another opcode has no data to check
+/// signatures of, and gets CD cleared, as Knot clears it.
+fn echoed_flags(query_flags: u16) -> u16 {
+    let echoed = if query_flags & flag::OPCODE_MASK == 0 {
+        flag::OPCODE_MASK | flag::RD | flag::CD
+    } else {
+        flag::OPCODE_MASK | flag::RD
+    };
+    query_flags & echoed
+}
+
+/// Answers a message of another opcode than QUERY as Knot does without an
+/// ACL, writing no record but the question and OPT: NOTIFY is not
+/// authorised (NOTAUTH: a server that loads its zones from files takes no
+/// NOTIFY), UPDATE neither (NOTAUTH) or FORMERR when its zone section is not
+/// of type SOA (RFC 2136 §3.1.1), and every other opcode NOTIMP. A class
+/// other than IN or ANY is REFUSED (CH: NOTIMP), EDNS above version 0 is
+/// BADVERS, and a NOTIFY or UPDATE without a question is FORMERR. Returns
+/// the RCODE and the length.
+fn other_opcode(other: &Other<'_>, transport: Transport, out: &mut [u8]) -> (u16, usize) {
+    let opcode = (other.flags & flag::OPCODE_MASK) >> 11;
+    let code = match (other.edns, other.question) {
+        (Some(edns), _) if edns.version > 0 => rcode::BADVERS,
+        (_, None) if matches!(opcode, opcode::NOTIFY | opcode::UPDATE) => rcode::FORMERR,
+        (_, None) => rcode::NOTIMP,
+        (_, Some(question)) => match (question.qclass, opcode) {
+            (CLASS_IN | CLASS_ANY, opcode::NOTIFY) => rcode::NOTAUTH,
+            (CLASS_IN | CLASS_ANY, opcode::UPDATE) if question.qtype == rtype::SOA => {
+                rcode::NOTAUTH
+            }
+            (CLASS_IN | CLASS_ANY, opcode::UPDATE) => rcode::FORMERR,
+            (CLASS_IN | CLASS_ANY | CLASS_CH, _) => rcode::NOTIMP,
+            _ => rcode::REFUSED,
+        },
+    };
+    let mut w = Writer::new(out, limit(transport, other.edns));
+    w.header(other.id, flag::QR | echoed_flags(other.flags));
+    if let Some(question) = other.question
+        && w.question(question.name, question.qtype, question.qclass)
+            .is_err()
+    {
+        // A question longer than the smallest limit cannot be: the parser
+        // takes names of at most 255 bytes.
+        return (
+            rcode::FORMERR,
+            header_only(out, other.id, other.flags, rcode::FORMERR),
+        );
+    }
+    w.set_rcode(code);
+    if let Some(edns) = other.edns {
+        w.opt(MAX_UDP_PAYLOAD, code, 0, edns.dnssec_ok);
+    }
+    (code, w.finish())
 }
 
 /// Fills the sections after the question; returns the RCODE, the counters

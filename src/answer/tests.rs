@@ -410,6 +410,39 @@ fn additional_section_has_svcb_and_https_target_addresses_and_sets() {
 }
 
 #[test]
+fn other_opcodes_keep_rd_clear_cd_and_echo_the_question() {
+    let table = build(&[zone()], &Default::default());
+    let mut out = vec![0u8; 65535];
+    for (opcode, code) in [
+        (1u8, ResponseCode::NotImp),
+        (2, ResponseCode::NotImp),
+        (4, ResponseCode::NotAuth),
+        (5, ResponseCode::NotAuth),
+        (15, ResponseCode::NotImp),
+    ] {
+        let mut query = packet(&Q {
+            edns: Some((1232, 0)),
+            ..q("example.com.", rtype::SOA)
+        });
+        query[2] = opcode << 3 | 1; // RD
+        query[3] = 0x30; // AD, CD
+        let len = respond(&table, &query, Transport::Udp, &mut out).expect("an answer");
+        let m = Message::from_bytes(&out[..len]).expect("hickory reads our answer");
+        assert_eq!(m.metadata.response_code, code, "opcode {opcode}");
+        assert_eq!(u8::from(m.metadata.op_code), opcode);
+        assert!(m.metadata.recursion_desired, "opcode {opcode}");
+        assert!(
+            !m.metadata.checking_disabled && !m.metadata.authentic_data,
+            "opcode {opcode}"
+        );
+        assert!(!m.metadata.authoritative);
+        assert_eq!(m.queries.len(), 1);
+        assert!(m.answers.is_empty() && m.authorities.is_empty());
+        assert!(m.edns.is_some());
+    }
+}
+
+#[test]
 fn names_outside_every_zone_are_refused() {
     let m = ask(q("www.example.net.", rtype::A));
     assert_eq!(m.metadata.response_code, ResponseCode::Refused);

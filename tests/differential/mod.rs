@@ -11,7 +11,7 @@
 //! # What is compared
 //!
 //! Per query: rcode; the header flags qr, aa, tc, rd, ra, ad, cd; whether an
-//! OPT record is present and its EDNS version and flags; the answer,
+//! OPT record is present and its EDNS version and flags; the question; the answer,
 //! authority and additional sections as sets of normalised records (owner
 //! lower-cased, TTL, class, type, RDATA as dig prints it). TTLs are compared,
 //! including the negative-answer SOA TTL (RFC 2308 section 5). The additional
@@ -297,6 +297,9 @@ fn compare(
     if edns_summary(k) != edns_summary(h) {
         push("edns", edns_summary(k), edns_summary(h));
     }
+    if k.question != h.question {
+        push("question", k.question.join("\n"), h.question.join("\n"));
+    }
     if k.flag("tc") && h.flag("tc") {
         return; // RFC-optional 3: contents of truncated responses
     }
@@ -534,6 +537,55 @@ fn healthdns_matches_knot_with_parent_and_child_zones() {
         r.rcode == "NOERROR" && r.authority[0].owner == "orphan.example.org.",
         "the child's own NODATA:\n{r}"
     );
+}
+
+/// Messages of other opcodes than QUERY get the header, question and OPT
+/// Knot gives them (RD kept, CD and AD cleared; NOTIFY and UPDATE NOTAUTH,
+/// an UPDATE whose zone is not of type SOA FORMERR, the rest NOTIMP; REFUSED
+/// for other classes than IN, ANY and CH; BADVERS above EDNS 0; FORMERR or
+/// NOTIMP without a question), over UDP and TCP.
+#[test]
+fn healthdns_matches_knot_on_other_opcodes() {
+    let knot = knot_fixture();
+    let server = Server::fixture();
+    let variants: &[&[&str]] = &[
+        &["+rec", "+cdflag", "+adflag", "example.com", "SOA"],
+        &["+norec", "+noedns", "www.example.com", "A"],
+        &["+dnssec", "+cdflag", "www.example.com", "A"],
+        &["example.org", "SOA"],
+        &["example.com", "SOA", "-c", "CH"],
+        &["example.com", "SOA", "-c", "CLASS5"],
+        &["example.com", "SOA", "-c", "ANY"],
+        &["+edns=1", "+noednsnegotiation", "example.com", "SOA"],
+        &["+header-only", "+cdflag"],
+        &["+header-only", "+noedns"],
+        &["+header-only", "+edns=1", "+noednsnegotiation"],
+        &["+tcp", "+cdflag", "example.com", "SOA"],
+    ];
+    let mut diffs = Vec::new();
+    let mut compared = 0;
+    for opcode in ["iquery", "status", "3", "notify", "update", "6", "15"] {
+        for variant in variants {
+            let opcode_arg = format!("+opcode={opcode}");
+            let mut args = vec!["+time=2", "+tries=1", opcode_arg.as_str()];
+            args.extend_from_slice(variant);
+            let ask = |port| dig::query_all(port, &args).unwrap_or_else(|e| panic!("{e}"));
+            let (k, h) = (ask(knot.port), ask(server.port()));
+            let key = (args[2..].join(" "), String::new());
+            match (k.as_slice(), h.as_slice()) {
+                ([k], [h]) => compare("opcode", &key, k, h, &BTreeSet::new(), &mut diffs),
+                _ => diffs.push(Diff {
+                    mode: "opcode",
+                    query: key.0.clone(),
+                    field: "responses",
+                    knot: k.len().to_string(),
+                    healthdns: h.len().to_string(),
+                }),
+            }
+            compared += 1;
+        }
+    }
+    assert_no_differences(&diffs, compared, &server, &knot);
 }
 
 /// The comparison itself: two Knot instances must agree on every query,
