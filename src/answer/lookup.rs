@@ -55,13 +55,39 @@ impl Labels {
     }
 }
 
-/// The served zone closest to `lower` (longest matching apex), if any.
+/// The zone that answers a query for `lower` of type `qtype`: the served
+/// zone closest to the name (longest matching apex), except for DS.
+///
+/// DS belongs to the parent side of a cut (RFC 4035 §3.1.4.1), so a DS
+/// query is answered from the zone closest to the name's parent, as Knot
+/// does: when the parent and the child are both served, the child's apex
+/// gets the parent's DS (or the parent's NODATA) and not the child's
+/// NODATA, which would break the chain of trust. Only when no zone holds
+/// the parent (the child alone is served) does the child answer.
 pub(super) fn find_zone<'t>(
     table: &'t Table,
     lower: &[u8],
     labels: &Labels,
+    qtype: u16,
 ) -> Option<&'t ZoneData> {
-    (0..=labels.len()).rev().find_map(|n| {
+    let total = labels.len();
+    let parent_side = if qtype == rtype::DS && total > 0 {
+        closest_zone(table, lower, labels, total - 1)
+    } else {
+        None
+    };
+    parent_side.or_else(|| closest_zone(table, lower, labels, total))
+}
+
+/// The served zone whose apex is the longest suffix of `lower` of at most
+/// `most` labels.
+fn closest_zone<'t>(
+    table: &'t Table,
+    lower: &[u8],
+    labels: &Labels,
+    most: usize,
+) -> Option<&'t ZoneData> {
+    (0..=most).rev().find_map(|n| {
         let suffix = labels.suffix(lower, n);
         if table.apex_lengths.contains(suffix.len()) {
             table.zones.get(suffix)

@@ -10,8 +10,9 @@ use crate::health::Board;
 use crate::metrics::QueryCounters;
 use crate::name::{MAX_NAME_LEN, lowercase_into};
 use crate::wire::{
-    CLASS_ANY, Full, MAX_UDP_PAYLOAD, MIN_UDP_PAYLOAD, OPT_LEN, ParseError, Query, RdataLayout,
-    Section, Writer, flag, header, parse_query, rcode, rtype,
+    CLASS_ANY, CLASS_CH, CLASS_IN, Edns, Full, MAX_UDP_PAYLOAD, MIN_UDP_PAYLOAD, OPT_LEN, Other,
+    ParseError, Query, RdataLayout, Section, Writer, flag, header, opcode, parse_query, rcode,
+    rtype,
 };
 
 #[cfg(doc)]
@@ -143,7 +144,8 @@ pub struct Answered {
 
 /// CNAME and DNAME hops followed inside a zone before giving up.
 const MAX_CHAIN: usize = 8;
-/// RRsets whose NS/MX/SRV targets get addresses in the additional section.
+/// RRsets whose NS/MX/SRV/SVCB/HTTPS targets get addresses in the
+/// additional section.
 const MAX_ADDITIONAL_SOURCES: usize = 4;
 
 /// Answers `packet` into `out` (at least 65535 bytes for TCP,
@@ -176,7 +178,7 @@ pub(super) struct Response<'t> {
 /// [`respond`] for a query already parsed.
 pub(super) fn respond_parsed<'t>(
     table: &'t Table,
-    parsed: Result<Query<'_>, ParseError>,
+    parsed: Result<Query<'_>, ParseError<'_>>,
     transport: Transport,
     out: &mut [u8],
 ) -> Option<Response<'t>> {
@@ -189,28 +191,14 @@ pub(super) fn respond_parsed<'t>(
                 .count(0, rcode::FORMERR, transport == Transport::Tcp);
             return Some(Response::once(header_only(out, id, flags, rcode::FORMERR)));
         }
-        Err(ParseError::NotImp { id, flags }) => {
-            table
-                .unzoned
-                .count(0, rcode::NOTIMP, transport == Transport::Tcp);
-            return Some(Response::once(header_only(out, id, flags, rcode::NOTIMP)));
+        Err(ParseError::Opcode(other)) => {
+            let (code, len) = other_opcode(&other, transport, out);
+            table.unzoned.count(0, code, transport == Transport::Tcp);
+            return Some(Response::once(len));
         }
     };
-    let size = match (transport, query.edns) {
-        (Transport::Tcp, _) => u16::MAX as usize,
-        (Transport::Udp, Some(edns)) => edns.payload.min(MAX_UDP_PAYLOAD) as usize,
-        (Transport::Udp, None) => MIN_UDP_PAYLOAD as usize,
-    };
-    let limit = if query.edns.is_some() {
-        size - OPT_LEN
-    } else {
-        size
-    };
-    let mut w = Writer::new(out, limit);
-    w.header(
-        query.id,
-        flag::QR | (query.flags & (flag::OPCODE_MASK | flag::RD | flag::CD)),
-    );
+    let mut w = Writer::new(out, limit(transport, query.edns));
+    w.header(query.id, flag::QR | echoed_flags(query.flags));
     if w.question(query.qname, query.qtype, query.qclass).is_err() {
         return Some(Response::once(header_only(
             out,
@@ -285,11 +273,74 @@ impl<'t> Said<'t> {
 
 fn header_only(out: &mut [u8], id: u16, query_flags: u16, code: u16) -> usize {
     let mut w = Writer::new(out, header::LEN);
-    w.header(
-        id,
-        flag::QR | (query_flags & (flag::OPCODE_MASK | flag::RD | flag::CD)) | code,
-    );
+    w.header(id, flag::QR | echoed_flags(query_flags) | code);
     w.finish()
+}
+
+/// The most a response may take before its OPT record.
+fn limit(transport: Transport, edns: Option<Edns>) -> usize {
+    let size = match (transport, edns) {
+        (Transport::Tcp, _) => u16::MAX as usize,
+        (Transport::Udp, Some(edns)) => edns.payload.min(MAX_UDP_PAYLOAD) as usize,
+        (Transport::Udp, None) => MIN_UDP_PAYLOAD as usize,
+    };
+    if edns.is_some() { size - OPT_LEN } else { size }
+}
+
+/// The flags of a query that its response carries: the opcode and RD, and
+/// for QUERY also CD (RFC 4035 §3.1.6). Another opcode has no data to check
+/// signatures of, and gets CD cleared, as Knot clears it.
+fn echoed_flags(query_flags: u16) -> u16 {
+    let echoed = if query_flags & flag::OPCODE_MASK == 0 {
+        flag::OPCODE_MASK | flag::RD | flag::CD
+    } else {
+        flag::OPCODE_MASK | flag::RD
+    };
+    query_flags & echoed
+}
+
+/// Answers a message of another opcode than QUERY as Knot does without an
+/// ACL, writing no record but the question and OPT: NOTIFY is not
+/// authorised (NOTAUTH: a server that loads its zones from files takes no
+/// NOTIFY), UPDATE neither (NOTAUTH) or FORMERR when its zone section is not
+/// of type SOA (RFC 2136 §3.1.1), and every other opcode NOTIMP. A class
+/// other than IN or ANY is REFUSED (CH: NOTIMP), EDNS above version 0 is
+/// BADVERS, and a NOTIFY or UPDATE without a question is FORMERR. Returns
+/// the RCODE and the length.
+fn other_opcode(other: &Other<'_>, transport: Transport, out: &mut [u8]) -> (u16, usize) {
+    let opcode = (other.flags & flag::OPCODE_MASK) >> 11;
+    let code = match (other.edns, other.question) {
+        (Some(edns), _) if edns.version > 0 => rcode::BADVERS,
+        (_, None) if matches!(opcode, opcode::NOTIFY | opcode::UPDATE) => rcode::FORMERR,
+        (_, None) => rcode::NOTIMP,
+        (_, Some(question)) => match (question.qclass, opcode) {
+            (CLASS_IN | CLASS_ANY, opcode::NOTIFY) => rcode::NOTAUTH,
+            (CLASS_IN | CLASS_ANY, opcode::UPDATE) if question.qtype == rtype::SOA => {
+                rcode::NOTAUTH
+            }
+            (CLASS_IN | CLASS_ANY, opcode::UPDATE) => rcode::FORMERR,
+            (CLASS_IN | CLASS_ANY | CLASS_CH, _) => rcode::NOTIMP,
+            _ => rcode::REFUSED,
+        },
+    };
+    let mut w = Writer::new(out, limit(transport, other.edns));
+    w.header(other.id, flag::QR | echoed_flags(other.flags));
+    if let Some(question) = other.question
+        && w.question(question.name, question.qtype, question.qclass)
+            .is_err()
+    {
+        // A question longer than the smallest limit cannot be: the parser
+        // takes names of at most 255 bytes.
+        return (
+            rcode::FORMERR,
+            header_only(out, other.id, other.flags, rcode::FORMERR),
+        );
+    }
+    w.set_rcode(code);
+    if let Some(edns) = other.edns {
+        w.opt(MAX_UDP_PAYLOAD, code, 0, edns.dnssec_ok);
+    }
+    (code, w.finish())
 }
 
 /// Fills the sections after the question; says what it wrote.
@@ -311,7 +362,7 @@ fn answer<'t>(
     let mut buf = [0u8; MAX_NAME_LEN];
     let qname = lowercase_into(query.qname, &mut buf);
     let labels = Labels::new(qname);
-    let Some(zone) = find_zone(table, qname, &labels) else {
+    let Some(zone) = find_zone(table, qname, &labels, query.qtype) else {
         return Said::error(rcode::REFUSED, table, query);
     };
     let apex = Subject::suffix(qname.len(), zone.apex.as_wire().len());
@@ -638,11 +689,16 @@ impl<'t> Answer<'t> {
         }
     }
 
-    /// Addresses of NS/MX/SRV targets that the zone holds (glue included).
-    /// What does not fit is left out without TC (RFC 2181 §9).
+    /// Addresses of NS/MX/SRV/SVCB/HTTPS targets that the zone holds (glue
+    /// included), and for SVCB and HTTPS the target's own set of that type,
+    /// which a client follows next (RFC 9460 §4.1, as Knot). What does not
+    /// fit is left out without TC (RFC 2181 §9).
     fn add_additional(&mut self, w: &mut Writer<'_>) {
         let sources = self.additional;
         for set in sources[..self.additional_count].iter().flatten() {
+            let service = matches!(set.rr_type(), rtype::SVCB | rtype::HTTPS);
+            let types = [rtype::A, rtype::AAAA, set.rr_type()];
+            let types = &types[..if service { 3 } else { 2 }];
             for i in 0..set.len() {
                 let Some(target) = set.target(i) else {
                     continue;
@@ -657,10 +713,10 @@ impl<'t> Answer<'t> {
                 let Some(node) = self.zone.node(lowercase_into(target, &mut buf)) else {
                     continue;
                 };
-                for rr_type in [rtype::A, rtype::AAAA] {
-                    if let Some(addresses) = node.rrset(rr_type)
+                for &rr_type in types {
+                    if let Some(extra) = node.rrset(rr_type)
                         && self
-                            .write_set(w, Section::Additional, node.name(), addresses)
+                            .write_set(w, Section::Additional, node.name(), extra)
                             .is_err()
                     {
                         // A larger limit would have taken more.

@@ -316,12 +316,14 @@ impl<'t> RRset<'t> {
         self.zone.dynamics.get(self.entry.dynamic as usize)
     }
 
-    /// For NS, MX and SRV: the name in member `i` whose addresses go into
-    /// the additional section (RFC 1035 §3.3.9, RFC 2782), case as written.
+    /// For NS, MX, SRV, SVCB and HTTPS: the name in member `i` whose
+    /// addresses go into the additional section (RFC 1035 §3.3.9, RFC 2782,
+    /// RFC 9460 §4.1: the TargetName of AliasMode and ServiceMode alike),
+    /// case as written.
     pub fn target(&self, i: usize) -> Option<&'t [u8]> {
         let offset = match self.entry.rr_type {
             rtype::NS => 0,
-            rtype::MX => 2,
+            rtype::MX | rtype::SVCB | rtype::HTTPS => 2,
             rtype::SRV => 6,
             _ => return None,
         };
@@ -331,6 +333,9 @@ impl<'t> RRset<'t> {
 
     /// True for the types whose members name targets ([`RRset::target`]).
     pub fn has_targets(&self) -> bool {
-        matches!(self.entry.rr_type, rtype::NS | rtype::MX | rtype::SRV)
+        matches!(
+            self.entry.rr_type,
+            rtype::NS | rtype::MX | rtype::SRV | rtype::SVCB | rtype::HTTPS
+        )
     }
 }

@@ -61,6 +61,34 @@ fn zone() -> Zone {
         record("sub", rtype::NS, 3600, wire("ns.sub")),
         record("sub", rtype::DS, 3600, vec![0, 1, 8, 2, 0xab]),
         record("ns.sub", rtype::A, 3600, vec![192, 0, 2, 54]),
+        record(
+            "alias-svc",
+            rtype::HTTPS,
+            300,
+            [&[0, 0][..], &wire("www")].concat(),
+        ),
+        record(
+            "svc",
+            rtype::SVCB,
+            300,
+            [&[0, 1][..], &wire("svc-target")].concat(),
+        ),
+        record(
+            "svc-target",
+            rtype::SVCB,
+            300,
+            [&[0, 1][..], &[0], &[0, 3, 0, 2, 0x20, 0xfb]].concat(),
+        ),
+        record(
+            "svc-target",
+            rtype::AAAA,
+            300,
+            [0x20, 1, 0xd, 0xb8]
+                .into_iter()
+                .chain([0; 11])
+                .chain([1])
+                .collect(),
+        ),
         record("old", rtype::DNAME, 600, wire("new")),
         record("host.new", rtype::A, 600, vec![192, 0, 2, 77]),
         record(
@@ -243,6 +271,70 @@ fn delegations_refer_with_glue_and_answer_ds_from_the_parent() {
     assert_eq!(m.answers.len(), 1);
 }
 
+/// `sub.example.com.` as its own zone: the child of the delegation in
+/// [`zone`].
+fn child_zone() -> Zone {
+    let mut soa = wire("ns.sub");
+    soa.extend(wire("hostmaster"));
+    for value in [1u32, 7200, 3600, 1209600, 600] {
+        soa.extend(value.to_be_bytes());
+    }
+    Zone {
+        origin: name("sub"),
+        records: vec![
+            record("sub", rtype::SOA, 3600, soa),
+            record("sub", rtype::NS, 3600, wire("ns.sub")),
+            record("ns.sub", rtype::A, 3600, vec![192, 0, 2, 54]),
+            record("www.sub", rtype::A, 3600, vec![192, 0, 2, 55]),
+        ],
+    }
+}
+
+fn ask_zones(zones: &[Zone], query: Q) -> Message {
+    let table = build(zones, &Default::default());
+    let mut out = vec![0u8; 65535];
+    let len = respond(&table, &packet(&query), query.transport, &mut out).expect("an answer");
+    Message::from_bytes(&out[..len]).expect("hickory reads our answer")
+}
+
+#[test]
+fn ds_at_a_served_child_apex_comes_from_the_parent() {
+    let both = [zone(), child_zone()];
+    let m = ask_zones(&both, q("sub.example.com.", rtype::DS));
+    assert!(m.metadata.authoritative);
+    assert_eq!(
+        m.answers.len(),
+        1,
+        "the parent's DS, not the child's NODATA"
+    );
+    assert_eq!(
+        m.answers[0].record_type(),
+        hickory_proto::rr::RecordType::DS
+    );
+    // Everything else at and below the child apex is the child's.
+    let m = ask_zones(&both, q("sub.example.com.", rtype::NS));
+    assert!(m.metadata.authoritative);
+    assert_eq!(
+        lines(&m.answers),
+        ["sub.example.com. 3600 NS ns.sub.example.com."]
+    );
+    let m = ask_zones(&both, q("www.sub.example.com.", rtype::DS));
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(
+        lines(&m.authorities)[0]
+            .split(' ')
+            .take(3)
+            .collect::<Vec<_>>(),
+        ["sub.example.com.", "600", "SOA"],
+        "a DS below the child apex is the child's NODATA"
+    );
+    // With the child alone, its own apex answers: NODATA.
+    let m = ask_zones(&[child_zone()], q("sub.example.com.", rtype::DS));
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert!(m.metadata.authoritative && m.answers.is_empty());
+    assert_eq!(m.authorities[0].name.to_string(), "sub.example.com.");
+}
+
 #[test]
 fn dname_synthesises_a_cname_and_follows_it() {
     let m = ask(q("host.old.example.com.", rtype::A));
@@ -280,6 +372,75 @@ fn additional_section_has_mx_target_addresses() {
         lines(&m.additionals),
         ["mail.example.com. 3600 A 192.0.2.25"]
     );
+}
+
+#[test]
+fn additional_section_has_svcb_and_https_target_addresses_and_sets() {
+    // AliasMode: the target's addresses.
+    let m = ask(q("alias-svc.example.com.", rtype::HTTPS));
+    assert_eq!(
+        lines(&m.additionals),
+        [
+            "www.example.com. 300 A 192.0.2.1",
+            "www.example.com. 300 A 192.0.2.2"
+        ]
+    );
+    // ServiceMode: the target's addresses and its own SVCB set.
+    let m = ask(q("svc.example.com.", rtype::SVCB));
+    let found: Vec<(String, hickory_proto::rr::RecordType)> = m
+        .additionals
+        .iter()
+        .map(|r| (r.name.to_string(), r.record_type()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                "svc-target.example.com.".into(),
+                hickory_proto::rr::RecordType::AAAA
+            ),
+            (
+                "svc-target.example.com.".into(),
+                hickory_proto::rr::RecordType::SVCB
+            ),
+        ]
+    );
+    // "." names no other host: nothing to add.
+    let m = ask(q("svc-target.example.com.", rtype::SVCB));
+    assert!(m.additionals.is_empty(), "{:?}", m.additionals);
+}
+
+#[test]
+fn other_opcodes_keep_rd_clear_cd_and_echo_the_question() {
+    let table = build(&[zone()], &Default::default());
+    let mut out = vec![0u8; 65535];
+    for (opcode, code) in [
+        (1u8, ResponseCode::NotImp),
+        (2, ResponseCode::NotImp),
+        (4, ResponseCode::NotAuth),
+        (5, ResponseCode::NotAuth),
+        (15, ResponseCode::NotImp),
+    ] {
+        let mut query = packet(&Q {
+            edns: Some((1232, 0)),
+            ..q("example.com.", rtype::SOA)
+        });
+        query[2] = opcode << 3 | 1; // RD
+        query[3] = 0x30; // AD, CD
+        let len = respond(&table, &query, Transport::Udp, &mut out).expect("an answer");
+        let m = Message::from_bytes(&out[..len]).expect("hickory reads our answer");
+        assert_eq!(m.metadata.response_code, code, "opcode {opcode}");
+        assert_eq!(u8::from(m.metadata.op_code), opcode);
+        assert!(m.metadata.recursion_desired, "opcode {opcode}");
+        assert!(
+            !m.metadata.checking_disabled && !m.metadata.authentic_data,
+            "opcode {opcode}"
+        );
+        assert!(!m.metadata.authoritative);
+        assert_eq!(m.queries.len(), 1);
+        assert!(m.answers.is_empty() && m.authorities.is_empty());
+        assert!(m.edns.is_some());
+    }
 }
 
 #[test]

@@ -316,9 +316,13 @@ mod tests {
             "[[notify]]\nwebhook = \"http://a/\"\nretry = 3\n",
             &["t.toml:3:1: unknown field `retry`"],
         );
+        // The section is then judged as if the key were not there.
         assert_errors(
             "[[notify]]\nexec = [\"/bin/true\"]\n[[notify]]\nwebhok = \"http://a/\"\n",
-            &["t.toml:4:1: unknown field `webhok`"],
+            &[
+                "t.toml:4:1: unknown field `webhok`",
+                "t.toml:3:1: notify: needs webhook = \"URL\" or exec",
+            ],
         );
     }
 

@@ -9,8 +9,15 @@ pub(crate) mod header;
 mod query;
 mod writer;
 
-pub(crate) use query::{ParseError, Query, parse_query};
+pub(crate) use query::{Edns, Other, ParseError, Query, parse_query};
 pub(crate) use writer::{Full, RdataLayout, Section, Writer, put_opt};
+
+/// Opcodes the server tells apart from QUERY (0).
+pub(crate) mod opcode {
+    #![allow(missing_docs)]
+    pub(crate) const NOTIFY: u16 = 4;
+    pub(crate) const UPDATE: u16 = 5;
+}
 
 /// Resource record types the server itself needs to name.
 pub(crate) mod rtype {
@@ -67,6 +74,8 @@ pub(crate) mod flag {
 
 /// Class IN.
 pub(crate) const CLASS_IN: u16 = 1;
+/// Class CH (CHAOS).
+pub(crate) const CLASS_CH: u16 = 3;
 /// QCLASS ANY (RFC 1035 §3.2.5).
 pub(crate) const CLASS_ANY: u16 = 255;
 /// The UDP payload every client takes (RFC 1035 §4.2.1): the limit of an

@@ -40,9 +40,10 @@ impl Query<'_> {
     }
 }
 
-/// Why a query could not be parsed, and what can still be answered.
+/// Why a message could not be parsed as a query, and what can still be
+/// answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ParseError {
+pub(crate) enum ParseError<'a> {
     /// Too short for a header, or a response: send nothing.
     Drop,
     /// Answer FORMERR with this header (no question).
@@ -52,13 +53,33 @@ pub(crate) enum ParseError {
         /// Raw flags word of the query.
         flags: u16,
     },
-    /// The opcode is not QUERY: answer NOTIMP with this header.
-    NotImp {
-        /// Message ID.
-        id: u16,
-        /// Raw flags word of the query.
-        flags: u16,
-    },
+    /// A well-formed message of another opcode than QUERY (NOTIFY, UPDATE,
+    /// …): not looked up, but answered with its header and question.
+    Opcode(Other<'a>),
+}
+
+/// A message whose opcode is not QUERY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Other<'a> {
+    /// Message ID.
+    pub id: u16,
+    /// The raw flags word (opcode, RD, CD, …).
+    pub flags: u16,
+    /// Its question (the zone, for UPDATE), when it has one.
+    pub question: Option<Question<'a>>,
+    /// The OPT record, if it had one.
+    pub edns: Option<Edns>,
+}
+
+/// A question as received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Question<'a> {
+    /// Uncompressed wire name, original case.
+    pub name: &'a [u8],
+    /// Type.
+    pub qtype: u16,
+    /// Class.
+    pub qclass: u16,
 }
 
 /// Parses `packet` as a query.
@@ -67,7 +88,12 @@ pub(crate) enum ParseError {
 /// count other than one, answer or authority records in a query, a compressed
 /// or overlong question name, more than one OPT or an OPT not owned by the
 /// root, truncated records and trailing bytes.
-pub(crate) fn parse_query(packet: &[u8]) -> Result<Query<'_>, ParseError> {
+///
+/// Another opcode than QUERY is parsed by the same rules, but may have no
+/// question (it is answered all the same) and records in every section, as
+/// a NOTIFY (RFC 1996) or an UPDATE (RFC 2136) does; an OPT record counts
+/// only in the additional section.
+pub(crate) fn parse_query(packet: &[u8]) -> Result<Query<'_>, ParseError<'_>> {
     if packet.len() < header::LEN {
         return Err(ParseError::Drop);
     }
@@ -76,9 +102,7 @@ pub(crate) fn parse_query(packet: &[u8]) -> Result<Query<'_>, ParseError> {
     if flags & flag::QR != 0 {
         return Err(ParseError::Drop);
     }
-    if flags & flag::OPCODE_MASK != 0 {
-        return Err(ParseError::NotImp { id, flags });
-    }
+    let is_query = flags & flag::OPCODE_MASK == 0;
     let formerr = ParseError::FormErr { id, flags };
     let count = |field| header::get(packet, field);
     let (qdcount, ancount, nscount, arcount) = (
@@ -87,19 +111,33 @@ pub(crate) fn parse_query(packet: &[u8]) -> Result<Query<'_>, ParseError> {
         count(NSCOUNT),
         count(ARCOUNT),
     );
-    if qdcount != 1 || ancount != 0 || nscount != 0 {
+    let well_counted = if is_query {
+        qdcount == 1 && ancount == 0 && nscount == 0
+    } else {
+        qdcount <= 1
+    };
+    if !well_counted {
         return Err(formerr);
     }
-    let qname_len = uncompressed_name_len(&packet[header::LEN..]).ok_or(formerr)?;
-    let qname = &packet[header::LEN..header::LEN + qname_len];
-    let mut at = header::LEN + qname_len;
-    let fixed = packet.get(at..at + 4).ok_or(formerr)?;
-    let qtype = u16::from_be_bytes([fixed[0], fixed[1]]);
-    let qclass = u16::from_be_bytes([fixed[2], fixed[3]]);
-    at += 4;
+    let mut at = header::LEN;
+    let question = if qdcount == 1 {
+        let name_len = uncompressed_name_len(&packet[at..]).ok_or(formerr)?;
+        let name = &packet[at..at + name_len];
+        at += name_len;
+        let fixed = packet.get(at..at + 4).ok_or(formerr)?;
+        at += 4;
+        Some(Question {
+            name,
+            qtype: u16::from_be_bytes([fixed[0], fixed[1]]),
+            qclass: u16::from_be_bytes([fixed[2], fixed[3]]),
+        })
+    } else {
+        None
+    };
 
     let mut edns = None;
-    for _ in 0..arcount {
+    let before_additional = u32::from(ancount) + u32::from(nscount);
+    for i in 0..before_additional + u32::from(arcount) {
         let owner_len = skip_name(packet, at).ok_or(formerr)?;
         let owner_is_root = packet[at] == 0;
         at += owner_len;
@@ -109,7 +147,11 @@ pub(crate) fn parse_query(packet: &[u8]) -> Result<Query<'_>, ParseError> {
         let rdlen = u16::from_be_bytes([fixed[8], fixed[9]]) as usize;
         let rdata = packet.get(at + 10..at + 10 + rdlen).ok_or(formerr)?;
         if rr_type == rtype::OPT {
-            if edns.is_some() || !owner_is_root || !options_well_formed(rdata) {
+            if i < before_additional
+                || edns.is_some()
+                || !owner_is_root
+                || !options_well_formed(rdata)
+            {
                 return Err(formerr);
             }
             edns = Some(Edns {
@@ -123,14 +165,22 @@ pub(crate) fn parse_query(packet: &[u8]) -> Result<Query<'_>, ParseError> {
     if at != packet.len() {
         return Err(formerr);
     }
-    Ok(Query {
-        id,
-        flags,
-        qname,
-        qtype,
-        qclass,
-        edns,
-    })
+    match question {
+        Some(question) if is_query => Ok(Query {
+            id,
+            flags,
+            qname: question.name,
+            qtype: question.qtype,
+            qclass: question.qclass,
+            edns,
+        }),
+        _ => Err(ParseError::Opcode(Other {
+            id,
+            flags,
+            question,
+            edns,
+        })),
+    }
 }
 
 /// Length of an uncompressed name at the start of `bytes`.
@@ -246,12 +296,69 @@ mod tests {
     }
 
     #[test]
-    fn other_opcodes_are_notimp() {
-        let mut packet = query(b"\x00", 6, None);
-        packet[2] = 0x20; // opcode 4, NOTIFY
+    fn other_opcodes_keep_their_question_and_edns() {
+        let mut packet = query(b"\x02Ex\x00", 6, Some(OPT));
+        packet[2] = 0x21; // opcode 4 (NOTIFY), RD
+        let Err(ParseError::Opcode(other)) = parse_query(&packet) else {
+            panic!("{:?}", parse_query(&packet));
+        };
+        assert_eq!((other.id, other.flags), (0x1234, 0x2100));
+        let question = other.question.unwrap();
+        assert_eq!(
+            (question.name, question.qtype, question.qclass),
+            (&b"\x02Ex\x00"[..], 6, 1)
+        );
+        assert!(other.edns.unwrap().dnssec_ok);
+    }
+
+    #[test]
+    fn other_opcodes_may_have_records_in_every_section_or_no_question() {
+        // A NOTIFY with the new SOA in the answer section (owner compressed
+        // to the question), and an UPDATE with a prerequisite and an update.
+        let soa_rdata = [
+            0u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        let mut notify = query(b"\x01a\x00", 6, None);
+        notify[2] = 0x20;
+        notify[7] = 1;
+        notify.extend_from_slice(&[0xc0, 0x0c, 0, 6, 0, 1, 0, 0, 0, 0, 0, 22]);
+        notify.extend_from_slice(&soa_rdata);
+        assert!(matches!(parse_query(&notify), Err(ParseError::Opcode(_))));
+        let mut update = query(b"\x01a\x00", 6, Some(OPT));
+        update[2] = 0x28;
+        update[7] = 1;
+        update[9] = 1;
+        let opt_at = update.len() - OPT.len();
+        let a = [1u8, b'b', 0xc0, 0x0c, 0, 1, 0, 254, 0, 0, 0, 0, 0, 0];
+        update.splice(opt_at..opt_at, a.iter().chain(a.iter()).copied());
+        let Err(ParseError::Opcode(other)) = parse_query(&update) else {
+            panic!("{:?}", parse_query(&update));
+        };
+        assert!(other.edns.is_some(), "the OPT after the update section");
+        let mut bare = vec![0x12, 0x34, 0x78, 0x00, 0, 0, 0, 0, 0, 0, 0, 0];
+        let Err(ParseError::Opcode(other)) = parse_query(&bare) else {
+            panic!("{:?}", parse_query(&bare));
+        };
+        assert_eq!(other.question, None);
+        // The same rules otherwise: two questions, an OPT outside the
+        // additional section and trailing bytes are malformed.
+        bare[5] = 2;
         assert!(matches!(
-            parse_query(&packet),
-            Err(ParseError::NotImp { .. })
+            parse_query(&bare),
+            Err(ParseError::FormErr { .. })
+        ));
+        let mut opt_in_answer = query(b"\x00", 6, None);
+        opt_in_answer[2] = 0x20;
+        opt_in_answer[7] = 1;
+        opt_in_answer.extend_from_slice(OPT);
+        assert!(matches!(
+            parse_query(&opt_in_answer),
+            Err(ParseError::FormErr { .. })
+        ));
+        notify.push(0);
+        assert!(matches!(
+            parse_query(&notify),
+            Err(ParseError::FormErr { .. })
         ));
     }
 }

@@ -403,14 +403,24 @@ fn name_outside_served_zones_is_refused() {
 }
 
 #[test]
-fn opcodes_other_than_query_are_notimp() {
+fn opcodes_other_than_query_are_not_looked_up() {
     let s = Server::fixture();
-    for op in ["status", "notify", "update", "3"] {
+    for (op, rcode) in [
+        ("status", "NOTIMP"),
+        ("3", "NOTIMP"),
+        ("notify", "NOTAUTH"),
+        ("update", "NOTAUTH"),
+    ] {
         let arg = format!("+opcode={op}");
-        let r = s.dig(&[&arg, "www.example.com", "SOA"]);
-        assert_rcode(&r, "NOTIMP");
-        assert!(r.answer.is_empty(), "in:\n{r}");
+        let r = s.dig(&[&arg, "+rec", "+cdflag", "example.com", "SOA"]);
+        assert_rcode(&r, rcode);
+        assert!(r.flag("rd") && !r.flag("cd") && !r.flag("aa"), "in:\n{r}");
+        assert_eq!(r.question, ["example.com. IN SOA"], "in:\n{r}");
+        assert!(r.answer.is_empty() && r.authority.is_empty(), "in:\n{r}");
+        assert!(r.edns.is_some(), "OPT echoed:\n{r}");
     }
+    let r = s.dig(&["+opcode=update", "www.example.com", "A"]);
+    assert_rcode(&r, "FORMERR");
 }
 
 #[test]

@@ -167,6 +167,41 @@ fn config_unknown_key_is_refused_with_its_line() {
     assert_error(&lines, "unknown-key.toml", 3, &["colour"]);
 }
 
+/// An unknown key hides no other error: the others are listed with it,
+/// each at its `file:line:col`, in the order of the file.
+#[test]
+fn config_unknown_key_comes_with_every_other_error() {
+    let (code, lines, _) = check(&[], Some(fixture("every-error.toml")));
+    assert_eq!(code, 1, "stderr:\n{}", lines.join("\n"));
+    let expected = [
+        (3, 1, "unknown field `colour`"),
+        (4, 29, "listen address \"nonsense\" is not ADDR:PORT"),
+        (5, 23, "invalid type: string \"many\", expected u32"),
+        (10, 11, "check web: timeout must not exceed interval"),
+        (11, 1, "unknown field `weight`"),
+        (15, 8, "invalid type: string \"5432\", expected u16"),
+        (22, 8, "does-not-exist.zone does not exist"),
+    ];
+    let listed: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("every-error.toml:"))
+        .collect();
+    assert_eq!(
+        listed.len(),
+        expected.len(),
+        "one line per error:\n{}",
+        lines.join("\n")
+    );
+    for ((line, column, words), found) in expected.iter().zip(&listed) {
+        let tag = format!("every-error.toml:{line}:{column}: ");
+        assert!(
+            found.contains(&tag) && found.contains(words),
+            "expected {tag}…{words}…, got {found}\nall:\n{}",
+            lines.join("\n")
+        );
+    }
+}
+
 #[test]
 fn config_missing_zone_files_are_all_listed() {
     let (code, lines, _) = check(&[], Some(fixture("missing-zones.toml")));

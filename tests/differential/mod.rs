@@ -11,12 +11,13 @@
 //! # What is compared
 //!
 //! Per query: rcode; the header flags qr, aa, tc, rd, ra, ad, cd; whether an
-//! OPT record is present and its EDNS version and flags; the answer,
+//! OPT record is present and its EDNS version and flags; the question; the answer,
 //! authority and additional sections as sets of normalised records (owner
 //! lower-cased, TTL, class, type, RDATA as dig prints it). TTLs are compared,
 //! including the negative-answer SOA TTL (RFC 2308 section 5). The additional
 //! section is compared too: glue in referrals is required (RFC 9471), and
-//! the A/AAAA Knot adds for in-zone NS/MX/SRV targets is what healthdns is
+//! the A/AAAA Knot adds for in-zone NS/MX/SRV/SVCB/HTTPS targets (and, for
+//! SVCB and HTTPS, the target's own set of that type) is what healthdns is
 //! meant to match.
 //!
 //! # What is treated as RFC-optional, and why
@@ -51,8 +52,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use std::path::{Path, PathBuf};
+
 use crate::util::dig::{self, Response, Rr};
-use crate::util::{Knot, Server, fixture_zone};
+use crate::util::{Knot, Server, data, fixture_zone};
 
 /// Owner names relative to `example.com.` (`@` = apex) to query.
 const NAMES: &[&str] = &[
@@ -73,6 +76,12 @@ const NAMES: &[&str] = &[
     "_443._tcp.www",
     "_tcp.www",
     "svc",
+    "alias-https",
+    "alias-svcb",
+    "svc-target",
+    "svc-www",
+    "svc-ext",
+    "svc-self",
     "10.rev",
     "rev",
     "chain1",
@@ -135,6 +144,7 @@ const TYPES: &[&str] = &[
     "SRV",
     "CAA",
     "HTTPS",
+    "SVCB",
     "TYPE65534",
     "PTR",
     "NAPTR",
@@ -173,17 +183,36 @@ const MODES: &[(&str, &[&str])] = &[
 
 type Key = (String, String);
 
+/// What to ask: every name times every type.
+struct Queries {
+    names: Vec<String>,
+    types: &'static [&'static str],
+}
+
+impl Queries {
+    /// The fixture zone's query set.
+    fn fixture() -> Queries {
+        Queries {
+            names: query_names(),
+            types: TYPES,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.names.len() * self.types.len()
+    }
+}
+
 /// Sends every query to `port` in one dig run per mode; responses keyed by
 /// (lower-cased name, type). A query dig got no answer for is missing.
-fn collect(port: u16, mode: &[&str]) -> Result<BTreeMap<Key, Response>, String> {
-    let names = query_names();
+fn collect(port: u16, mode: &[&str], queries: &Queries) -> Result<BTreeMap<Key, Response>, String> {
     // One try of 2 s: loopback loses nothing, and a server that drops
     // queries should not make the run take hours; a dropped query shows up
     // as "no response" in the table.
     let mut args: Vec<&str> = vec!["+time=2", "+tries=1"];
     args.extend_from_slice(mode);
-    for n in &names {
-        for t in TYPES {
+    for n in &queries.names {
+        for t in queries.types {
             args.push(n);
             args.push(t);
         }
@@ -268,6 +297,9 @@ fn compare(
     if edns_summary(k) != edns_summary(h) {
         push("edns", edns_summary(k), edns_summary(h));
     }
+    if k.question != h.question {
+        push("question", k.question.join("\n"), h.question.join("\n"));
+    }
     if k.flag("tc") && h.flag("tc") {
         return; // RFC-optional 3: contents of truncated responses
     }
@@ -314,12 +346,13 @@ fn compare(
 
 /// Compares two servers' answers to the whole query set; returns every
 /// difference and the number of queries compared.
-fn differences(knot_port: u16, other_port: u16) -> (Vec<Diff>, usize) {
+fn differences(knot_port: u16, other_port: u16, queries: &Queries) -> (Vec<Diff>, usize) {
     let mut diffs = Vec::new();
     let mut compared = 0;
     for (label, mode) in MODES {
-        let k = collect(knot_port, mode).unwrap_or_else(|e| panic!("Knot, {label}: {e}"));
-        let h = collect(other_port, mode).unwrap_or_else(|e| panic!("healthdns, {label}: {e}"));
+        let k = collect(knot_port, mode, queries).unwrap_or_else(|e| panic!("Knot, {label}: {e}"));
+        let h = collect(other_port, mode, queries)
+            .unwrap_or_else(|e| panic!("healthdns, {label}: {e}"));
         // Knot's specific-type answers by query name, for the ANY rule.
         let mut at_name: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         for ((name, t), r) in &k {
@@ -331,8 +364,8 @@ fn differences(knot_port: u16, other_port: u16) -> (Vec<Diff>, usize) {
             }
         }
         let empty = BTreeSet::new();
-        for name in query_names() {
-            for t in TYPES {
+        for name in &queries.names {
+            for t in queries.types {
                 let key = (name.to_ascii_lowercase(), t.to_string());
                 compared += 1;
                 match (k.get(&key), h.get(&key)) {
@@ -408,10 +441,15 @@ fn knot_fixture() -> Knot {
 fn healthdns_matches_knot() {
     let knot = knot_fixture();
     let server = Server::fixture();
-    let (diffs, compared) = differences(knot.port, server.port());
+    let (diffs, compared) = differences(knot.port, server.port(), &Queries::fixture());
     assert!(compared > 1000, "only {compared} queries compared");
+    assert_no_differences(&diffs, compared, &server, &knot);
+}
+
+/// Fails with the table of `diffs`, when there are any.
+fn assert_no_differences(diffs: &[Diff], compared: usize, server: &Server, knot: &Knot) {
     if !diffs.is_empty() {
-        eprintln!("{}", table(&diffs));
+        eprintln!("{}", table(diffs));
         panic!(
             "{} differences between Knot and healthdns over {compared} queries \
              (table above)\nhealthdns stderr:\n{}\nknotd log:\n{}",
@@ -422,15 +460,144 @@ fn healthdns_matches_knot() {
     }
 }
 
+/// The zones of `tests/data/cuts/` served with the fixture: `(origin, file)`.
+fn cut_zones() -> Vec<(&'static str, PathBuf)> {
+    let mut zones = vec![("example.com", fixture_zone())];
+    for origin in [
+        "sub.example.com",
+        "deep.sub.example.com",
+        "deleg.dz.example.com",
+        "nodeleg.example.com",
+        "orphan.example.org",
+    ] {
+        zones.push((origin, data("cuts").join(format!("{origin}.zone"))));
+    }
+    zones
+}
+
+/// Names at and around the zone cuts of [`cut_zones`].
+const CUT_NAMES: &[&str] = &[
+    "example.com.",
+    "sub.example.com.",
+    "www.sub.example.com.",
+    "ns.sub.example.com.",
+    "nx.sub.example.com.",
+    "deep.sub.example.com.",
+    "www.deep.sub.example.com.",
+    "ns.deep.sub.example.com.",
+    "deleg.dz.example.com.",
+    "www.deleg.dz.example.com.",
+    "dz.example.com.",
+    "nodeleg.example.com.",
+    "www.nodeleg.example.com.",
+    "orphan.example.org.",
+    "ns.orphan.example.org.",
+    "example.org.",
+];
+
+/// Types that differ across a cut: DS on the parent side, the rest on the
+/// child's.
+const CUT_TYPES: &[&str] = &["DS", "NS", "SOA", "A", "MX", "TXT", "DNSKEY", "ANY"];
+
+/// Parent and child zones served together answer as Knot answers them: DS
+/// for a child's apex from the parent (its DS, or the parent's NODATA, or
+/// NXDOMAIN where the parent has no such name), everything else at and
+/// below the apex from the child; a child served without its parent
+/// answers DS at its apex itself (NODATA).
+#[test]
+fn healthdns_matches_knot_with_parent_and_child_zones() {
+    let zones = cut_zones();
+    let pairs: Vec<(&str, &Path)> = zones.iter().map(|(o, f)| (*o, f.as_path())).collect();
+    let knot = Knot::start(&pairs);
+    let files: Vec<&Path> = zones.iter().map(|(_, f)| f.as_path()).collect();
+    let server = Server::start(&files);
+    let queries = Queries {
+        names: CUT_NAMES.iter().map(|n| n.to_string()).collect(),
+        types: CUT_TYPES,
+    };
+    let (diffs, compared) = differences(knot.port, server.port(), &queries);
+    assert_eq!(compared, queries.len() * MODES.len());
+    assert_no_differences(&diffs, compared, &server, &knot);
+    // The comparison covers the cases it is meant to: Knot itself answers
+    // DS at each child apex from the expected side.
+    let ds = |name: &str| dig::query(knot.port, &[name, "DS"]);
+    let r = ds("sub.example.com");
+    assert_eq!(r.answer_of("DS").len(), 1, "the parent's DS:\n{r}");
+    let r = ds("deep.sub.example.com");
+    assert_eq!(r.answer_of("DS").len(), 1, "sub's DS for deep:\n{r}");
+    let r = ds("deleg.dz.example.com");
+    assert!(
+        r.rcode == "NOERROR" && r.answer.is_empty() && r.authority[0].owner == "example.com.",
+        "the parent's NODATA:\n{r}"
+    );
+    let r = ds("nodeleg.example.com");
+    assert_eq!(r.rcode, "NXDOMAIN", "no such name in the parent:\n{r}");
+    let r = ds("orphan.example.org");
+    assert!(
+        r.rcode == "NOERROR" && r.authority[0].owner == "orphan.example.org.",
+        "the child's own NODATA:\n{r}"
+    );
+}
+
+/// Messages of other opcodes than QUERY get the header, question and OPT
+/// Knot gives them (RD kept, CD and AD cleared; NOTIFY and UPDATE NOTAUTH,
+/// an UPDATE whose zone is not of type SOA FORMERR, the rest NOTIMP; REFUSED
+/// for other classes than IN, ANY and CH; BADVERS above EDNS 0; FORMERR or
+/// NOTIMP without a question), over UDP and TCP.
+#[test]
+fn healthdns_matches_knot_on_other_opcodes() {
+    let knot = knot_fixture();
+    let server = Server::fixture();
+    let variants: &[&[&str]] = &[
+        &["+rec", "+cdflag", "+adflag", "example.com", "SOA"],
+        &["+norec", "+noedns", "www.example.com", "A"],
+        &["+dnssec", "+cdflag", "www.example.com", "A"],
+        &["example.org", "SOA"],
+        &["example.com", "SOA", "-c", "CH"],
+        &["example.com", "SOA", "-c", "CLASS5"],
+        &["example.com", "SOA", "-c", "ANY"],
+        &["+edns=1", "+noednsnegotiation", "example.com", "SOA"],
+        &["+header-only", "+cdflag"],
+        &["+header-only", "+noedns"],
+        &["+header-only", "+edns=1", "+noednsnegotiation"],
+        &["+tcp", "+cdflag", "example.com", "SOA"],
+    ];
+    let mut diffs = Vec::new();
+    let mut compared = 0;
+    for opcode in ["iquery", "status", "3", "notify", "update", "6", "15"] {
+        for variant in variants {
+            let opcode_arg = format!("+opcode={opcode}");
+            let mut args = vec!["+time=2", "+tries=1", opcode_arg.as_str()];
+            args.extend_from_slice(variant);
+            let ask = |port| dig::query_all(port, &args).unwrap_or_else(|e| panic!("{e}"));
+            let (k, h) = (ask(knot.port), ask(server.port()));
+            let key = (args[2..].join(" "), String::new());
+            match (k.as_slice(), h.as_slice()) {
+                ([k], [h]) => compare("opcode", &key, k, h, &BTreeSet::new(), &mut diffs),
+                _ => diffs.push(Diff {
+                    mode: "opcode",
+                    query: key.0.clone(),
+                    field: "responses",
+                    knot: k.len().to_string(),
+                    healthdns: h.len().to_string(),
+                }),
+            }
+            compared += 1;
+        }
+    }
+    assert_no_differences(&diffs, compared, &server, &knot);
+}
+
 /// The comparison itself: two Knot instances must agree on every query,
 /// and every query must have been answered. A failure here is a harness bug.
 #[test]
 fn knot_against_itself_has_no_differences() {
     let a = knot_fixture();
     let b = knot_fixture();
-    let (diffs, compared) = differences(a.port, b.port);
+    let queries = Queries::fixture();
+    let (diffs, compared) = differences(a.port, b.port, &queries);
     assert!(diffs.is_empty(), "{}", table(&diffs));
-    assert_eq!(compared, query_names().len() * TYPES.len() * MODES.len());
+    assert_eq!(compared, queries.len() * MODES.len());
 }
 
 /// The fixture served by Knot gives the answers the battery expects from
@@ -514,7 +681,7 @@ fn comparison_reports_a_changed_ttl() {
     std::fs::write(&copy, changed).unwrap();
     let a = knot_fixture();
     let b = Knot::start(&[("example.com", &copy)]);
-    let (diffs, _) = differences(a.port, b.port);
+    let (diffs, _) = differences(a.port, b.port, &Queries::fixture());
     assert!(!diffs.is_empty(), "a changed TTL went unnoticed");
     for d in &diffs {
         assert!(

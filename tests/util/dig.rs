@@ -266,9 +266,10 @@ pub fn parse(text: &str) -> Result<Vec<Response>, String> {
         }
         match t {
             ";; OPT PSEUDOSECTION:" => section = Section::Opt,
-            ";; QUESTION SECTION:" => section = Section::Question,
-            ";; ANSWER SECTION:" => section = Section::Answer,
-            ";; AUTHORITY SECTION:" => section = Section::Authority,
+            // An UPDATE's sections (RFC 2136 §2) as dig names them.
+            ";; QUESTION SECTION:" | ";; ZONE SECTION:" => section = Section::Question,
+            ";; ANSWER SECTION:" | ";; PREREQUISITE SECTION:" => section = Section::Answer,
+            ";; AUTHORITY SECTION:" | ";; UPDATE SECTION:" => section = Section::Authority,
             ";; ADDITIONAL SECTION:" => section = Section::Additional,
             "" => {}
             _ if section == Section::Opt => {

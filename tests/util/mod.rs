@@ -284,7 +284,7 @@ pub struct Knot {
 impl Knot {
     /// Starts `knotd` on a free port with `(origin, file)` zones, no DNSSEC,
     /// no journal, nothing written back to the zone file, and waits until it
-    /// answers the SOA of the first zone.
+    /// answers the SOA of every zone.
     pub fn start(zones: &[(&str, &Path)]) -> Knot {
         let knotd = which("knotd").unwrap_or_else(|| {
             panic!(
@@ -309,7 +309,8 @@ impl Knot {
                 .expect("spawn knotd");
             let stderr = collect_lines(child.stderr.take().expect("stderr"));
             let deadline = Instant::now() + STARTUP_DEADLINE;
-            let apex = zones[0].0;
+            let mut apexes = zones.iter().map(|(apex, _)| *apex);
+            let mut apex = apexes.next().expect("a zone for Knot");
             loop {
                 if let Some(status) = child.try_wait().expect("try_wait knotd") {
                     let log: Vec<String> = stderr.try_iter().collect();
@@ -322,6 +323,10 @@ impl Knot {
                     && r[0].rcode == "NOERROR"
                     && !r[0].answer.is_empty()
                 {
+                    if let Some(next) = apexes.next() {
+                        apex = next;
+                        continue;
+                    }
                     return Knot {
                         child,
                         port,
