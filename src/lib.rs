@@ -24,6 +24,7 @@
 //! | 7 | [`service`] | the published table and its probe loops, replaced together on reload; the commands it obeys |
 //! | 8 | `api` | the admin HTTP API, Prometheus text and status page |
 //! | 9 | [`daemon`] | the server as a library: load, bind, run until told to stop |
+//! | 10 | [`demo`] | `healthdns demo`: the failover example with two demo backends to stop and start |
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]
 
@@ -34,6 +35,7 @@ pub mod client;
 pub(crate) mod cluster;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub(crate) mod files;
 mod groups;
 pub mod health;

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use healthdns::catalog::Problem;
 use healthdns::client;
 use healthdns::daemon::{Daemon, Error, Ready};
+use healthdns::demo;
 use healthdns::service::{Command as ServiceCommand, Source};
 use tokio::sync::mpsc;
 
@@ -64,6 +65,24 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8053")]
         api: String,
     },
+    /// Serve the failover example with two demo web servers on 127.0.0.21
+    /// and 127.0.0.22, to stop and start from the keyboard, and print each
+    /// change of the answer.
+    Demo {
+        /// Where to write the example's config and zone, and keep them;
+        /// else a temporary directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// DNS port on 127.0.0.1.
+        #[arg(long, default_value_t = 5353)]
+        port: u16,
+        /// Admin API port on 127.0.0.1.
+        #[arg(long, default_value_t = 8053)]
+        api_port: u16,
+        /// The demo web servers' port.
+        #[arg(long, default_value_t = 8080)]
+        backend_port: u16,
+    },
     /// Drain (down), force (up) or release (auto) a target.
     Override {
         /// The target, as shown by `status` (ADDRESS:PORT/CHECK).
@@ -107,6 +126,19 @@ fn main() -> ExitCode {
             xdp,
         ),
         Command::Status { api } => client::status(&api).map_err(anyhow::Error::from),
+        Command::Demo {
+            dir,
+            port,
+            api_port,
+            backend_port,
+        } => demo(
+            dir,
+            demo::Ports {
+                dns: port,
+                api: api_port,
+                backend: backend_port,
+            },
+        ),
         Command::Override {
             target,
             state,
@@ -181,6 +213,63 @@ fn serve(source: Source, xdp: Option<String>) -> anyhow::Result<()> {
         anyhow::Ok(())
     })?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+fn demo(dir: Option<PathBuf>, ports: demo::Ports) -> anyhow::Result<()> {
+    // Without --dir, a directory of its own, removed at the end.
+    let temporary = dir.is_none();
+    let dir = dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("healthdns-demo-{}", std::process::id()))
+    });
+    let config = demo::write_example(&dir, ports)?;
+    let result = demo_in(&config, ports);
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+fn demo_in(config: &std::path::Path, ports: demo::Ports) -> anyhow::Result<()> {
+    let config = config.to_path_buf();
+    let daemon = Daemon::bind(
+        Source {
+            config: Some(config.clone()),
+            listen: Vec::new(),
+            zones: Vec::new(),
+        },
+        None,
+    )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(daemon.workers())
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let backends = demo::Backends::start(ports.backend).await?;
+        let (sender, commands) = mpsc::channel(8);
+        signals(sender.clone())?;
+        let dns = std::net::SocketAddr::from(([127, 0, 0, 1], ports.dns));
+        let console = tokio::spawn(demo::console(backends, dns, sender.clone()));
+        let told = |ready: &Ready| {
+            announce(ready);
+            println!(
+                "\nServing {} (a failover set: primary 127.0.0.21, secondary 127.0.0.22)\n\
+                 from {}.\n\
+                 Ask it:      dig @127.0.0.1 -p {} {} A\n\
+                 Watch it:    healthdns status --api http://127.0.0.1:{}   or http://127.0.0.1:{}/\n\
+                 Type 1 and Enter to stop or start the primary, 2 the secondary, q to quit.\n",
+                demo::NAME,
+                config.display(),
+                ports.dns,
+                demo::NAME,
+                ports.api,
+                ports.api
+            );
+        };
+        daemon.run(sender, commands, told).await?;
+        console.abort();
+        anyhow::Ok(())
+    })?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 //! | `battery` | the query battery against the fixture zone (RFC 1034/2308/6672/4592/8482/6891) |
 //! | `differential` | healthdns vs Knot DNS on the same zone, section by section |
 //! | `cluster` | `[cluster]`: three instances on a real etcd agreeing on health, overrides, etcd outages |
+//! | `demo` | `healthdns demo`: the failover example fails over and back as its primary is stopped and started |
 //! | `check` | `healthdns check` on broken and clean zones and configs |
 //! | `hostile` | devices, FIFOs, directories, oversized zones and junk given to `check`, `serve` and reload |
 //! | `layers` | the modules of `src/` use only the layers below their own |
@@ -27,6 +28,7 @@ mod api;
 mod battery;
 mod check;
 mod cluster;
+mod demo;
 mod differential;
 mod health;
 mod hostile;

@@ -262,3 +262,33 @@ fn serve_refuses_a_broken_zone() {
         "serve prints the zone errors too:\n{stderr}"
     );
 }
+
+/// The configs shipped for users to start from: the README's quick start
+/// and the failover example `healthdns demo` serves.
+const SHIPPED: [&str; 2] = ["healthdns.toml", "examples/failover/healthdns.toml"];
+
+#[test]
+fn every_shipped_config_is_clean_and_refuses_an_unknown_key() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    for shipped in SHIPPED {
+        let (code, lines, _) = check(&[], Some(root.join(shipped)));
+        assert_eq!(code, 0, "{shipped}: {lines:?}");
+        // A copy beside the original (its zones are relative to it) with
+        // one misspelt key.
+        let path = root.join(shipped);
+        let copy = path.with_file_name("unknown-key.test.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\n[server]\n"), "{shipped} has a [server]");
+        let misspelt = text.replacen("\n[server]\n", "\n[server]\nlisen = 1\n", 1);
+        std::fs::write(&copy, misspelt).unwrap();
+        let (code, lines, _) = check(&[], Some(copy.clone()));
+        std::fs::remove_file(&copy).unwrap();
+        assert_eq!(code, 1, "{shipped}: {lines:?}");
+        assert!(
+            lines.iter().any(
+                |l| l.contains("unknown-key.test.toml:") && l.contains("unknown field `lisen`")
+            ),
+            "{shipped}: {lines:?}"
+        );
+    }
+}

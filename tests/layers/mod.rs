@@ -22,6 +22,7 @@ const LAYERS: &[&[&str]] = &[
     &["service"],
     &["api"],
     &["daemon"],
+    &["demo"],
 ];
 
 #[test]
