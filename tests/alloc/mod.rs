@@ -5,10 +5,14 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::net::IpAddr;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 
 use healthdns::answer::{Cache, Transport, build, respond};
+use healthdns::config::RateLimitConfig;
 use healthdns::name::Name;
+use healthdns::server::{Limiter, RateLimit, RateLimitCounters};
 
 /// Counts allocations made on threads that switched counting on.
 pub struct Counting;
@@ -160,6 +164,48 @@ fn the_udp_answer_path_allocates_nothing() {
     assert_eq!(
         count, 0,
         "allocations on the cached UDP answer path over {answered} queries"
+    );
+    // With rate limiting, past each flow's first second: some responses
+    // sent, some slipped, most dropped, none allocating. (A flow that
+    // starts being limited allocates its log line, once.)
+    let limit = RateLimit::new(&RateLimitConfig {
+        responses_per_second: 5,
+        slip: 2,
+        ipv4_prefix_length: 24,
+        ipv6_prefix_length: 56,
+        exempt: Vec::new(),
+        table_size: 1024,
+    });
+    let counters = RateLimitCounters::default();
+    let mut limiter = Limiter::new(&limit, &counters);
+    let mut judge = |packet: &[u8], out: &mut [u8]| {
+        let answered = cache.answer(&table, packet, Transport::Udp, out)?;
+        limiter.judge(IpAddr::from([192, 0, 2, 1]), packet, &answered, out)
+    };
+    for _ in 0..20 {
+        for packet in &queries {
+            judge(packet, &mut out);
+        }
+    }
+    let mut sent = 0;
+    let count = allocations(|| {
+        for _ in 0..500 {
+            for packet in &queries {
+                sent += usize::from(judge(packet, &mut out).is_some());
+            }
+        }
+    });
+    limiter.publish();
+    let limited = counters.limited.load(Ordering::Relaxed) as usize;
+    assert!(
+        limited > 500 * queries.len() / 2 && sent > 0,
+        "{limited} limited, {sent} sent"
+    );
+    assert_eq!(
+        count,
+        0,
+        "allocations on the rate-limited UDP answer path over {} queries",
+        500 * queries.len()
     );
     // The counter itself works: a Vec allocates.
     assert_eq!(allocations(|| drop(std::hint::black_box(vec![1u8; 10]))), 1);
