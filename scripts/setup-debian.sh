@@ -23,6 +23,7 @@ packages=(
     iproute2             # ip: the XDP test brings lo up in its own network namespace
     procps               # kill: the tests signal the server (SIGHUP, SIGTERM)
     etcd-server          # etcd: the cluster tests' shared store
+    prometheus           # promtool: /metrics, the alerting rules and the dashboard's queries are checked with it
 )
 
 missing=()

@@ -19,7 +19,7 @@
 //! | 2 | [`config`], `metrics` | the TOML file format and the validated `Config`; counters and histograms in atomics |
 //! | 3 | [`zone`] | RFC 1035 zone files with line numbers and annotations; the `Zone` model |
 //! | 4 | [`catalog`], [`health`] | every zone of a config, loaded, with every problem found; targets, their slots, check kinds, probe loops, rise/fall |
-//! | 5 | [`answer`], `notify`, `cluster` | the immutable answer table, its builder, the pure lookup, the workers' response cache; announcing transitions; health agreed with other instances through etcd |
+//! | 5 | [`answer`], `notify`, `cluster` | the immutable answer table, its builder, the pure lookup, the workers' response cache, what each set answered last (`Watch`); announcing transitions; health agreed with other instances through etcd |
 //! | 6 | [`server`] | the UDP worker loop over sockets and AF_XDP, TCP, limits, `udp-coalesce` |
 //! | 7 | [`service`] | the published table and its probe loops, replaced together on reload; the commands it obeys |
 //! | 8 | `api` | the admin HTTP API, Prometheus text and status page |

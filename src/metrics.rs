@@ -233,9 +233,12 @@ pub struct RateLimitCounters {
     pub flows: AtomicU64,
 }
 
-/// The labels of one `failover_events_total` sample: record set, state
-/// before and after, and the reason's class.
-pub(crate) type EventLabels = (String, &'static str, &'static str, &'static str);
+/// The labels of one `failover_events_total` sample: the set's name and
+/// type, the endpoints answered before and after, and the reason's class.
+pub(crate) type FailoverLabels = (String, String, String, String, &'static str);
+
+/// A record set: owner name and type mnemonic.
+pub(crate) type SetLabels = (String, String);
 
 /// One server's metrics.
 #[derive(Debug)]
@@ -257,13 +260,21 @@ pub struct Metrics {
     pub cluster_writes: AtomicU64,
     /// Response rate limiting (`[rate-limit]`).
     pub rate_limit: RateLimitCounters,
-    /// First failed probe to a target's fall.
-    pub failover: Histogram,
+    /// Reloads that took effect.
+    pub reloads_ok: AtomicU64,
+    /// Reloads refused (the old data kept serving).
+    pub reloads_failed: AtomicU64,
+    /// When the config and zones in force were loaded (start or reload),
+    /// in milliseconds since the Unix epoch; 0 before the first load.
+    pub last_load_ms: AtomicU64,
     /// How late probes start after their due time, across every loop: one
     /// histogram, not one per check, so a probe costs no lock to count it.
     pub lateness: Histogram,
     probes: Mutex<BTreeMap<String, Arc<Histogram>>>,
-    events: Mutex<BTreeMap<EventLabels, u64>>,
+    /// Answer moves; behind a lock, as they come rarely and from one task.
+    failovers: Mutex<BTreeMap<FailoverLabels, u64>>,
+    /// First failed probe to new answer, by set.
+    failover_durations: Mutex<BTreeMap<SetLabels, Arc<Histogram>>>,
 }
 
 impl Default for Metrics {
@@ -277,10 +288,13 @@ impl Default for Metrics {
             udp_pauses: AtomicU64::new(0),
             cluster_writes: AtomicU64::new(0),
             rate_limit: RateLimitCounters::default(),
-            failover: Histogram::new(FAILOVER_BOUNDS),
+            reloads_ok: AtomicU64::new(0),
+            reloads_failed: AtomicU64::new(0),
+            last_load_ms: AtomicU64::new(0),
             lateness: Histogram::for_lateness(),
             probes: Mutex::default(),
-            events: Mutex::default(),
+            failovers: Mutex::default(),
+            failover_durations: Mutex::default(),
         }
     }
 }
@@ -317,25 +331,59 @@ impl Metrics {
         probes.iter().map(|(c, h)| (c.clone(), h.clone())).collect()
     }
 
-    /// A transition of a target used by these record sets.
-    pub fn count_event(
-        &self,
-        record_sets: &[String],
-        from: &'static str,
-        to: &'static str,
-        reason: &'static str,
-    ) {
-        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
-        for record in record_sets {
-            *events
-                .entry((record.clone(), from, to, reason))
-                .or_default() += 1;
+    /// Counts a set's answer moving between endpoints.
+    pub fn count_failover(&self, labels: FailoverLabels) {
+        let mut failovers = self.failovers.lock().unwrap_or_else(|e| e.into_inner());
+        *failovers.entry(labels).or_default() += 1;
+    }
+
+    /// Answer moves counted so far, by labels.
+    pub fn failovers(&self) -> Vec<(FailoverLabels, u64)> {
+        let failovers = self.failovers.lock().unwrap_or_else(|e| e.into_inner());
+        failovers.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    /// Records how long a set took from the first failed probe to its new
+    /// answer.
+    pub fn observe_failover(&self, set: SetLabels, duration: Duration) {
+        let mut durations = self
+            .failover_durations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        durations
+            .entry(set)
+            .or_insert_with(|| Arc::new(Histogram::new(FAILOVER_BOUNDS)))
+            .observe(duration);
+    }
+
+    /// Every set's failover-duration histogram, by set.
+    pub fn failover_durations(&self) -> Vec<(SetLabels, Arc<Histogram>)> {
+        let durations = self
+            .failover_durations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        durations
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Counts a reload, and when it succeeded, the time of the load.
+    pub fn count_reload(&self, ok: bool) {
+        if ok {
+            self.reloads_ok.fetch_add(1, Ordering::Relaxed);
+            self.loaded();
+        } else {
+            self.reloads_failed.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// Transitions counted so far, by labels.
-    pub fn events(&self) -> Vec<(EventLabels, u64)> {
-        let events = self.events.lock().unwrap_or_else(|e| e.into_inner());
-        events.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    /// Notes that the config and zones in force were loaded now.
+    pub fn loaded(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        self.last_load_ms
+            .store(now.as_millis() as u64, Ordering::Relaxed);
     }
 }

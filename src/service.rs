@@ -5,24 +5,31 @@
 //! health [`Registry`] (targets that still exist keep their slots), keeps
 //! the loops of targets whose check and record sets are unchanged, starts
 //! loops for new ones and stops the loops of removed ones.
+//!
+//! What each dynamic set answers is watched ([`Watch`]): after every
+//! publish of a table and every flip a probe loop publishes, the sets
+//! concerned are looked at again, and an answer that moved counts as a
+//! failover (`failover_events_total`, `failover_duration_seconds`). Two
+//! flips that land before the watcher looks count as one move, with the
+//! first one's reason.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::answer::SharedTable;
-use crate::answer::{self, Table};
+use crate::answer::{self, Moved, Table, Watch};
 use crate::catalog::{Catalog, Problem};
 use crate::cluster::Cluster;
 use crate::config::notify::Notifier;
 use crate::config::{self, ClusterConfig, Config};
 use crate::health::probe::Clients;
-use crate::health::{Registry, Slot, Target, TargetKey, Transition, checker};
+use crate::health::{Change, Changes, Registry, Slot, Target, TargetKey, Transition, checker};
 use crate::metrics::Metrics;
 
 /// Transitions kept for the status API and page.
@@ -84,6 +91,12 @@ pub struct Service {
     loops: HashMap<TargetKey, Running>,
     clients: Clients,
     events: broadcast::Sender<Transition>,
+    /// To the watcher of answers, for the probe loops.
+    changes: Changes,
+    /// What each set answered when last looked at: a lock, as both the
+    /// watcher task and [`Service::serve`] look, each holding it while it
+    /// loads the table and compares.
+    watch: Arc<Mutex<Watch>>,
     history: Arc<Mutex<VecDeque<Transition>>>,
     notifier: Option<Notifying>,
     metrics: Arc<Metrics>,
@@ -130,20 +143,33 @@ impl Service {
             )?),
             None => None,
         };
+        let table: SharedTable = Arc::new(ArcSwap::from_pointee(Table::empty()));
+        let watch = Arc::new(Mutex::new(Watch::default()));
+        let (changes, changed) = mpsc::unbounded_channel();
+        tokio::spawn(watch_answers(
+            changed,
+            table.clone(),
+            watch.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        ));
         let mut service = Service {
-            table: Arc::new(ArcSwap::from_pointee(Table::empty())),
+            table,
             health: Arc::default(),
             cluster,
             cluster_config: config.cluster.clone(),
             loops: HashMap::new(),
             clients: Clients::new()?,
             events,
+            changes,
+            watch,
             history,
             notifier: None,
             metrics,
             shutdown: shutdown.clone(),
         };
         service.serve(config, catalog);
+        service.metrics.loaded();
         Ok(service)
     }
 
@@ -165,7 +191,9 @@ impl Service {
     /// Reads config and zones again and swaps the new table in; on any
     /// error the old table keeps serving and the errors are returned.
     pub fn reload(&mut self, source: &Source) -> Result<Reloaded, Vec<Problem>> {
-        let (config, catalog) = source.load()?;
+        let loaded = source.load();
+        self.metrics.count_reload(loaded.is_ok());
+        let (config, catalog) = loaded?;
         for warning in &catalog.warnings {
             tracing::warn!("{warning}");
         }
@@ -192,6 +220,10 @@ impl Service {
         let table = answer::build_with(&catalog.zones, health.clone(), &self.metrics);
         let removed = self.probe(&health);
         self.table.store(Arc::new(table));
+        let moved = lock(&self.watch).published(&self.table.load());
+        for moved in moved {
+            count_move(&self.metrics, moved, "reload", None);
+        }
         for running in removed {
             running.stop();
         }
@@ -223,9 +255,12 @@ impl Service {
                 target,
                 slot.clone(),
                 &self.clients,
-                self.events.clone(),
+                checker::Outlets {
+                    events: self.events.clone(),
+                    changes: self.changes.clone(),
+                    views: self.cluster.as_ref().map(Cluster::views),
+                },
                 &self.metrics,
-                self.cluster.as_ref().map(Cluster::views),
                 stop.clone(),
             ) {
                 keep.insert(
@@ -293,6 +328,66 @@ impl Running {
         // It ends at its next await; abort covers a probe stuck past that.
         self.task.abort();
     }
+}
+
+/// Looks at the sets a target's flip may have moved, once its loop has
+/// published it, and counts those whose answer moved.
+async fn watch_answers(
+    mut changes: mpsc::UnboundedReceiver<Change>,
+    table: SharedTable,
+    watch: Arc<Mutex<Watch>>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let change = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return,
+            change = changes.recv() => change,
+        };
+        let Some(change) = change else { return };
+        let moved = lock(&watch).flipped(&table.load(), &change.transition.record_sets);
+        for moved in moved {
+            count_move(&metrics, moved, change.class.as_str(), change.failing_for);
+        }
+    }
+}
+
+/// Logs and counts one set's answer moving; `failing_for` is how long its
+/// cause, a fall, took from the first failed probe.
+fn count_move(
+    metrics: &Metrics,
+    moved: Moved,
+    reason: &'static str,
+    failing_for: Option<std::time::Duration>,
+) {
+    let from = endpoints(&moved.from);
+    let to = endpoints(&moved.to);
+    tracing::info!(
+        set = %format_args!("{} {}", moved.owner, moved.rr_type),
+        %from,
+        %to,
+        reason,
+        "answer changed"
+    );
+    if let Some(duration) = failing_for {
+        metrics.observe_failover((moved.owner.clone(), moved.rr_type.clone()), duration);
+    }
+    metrics.count_failover((moved.owner, moved.rr_type, from, to, reason));
+}
+
+/// An answer as one label value: its records joined by commas, `none` for
+/// no record (NODATA or SERVFAIL).
+fn endpoints(answer: &[String]) -> String {
+    if answer.is_empty() {
+        "none".to_owned()
+    } else {
+        answer.join(",")
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 async fn keep_history(

@@ -89,6 +89,18 @@ impl Picked {
     }
 }
 
+/// A set's answer and members as views show them ([`Dynamic::outlook`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outlook {
+    /// RDATA indices a query may get now ([`Dynamic::candidates`]).
+    pub candidates: Vec<u16>,
+    /// By member position: whether answers may use it.
+    pub serving: Vec<bool>,
+    /// No member may be used, and the `all-down` rule answers with some
+    /// anyway (`first` or `all`), health notwithstanding.
+    pub failing_open: bool,
+}
+
 /// How the answer is drawn from the eligible members.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Draw {
@@ -114,7 +126,8 @@ impl Dynamic {
     /// Chooses the members that answer now.
     pub fn pick(&self, board: &Board) -> Pick {
         let mut positions = [0u16; MAX_MEMBERS];
-        match self.eligible(board, &mut positions) {
+        let count = self.serving(board, &mut positions);
+        match self.eligible(count, &mut positions) {
             Eligible::Members(positions, Draw::InOrder) => {
                 self.take_in_order(positions.iter().copied())
             }
@@ -138,18 +151,35 @@ impl Dynamic {
     /// RDATA indices. For the status API and metrics, not for answers: the
     /// same rule as [`Dynamic::pick`], before its random draw and `max`.
     pub fn candidates(&self, board: &Board) -> Vec<u16> {
+        self.outlook(board).candidates
+    }
+
+    /// What the set answers now and from which members, all from one read
+    /// of the board, so that the parts agree even while targets flip.
+    pub fn outlook(&self, board: &Board) -> Outlook {
         let mut positions = [0u16; MAX_MEMBERS];
-        match self.eligible(board, &mut positions) {
+        let count = self.serving(board, &mut positions);
+        let mut serving = vec![false; self.members.len()];
+        for &p in &positions[..count] {
+            serving[p as usize] = true;
+        }
+        let candidates: Vec<u16> = match self.eligible(count, &mut positions) {
             Eligible::Members(positions, _) => positions
                 .iter()
                 .map(|&p| self.members[p as usize].rdata)
                 .collect(),
             Eligible::Empty | Eligible::Servfail => Vec::new(),
+        };
+        Outlook {
+            failing_open: count == 0 && !candidates.is_empty(),
+            candidates,
+            serving,
         }
     }
 
-    /// The policy's rule: which members (by position) may answer now.
-    fn eligible<'p>(&self, board: &Board, buffer: &'p mut [u16; MAX_MEMBERS]) -> Eligible<'p> {
+    /// Writes the positions of the members answers may use now (unchecked
+    /// ones always) to the front of `buffer`; returns how many.
+    fn serving(&self, board: &Board, buffer: &mut [u16; MAX_MEMBERS]) -> usize {
         let up = |member: &Member| member.target.is_none_or(|target| board.serving(target));
         let mut count = 0;
         for (i, member) in self.members.iter().enumerate().take(MAX_MEMBERS) {
@@ -158,6 +188,12 @@ impl Dynamic {
                 count += 1;
             }
         }
+        count
+    }
+
+    /// The policy's rule: which members (by position) may answer, given
+    /// the `count` serving ones at the front of `buffer`.
+    fn eligible<'p>(&self, count: usize, buffer: &'p mut [u16; MAX_MEMBERS]) -> Eligible<'p> {
         let rank = |position: u16| self.members[position as usize].rank;
         if count > 0 {
             let healthy = &mut buffer[..count];
@@ -370,6 +406,31 @@ mod tests {
         let mut s = set(Policy::Failover, &[1, 2], AllDown::Empty, 8);
         s.members[0].target = None;
         assert_eq!(sorted(s.pick(&board(&[false, false]))), [0]);
+    }
+
+    #[test]
+    fn outlook_says_which_members_serve_and_when_a_set_fails_open() {
+        let s = set(Policy::Failover, &[1, 2], AllDown::First, 8);
+        let o = s.outlook(&board(&[false, true]));
+        assert_eq!(
+            (o.candidates, o.serving, o.failing_open),
+            (vec![1], vec![false, true], false)
+        );
+        let o = s.outlook(&board(&[false, false]));
+        assert_eq!(
+            (o.candidates, o.serving, o.failing_open),
+            (vec![0], vec![false, false], true),
+            "the primary answers though down"
+        );
+        for all_down in [AllDown::Empty, AllDown::Servfail] {
+            let o = set(Policy::Failover, &[1, 2], all_down, 8).outlook(&board(&[false; 2]));
+            assert!(o.candidates.is_empty() && !o.failing_open, "{all_down:?}");
+        }
+        let mut unchecked = set(Policy::Failover, &[1, 2], AllDown::First, 8);
+        unchecked.members[1].target = None;
+        let o = unchecked.outlook(&board(&[false, false]));
+        assert!(!o.failing_open, "a member without a check always serves");
+        assert_eq!(o.candidates, [1]);
     }
 
     #[test]

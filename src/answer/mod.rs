@@ -20,12 +20,14 @@ mod lookup;
 mod respond;
 mod table;
 mod view;
+mod watch;
 
 pub use build::{build, build_with};
 pub use cache::Cache;
 pub use respond::{Answered, Class, Subject, Transport, respond};
 pub use table::{Node, RRset, Table, ZoneData};
 pub use view::{MemberView, SetView, rdata_text};
+pub use watch::{Moved, Watch};
 
 /// The published answer table: replaced whole, read without a lock.
 pub type SharedTable = std::sync::Arc<arc_swap::ArcSwap<Table>>;

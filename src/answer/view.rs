@@ -27,6 +27,9 @@ pub struct SetView {
     pub members: Vec<MemberView>,
     /// What a query gets now (multivalue and weighted: the candidates).
     pub answer: Vec<String>,
+    /// No member may be used and the `all-down` rule answers anyway: the
+    /// answer is of members the checks (or an operator) took out.
+    pub failing_open: bool,
 }
 
 /// One member of a dynamic set.
@@ -45,6 +48,12 @@ pub struct MemberView {
 impl Table {
     /// Every dynamic set, sorted by name and type.
     pub fn dynamic_sets(&self) -> Vec<SetView> {
+        self.dynamic_sets_where(|_| true)
+    }
+
+    /// The dynamic sets whose `NAME TYPE` passes `keep`, sorted by name and
+    /// type.
+    pub fn dynamic_sets_where(&self, keep: impl Fn(&str) -> bool) -> Vec<SetView> {
         let mut sets = Vec::new();
         for zone in self.zones.values() {
             for (node, set) in zone.dynamic_sets() {
@@ -54,32 +63,39 @@ impl Table {
                 let rr_type = crate::zone::rdata::type_name(set.rr_type());
                 let owner = crate::name::Name::from_wire(node.name())
                     .map_or_else(|_| String::from("?"), |name| name.to_string());
+                let name = format!("{owner} {rr_type}");
+                if !keep(&name) {
+                    continue;
+                }
+                let outlook = dynamic.outlook(&self.board);
                 let members = dynamic
                     .members
                     .iter()
-                    .map(|member| MemberView {
+                    .zip(&outlook.serving)
+                    .map(|(member, &serving)| MemberView {
                         rdata: rdata_text(set.rr_type(), set.rdata(member.rdata as usize)),
                         target: member
                             .target
                             .and_then(|t| self.targets().get(t as usize))
                             .map(|target| target.key.to_string()),
                         rank: (dynamic.policy != Policy::Multivalue).then_some(member.rank),
-                        serving: member.target.is_none_or(|t| self.board.serving(t)),
+                        serving,
                     })
                     .collect();
-                let answer = dynamic
-                    .candidates(&self.board)
+                let answer = outlook
+                    .candidates
                     .iter()
                     .map(|&i| rdata_text(set.rr_type(), set.rdata(i as usize)))
                     .collect();
                 sets.push(SetView {
-                    name: format!("{owner} {rr_type}"),
+                    name,
                     owner,
                     rr_type,
                     policy: dynamic.policy.name(),
                     ttl: dynamic.ttl,
                     members,
                     answer,
+                    failing_open: outlook.failing_open,
                 });
             }
         }

@@ -2,6 +2,7 @@
 //! status page. Read-only views, except through the slots' control (the
 //! probe loops apply it) and the reload command (the service applies it).
 
+mod process;
 pub(crate) mod prometheus;
 pub(crate) mod status;
 

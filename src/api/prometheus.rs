@@ -72,42 +72,8 @@ pub(crate) fn render(metrics: &Metrics, table: &Table, cluster: Option<&Handle>)
         &mut out,
     );
     targets(table, &mut out);
-    family(
-        &mut out,
-        "active_endpoint_info",
-        "gauge",
-        "1 for each record in a dynamic set's current answer.",
-    );
-    for set in table.dynamic_sets() {
-        for rdata in &set.answer {
-            let _ = writeln!(
-                out,
-                "active_endpoint_info{{record=\"{}\",endpoint=\"{}\"}} 1",
-                escape(&set.name),
-                escape(rdata)
-            );
-        }
-    }
-    family(
-        &mut out,
-        "failover_events_total",
-        "counter",
-        "Health transitions, by record set, states and reason.",
-    );
-    for ((record, from, to, reason), count) in metrics.events() {
-        let _ = writeln!(
-            out,
-            "failover_events_total{{record=\"{}\",from=\"{from}\",to=\"{to}\",reason=\"{reason}\"}} {count}",
-            escape(&record)
-        );
-    }
-    family(
-        &mut out,
-        "failover_duration_seconds",
-        "histogram",
-        "First failed probe to new answer published.",
-    );
-    histogram(&metrics.failover, "failover_duration_seconds", "", &mut out);
+    record_sets(table, &mut out);
+    failovers(metrics, &mut out);
     family(
         &mut out,
         "health_checks_total",
@@ -161,7 +127,214 @@ pub(crate) fn render(metrics: &Metrics, table: &Table, cluster: Option<&Handle>)
     if let Some(cluster) = cluster {
         cluster_families(metrics, table, cluster, &mut out);
     }
+    reloads(metrics, &mut out);
+    build_info(&mut out);
+    process(&super::process::read(), &mut out);
     out
+}
+
+/// The dynamic sets' families: the answer, members, failing open.
+fn record_sets(table: &Table, out: &mut String) {
+    let sets = table.dynamic_sets();
+    let labels: Vec<String> = sets
+        .iter()
+        .map(|set| {
+            format!(
+                "name=\"{}\",type=\"{}\"",
+                escape(&set.owner),
+                escape(&set.rr_type)
+            )
+        })
+        .collect();
+    // The target that decides a member's health, as a label: the join
+    // from endpoints to `endpoint_health` and the other target families.
+    let target = |target: &Option<String>| {
+        target
+            .as_deref()
+            .map(|t| format!(",target=\"{}\"", escape(t)))
+            .unwrap_or_default()
+    };
+    family(
+        out,
+        "active_endpoint_info",
+        "gauge",
+        "1 for each record in a dynamic set's current answer, with the target deciding it.",
+    );
+    for (set, labels) in sets.iter().zip(&labels) {
+        for rdata in &set.answer {
+            let member = set.members.iter().find(|m| &m.rdata == rdata);
+            let _ = writeln!(
+                out,
+                "active_endpoint_info{{{labels},endpoint=\"{}\"{}}} 1",
+                escape(rdata),
+                target(&member.and_then(|m| m.target.clone()))
+            );
+        }
+    }
+    family(
+        out,
+        "record_set_member_info",
+        "gauge",
+        "1 for each member of a dynamic set, with the target deciding its health.",
+    );
+    for (set, labels) in sets.iter().zip(&labels) {
+        for member in &set.members {
+            let _ = writeln!(
+                out,
+                "record_set_member_info{{{labels},endpoint=\"{}\"{}}} 1",
+                escape(&member.rdata),
+                target(&member.target)
+            );
+        }
+    }
+    family(
+        out,
+        "record_set_healthy_members",
+        "gauge",
+        "Members of a dynamic set that answers may use (checks, hold and override together).",
+    );
+    for (set, labels) in sets.iter().zip(&labels) {
+        let healthy = set.members.iter().filter(|m| m.serving).count();
+        let _ = writeln!(out, "record_set_healthy_members{{{labels}}} {healthy}");
+    }
+    family(
+        out,
+        "record_set_failing_open",
+        "gauge",
+        "1 while a dynamic set has no member answers may use and answers by its all-down rule anyway.",
+    );
+    for (set, labels) in sets.iter().zip(&labels) {
+        let _ = writeln!(
+            out,
+            "record_set_failing_open{{{labels}}} {}",
+            u8::from(set.failing_open)
+        );
+    }
+}
+
+/// `failover_events_total` and `failover_duration_seconds`.
+fn failovers(metrics: &Metrics, out: &mut String) {
+    family(
+        out,
+        "failover_events_total",
+        "counter",
+        "Times a dynamic set's answer moved, by set, endpoints before and after, and the reason's class.",
+    );
+    for ((name, rr_type, from, to, reason), count) in metrics.failovers() {
+        let _ = writeln!(
+            out,
+            "failover_events_total{{name=\"{}\",type=\"{}\",from_endpoint=\"{}\",to_endpoint=\"{}\",reason=\"{reason}\"}} {count}",
+            escape(&name),
+            escape(&rr_type),
+            escape(&from),
+            escape(&to)
+        );
+    }
+    family(
+        out,
+        "failover_duration_seconds",
+        "histogram",
+        "First failed probe of a falling target to the new answer of a set it moved.",
+    );
+    for ((name, rr_type), durations) in metrics.failover_durations() {
+        histogram(
+            &durations,
+            "failover_duration_seconds",
+            &format!("name=\"{}\",type=\"{}\"", escape(&name), escape(&rr_type)),
+            out,
+        );
+    }
+}
+
+/// `reloads_total` and `last_reload_success_timestamp_seconds`.
+fn reloads(metrics: &Metrics, out: &mut String) {
+    labelled(
+        out,
+        ("reloads_total", "result"),
+        "Reloads (SIGHUP or the API), by result: ok, or error (the old data kept serving).",
+        &[
+            ("ok", &metrics.reloads_ok),
+            ("error", &metrics.reloads_failed),
+        ],
+    );
+    family(
+        out,
+        "last_reload_success_timestamp_seconds",
+        "gauge",
+        "When the config and zones in force were loaded, at start or by a reload.",
+    );
+    let ms = metrics.last_load_ms.load(Ordering::Relaxed);
+    let _ = writeln!(
+        out,
+        "last_reload_success_timestamp_seconds {}",
+        ms as f64 / 1000.0
+    );
+}
+
+/// `build_info`: the version serving.
+fn build_info(out: &mut String) {
+    family(
+        out,
+        "build_info",
+        "gauge",
+        "1, labelled with the version of healthdns and its build profile.",
+    );
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    let _ = writeln!(
+        out,
+        "build_info{{version=\"{}\",profile=\"{profile}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+}
+
+/// The standard `process_*` families, those that could be read.
+fn process(process: &super::process::Process, out: &mut String) {
+    if let Some(seconds) = process.cpu_seconds {
+        family(
+            out,
+            "process_cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+        );
+        let _ = writeln!(out, "process_cpu_seconds_total {seconds}");
+    }
+    let gauges = [
+        (
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            process.resident_bytes.map(|b| b as f64),
+        ),
+        (
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes.",
+            process.virtual_bytes.map(|b| b as f64),
+        ),
+        (
+            "process_open_fds",
+            "Number of open file descriptors.",
+            process.open_fds.map(|n| n as f64),
+        ),
+        (
+            "process_max_fds",
+            "Maximum number of open file descriptors.",
+            process.max_fds.map(|n| n as f64),
+        ),
+        (
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds.",
+            process.start_time_seconds,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        if let Some(value) = value {
+            family(out, name, "gauge", help);
+            let _ = writeln!(out, "{name} {value}");
+        }
+    }
 }
 
 /// The cluster's families: connection, members, votes, writes.

@@ -15,21 +15,31 @@ use tokio_util::sync::CancellationToken;
 use super::probe::{Clients, Outcome, ReasonClass, probe};
 use super::slot::{self, Probe, Slot};
 use super::state::Health;
-use super::{Target, Transition};
+use super::{Change, Changes, Target, Transition};
 use crate::config::Failback;
 use crate::metrics::{Histogram, Metrics};
 use crate::random;
 
-/// Starts the probe loop of one target on its slot, counting into
-/// `metrics`. The loop stops when `shutdown` is cancelled. `None` when the
-/// target cannot be probed (logged).
+/// Where a probe loop tells what happened.
+#[derive(Debug, Clone)]
+pub(crate) struct Outlets {
+    /// Transitions, for the notifiers and the history.
+    pub(crate) events: broadcast::Sender<Transition>,
+    /// Each publish, for the watcher of answers.
+    pub(crate) changes: Changes,
+    /// This instance's views, when it is one of a cluster.
+    pub(crate) views: Option<Views>,
+}
+
+/// Starts the probe loop of one target on its slot, telling `outlets`
+/// and counting into `metrics`. The loop stops when `shutdown` is
+/// cancelled. `None` when the target cannot be probed (logged).
 pub(crate) fn spawn(
     target: &Target,
     slot: Arc<Slot>,
     clients: &Clients,
-    events: broadcast::Sender<Transition>,
+    outlets: Outlets,
     metrics: &Arc<Metrics>,
-    views: Option<Views>,
     shutdown: CancellationToken,
 ) -> Option<JoinHandle<()>> {
     let http = match target.check.kind {
@@ -50,12 +60,13 @@ pub(crate) fn spawn(
         target: target.clone(),
         prober,
         jitter: true,
-        events,
+        events: outlets.events,
+        changes: outlets.changes,
         latency: metrics.probe_histogram(&target.check.name),
         metrics: metrics.clone(),
         effective: slot.detail().effective,
         slot,
-        views,
+        views: outlets.views,
         first_failure: None,
     };
     Some(tokio::spawn(run.run(shutdown)))
@@ -85,7 +96,9 @@ struct Loop<P> {
     /// Off in tests: start at once, probe exactly every interval.
     jitter: bool,
     events: broadcast::Sender<Transition>,
-    /// Where lateness, failover times and transitions are counted.
+    /// Where the watcher of answers hears of each publish.
+    changes: Changes,
+    /// Where lateness is counted.
     metrics: Arc<Metrics>,
     /// Where each probe's latency goes: its check's
     /// `health_check_duration_seconds`.
@@ -94,7 +107,7 @@ struct Loop<P> {
     views: Option<Views>,
     /// What answers follow as of the last settle.
     effective: Health,
-    /// Start of the current run of failures, for failover_duration.
+    /// Start of the current run of failures, for `failover_duration_seconds`.
     first_failure: Option<Instant>,
 }
 
@@ -264,11 +277,11 @@ impl<P: Prober> Loop<P> {
         if let Some((transition, class)) = changed {
             self.effective = transition.to;
             self.slot.publish(serving);
-            if transition.to == Health::Down
-                && let Some(first) = self.first_failure.take()
-            {
-                self.metrics.failover.observe(first.elapsed());
-            }
+            let failing_for = if transition.to == Health::Down {
+                self.first_failure.take().map(|first| first.elapsed())
+            } else {
+                None
+            };
             tracing::info!(
                 target = %self.target.key,
                 from = %transition.from,
@@ -279,7 +292,7 @@ impl<P: Prober> Loop<P> {
                 "health transition{}",
                 if held && transition.to == Health::Up { " (held: failback = manual)" } else { "" }
             );
-            self.announce(transition, class);
+            self.announce(transition, class, failing_for);
             return;
         }
         if serving == self.slot.serving() {
@@ -292,7 +305,7 @@ impl<P: Prober> Loop<P> {
         };
         tracing::info!(target = %self.target.key, serving, %reason, "operator change");
         let transition = self.transition(from, from, serving, &reason, now);
-        self.announce(transition, ReasonClass::Override);
+        self.announce(transition, ReasonClass::Override, None);
     }
 
     /// A transition of this loop's target.
@@ -317,14 +330,15 @@ impl<P: Prober> Loop<P> {
         }
     }
 
-    /// Counts and sends a transition.
-    fn announce(&self, transition: Transition, class: ReasonClass) {
-        self.metrics.count_event(
-            &self.target.record_sets,
-            transition.from.as_str(),
-            transition.to.as_str(),
-            class.as_str(),
-        );
+    /// Sends a transition to the notifiers and the history, and to the
+    /// watcher of answers, which counts the failovers it caused.
+    fn announce(&self, transition: Transition, class: ReasonClass, failing_for: Option<Duration>) {
+        // The watcher outlives every loop; a send fails only at shutdown.
+        let _ = self.changes.send(Change {
+            transition: transition.clone(),
+            class,
+            failing_for,
+        });
         // No receiver is fine: nobody listens when nothing is configured.
         let _ = self.events.send(transition);
     }
@@ -399,6 +413,7 @@ mod tests {
     struct Running {
         slot: Arc<Slot>,
         events: broadcast::Receiver<Transition>,
+        changes: tokio::sync::mpsc::UnboundedReceiver<Change>,
         seen: Arc<Mutex<Vec<Duration>>>,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
@@ -422,6 +437,7 @@ mod tests {
         let slot = Arc::new(Slot::new(initial));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (sender, events) = broadcast::channel(64);
+        let (changes, changed) = tokio::sync::mpsc::unbounded_channel();
         let shutdown = CancellationToken::new();
         let run = Loop {
             target: target(failback),
@@ -434,6 +450,7 @@ mod tests {
             },
             jitter,
             events: sender,
+            changes,
             latency: metrics.probe_histogram("test"),
             metrics: metrics.clone(),
             views: None,
@@ -444,6 +461,7 @@ mod tests {
         Running {
             slot,
             events,
+            changes: changed,
             seen,
             metrics,
             shutdown,
@@ -526,6 +544,16 @@ mod tests {
             running.slot.detail().last_transition.unwrap().to,
             Health::Up
         );
+        // The watcher of answers hears of both, with the reason's class
+        // and, for the fall, the time since the first failed probe (one
+        // interval: the probes at 0 s and 1 s failed).
+        let fall = running.changes.recv().await.unwrap();
+        assert_eq!(fall.transition, down);
+        assert_eq!(fall.class, ReasonClass::Error);
+        assert_eq!(fall.failing_for, Some(Duration::from_secs(1)));
+        let rise = running.changes.recv().await.unwrap();
+        assert_eq!(rise.transition, up);
+        assert_eq!((rise.class, rise.failing_for), (ReasonClass::Ok, None));
         running.shutdown.cancel();
     }
 

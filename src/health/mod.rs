@@ -17,3 +17,4 @@ pub use registry::{Registry, Target};
 pub use slot::Slot;
 pub use target::TargetKey;
 pub use transition::Transition;
+pub(crate) use transition::{Change, Changes};

@@ -1,10 +1,11 @@
 //! A health transition as the rest of the system hears of it: logs,
 //! notifications, the status timeline, metrics.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use super::probe::ReasonClass;
 use super::state::Health;
 
 /// One target changed state.
@@ -32,6 +33,25 @@ pub struct Transition {
     #[serde(with = "rfc3339")]
     pub time: SystemTime,
 }
+
+/// A transition as the watcher of answers hears of it: each probe loop
+/// sends one after publishing what answers may use of its target, with
+/// what metrics need beyond what a notification carries.
+#[derive(Debug, Clone)]
+pub(crate) struct Change {
+    /// The transition, as notifiers hear of it.
+    pub(crate) transition: Transition,
+    /// Its reason's class, the `reason` label of the answer's move.
+    pub(crate) class: ReasonClass,
+    /// For a fall: the first failed probe of the run to this transition.
+    /// `None` for anything else (a rise, an override, a verdict no probe
+    /// of this instance failed for).
+    pub(crate) failing_for: Option<Duration>,
+}
+
+/// Where probe loops send their [`Change`]s. Unbounded: a send never
+/// waits, and the receiver does little per change.
+pub(crate) type Changes = tokio::sync::mpsc::UnboundedSender<Change>;
 
 /// `SystemTime` as an RFC 3339 UTC string (`2026-11-22T04:05:06.123Z`).
 pub(crate) mod rfc3339 {

@@ -6,7 +6,8 @@
 //! |---|---|
 //! | `http` | the HTTP client, percent-encoding, the Prometheus text parser |
 //! | `dns` | raw UDP and TCP queries that report failures instead of panicking |
-//! | `metrics` | `/healthz`; `/metrics` families, query counters, health and failover series |
+//! | `metrics` | `/healthz`; `/metrics` families, query counters, health and failover series, answer moves per set, failing open, reloads, build and process |
+//! | `promtool` | `promtool check metrics` on `/metrics`; the shipped alerting rules and Grafana dashboard checked and naming only metrics served |
 //! | `status` | `/api/v1/status` fields; state, transitions and answers following a failover |
 //! | `overrides` | drain, force up, `for` expiry, manual failback release, 404/400/401, tokens |
 //! | `rate_limit` | `[rate-limit]`: a flood from one network slipped and dropped, another answered, logs and metrics |
@@ -23,6 +24,7 @@ mod dns;
 use crate::util::http;
 mod metrics;
 mod overrides;
+mod promtool;
 mod rate_limit;
 mod reload;
 mod status;
