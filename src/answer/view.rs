@@ -27,6 +27,13 @@ pub struct SetView {
     pub members: Vec<MemberView>,
     /// What a query gets now (multivalue and weighted: the candidates).
     pub answer: Vec<String>,
+    /// The set's `all-down` rule: `all`, `first`, `empty` or `servfail`.
+    pub all_down: String,
+    /// How many members answers may use now.
+    pub healthy_members: usize,
+    /// No member serves and the all-down rule still answers with records
+    /// (`all` or `first`): queries get members that are down or held.
+    pub failing_open: bool,
 }
 
 /// One member of a dynamic set.
@@ -66,8 +73,9 @@ impl Table {
                         rank: (dynamic.policy != Policy::Multivalue).then_some(member.rank),
                         serving: member.target.is_none_or(|t| self.board.serving(t)),
                     })
-                    .collect();
-                let answer = dynamic
+                    .collect::<Vec<MemberView>>();
+                let healthy_members = members.iter().filter(|m| m.serving).count();
+                let answer: Vec<String> = dynamic
                     .candidates(&self.board)
                     .iter()
                     .map(|&i| rdata_text(set.rr_type(), set.rdata(i as usize)))
@@ -78,6 +86,9 @@ impl Table {
                     rr_type,
                     policy: dynamic.policy.name(),
                     ttl: dynamic.ttl,
+                    failing_open: healthy_members == 0 && !answer.is_empty(),
+                    all_down: dynamic.all_down.to_string(),
+                    healthy_members,
                     members,
                     answer,
                 });
