@@ -633,6 +633,23 @@ mod tests {
     }
 
     #[test]
+    fn every_comment_in_the_page_closes_before_the_next_opens() {
+        // A marker written inside a comment would end it early and show
+        // the rest of the comment as text.
+        let mut rest = PAGE;
+        while let Some(open) = rest.find("<!--") {
+            let after = &rest[open + 4..];
+            let close = after.find("-->").expect("every comment closes");
+            assert!(
+                !after[..close].contains("<!--"),
+                "a comment inside a comment: {}",
+                &after[..close]
+            );
+            rest = &after[close + 3..];
+        }
+    }
+
+    #[test]
     fn fill_replaces_only_between_the_markers() {
         let page = "a<!--ssr:x-->old<!--/ssr:x-->b";
         assert_eq!(fill(page, "x", "<i>"), "a<!--ssr:x--><i><!--/ssr:x-->b");

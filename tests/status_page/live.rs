@@ -189,9 +189,14 @@ fn live_page_shows_a_primary_answering_500_as_down_with_a_timeline_entry() {
                 .is_some_and(|v| v.iter().any(|tr| tr["target"] == down_target.as_str()))
     });
 
+    // The server's first paint already shows it: wait for the script's
+    // render as well (a slow first fetch leaves the page stale).
     let dom = wait_page(&url, "the primary down on the page", |dom| {
-        dom.with("data-target", &down_target)
-            .any(|e| e.tag() == "tr" && e.attr("data-state") == Some("down"))
+        dom.with("data-rendered", "script")
+            .any(|e| e.tag() == "body")
+            && dom
+                .with("data-target", &down_target)
+                .any(|e| e.tag() == "tr" && e.attr("data-state") == Some("down"))
             && dom.with("data-transition", "").any(|li| {
                 li.attr("data-target") == Some(down_target.as_str())
                     && li.attr("data-to") == Some("down")
@@ -281,7 +286,8 @@ fn live_page_is_rendered_by_the_server_and_shows_without_javascript() {
     let served = rendered(&dom);
     let url = format!("http://{}/", pair.api);
     let live = wait_page(&url, "the script's render", |dom| {
-        dom.with("data-status", "ok").any(|e| e.tag() == "body")
+        dom.with("data-rendered", "script")
+            .any(|e| e.tag() == "body")
             && dom
                 .with_attr("data-action-state")
                 .any(|b| b.attr("disabled").is_none())
@@ -408,7 +414,8 @@ fn live_page_shows_a_banner_while_a_set_fails_open() {
     check(&dom, &html, "no JavaScript");
     // With JavaScript, after the script's own refresh.
     let dom = wait_page(&url, "the script's render", |dom| {
-        dom.with("data-status", "ok").any(|e| e.tag() == "body")
+        dom.with("data-rendered", "script")
+            .any(|e| e.tag() == "body")
             && dom.with_attr("data-failing-open").count() == 1
     });
     check(&dom, "", "JavaScript");
