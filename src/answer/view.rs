@@ -27,8 +27,12 @@ pub struct SetView {
     pub members: Vec<MemberView>,
     /// What a query gets now (multivalue and weighted: the candidates).
     pub answer: Vec<String>,
-    /// No member may be used and the `all-down` rule answers anyway: the
-    /// answer is of members the checks (or an operator) took out.
+    /// The set's `all-down` rule: `all`, `first`, `empty` or `servfail`.
+    pub all_down: String,
+    /// How many members answers may use now.
+    pub healthy_members: usize,
+    /// No member serves and the all-down rule still answers with records
+    /// (`all` or `first`): queries get members that are down or held.
     pub failing_open: bool,
 }
 
@@ -81,8 +85,9 @@ impl Table {
                         rank: (dynamic.policy != Policy::Multivalue).then_some(member.rank),
                         serving,
                     })
-                    .collect();
-                let answer = outlook
+                    .collect::<Vec<MemberView>>();
+                let healthy_members = members.iter().filter(|m| m.serving).count();
+                let answer: Vec<String> = outlook
                     .candidates
                     .iter()
                     .map(|&i| rdata_text(set.rr_type(), set.rdata(i as usize)))
@@ -93,6 +98,8 @@ impl Table {
                     rr_type,
                     policy: dynamic.policy.name(),
                     ttl: dynamic.ttl,
+                    all_down: dynamic.all_down.to_string(),
+                    healthy_members,
                     members,
                     answer,
                     failing_open: outlook.failing_open,

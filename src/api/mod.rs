@@ -2,6 +2,7 @@
 //! status page. Read-only views, except through the slots' control (the
 //! probe loops apply it) and the reload command (the service applies it).
 
+mod html;
 mod process;
 pub(crate) mod prometheus;
 pub(crate) mod status;
@@ -66,8 +67,12 @@ pub(crate) async fn serve(
     }
 }
 
-async fn page() -> Html<&'static str> {
-    Html(include_str!("page.html"))
+/// The status page, filled with the status so it shows without JavaScript.
+async fn page(State(api): State<Api>) -> Html<String> {
+    Html(html::render(
+        include_str!("page.html"),
+        &current_status(&api),
+    ))
 }
 
 async fn metrics(State(api): State<Api>) -> Response {
@@ -83,16 +88,16 @@ async fn metrics(State(api): State<Api>) -> Response {
 }
 
 async fn status(State(api): State<Api>) -> Json<status::Status> {
+    Json(current_status(&api))
+}
+
+fn current_status(api: &Api) -> status::Status {
     let history = api
         .history
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    Json(status::status(
-        &api.table.load(),
-        &history,
-        api.cluster.as_ref(),
-    ))
+    status::status(&api.table.load(), &history, api.cluster.as_ref())
 }
 
 /// `POST /api/v1/targets/{target}/override` body.

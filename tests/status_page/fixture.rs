@@ -410,3 +410,75 @@ fn page_shows_the_cluster_and_each_instance_s_view() {
     assert!(plain.id("cluster").attr("hidden").is_some(), "{html}");
     assert!(plain.with_attr("data-view").next().is_none(), "{html}");
 }
+
+#[test]
+fn page_shows_a_banner_when_a_set_starts_failing_open() {
+    // Healthy first, then the set fails open: the script puts the banner
+    // up on its next poll.
+    let (dom, html, server) =
+        page_with(&[Reply::Json("status.json"), Reply::Json("failing-open.json")]);
+    assert!(server.status_requests() >= 2);
+    assert_eq!(dom.one("data-status", "ok").tag(), "body", "{html}");
+    let banner = dom.one("data-failing-open", "api.h.test. A");
+    assert_eq!(banner.get("role"), "alert");
+    assert_eq!(
+        banner.text(),
+        "Failing open: api.h.test. A has no serving member; it answers 127.0.0.21 \
+         by its all-down rule (first)."
+    );
+    assert_eq!(dom.with_attr("data-failing-open").count(), 1, "{html}");
+    let set = dom.one("data-recordset", "api.h.test. A");
+    let member = set.find("data-member", "127.0.0.21");
+    assert_eq!(member[0].get("data-fail-open"), "true", "{set:?}");
+    assert!(member[0].text().contains("◀ answer (failing open)"));
+    // Sets that are not failing open carry no mark.
+    assert_eq!(dom.with_attr("data-fail-open").count(), 1, "{html}");
+
+    // And without it, no banner.
+    let (dom, html, _server) = page_with(&[Reply::Json("status.json")]);
+    assert_eq!(dom.with_attr("data-failing-open").count(), 0, "{html}");
+    assert_eq!(dom.with_attr("data-fail-open").count(), 0, "{html}");
+}
+
+#[test]
+fn page_offers_drain_release_and_back_to_checks_by_target_state() {
+    let (dom, html, _server) = page_with(&[Reply::Json("status.json")]);
+    let actions = |name: &str| -> Vec<(String, String)> {
+        target_row(&dom, name)
+            .field("actions")
+            .descendants()
+            .into_iter()
+            .filter(|e| e.tag() == "button")
+            .map(|b| {
+                assert_eq!(b.get("data-action-target"), name);
+                assert!(b.attr("disabled").is_none(), "{b:?}");
+                (b.get("data-action-state").to_string(), b.text())
+            })
+            .collect()
+    };
+    let pair = |s: &str, l: &str| (s.to_string(), l.to_string());
+    // Up, nothing forced: drain.
+    assert_eq!(
+        actions("127.0.0.22:8080/web"),
+        [pair("down", "drain")],
+        "{html}"
+    );
+    // Held by manual failback: drain or release.
+    assert_eq!(
+        actions("127.0.0.23:8080/web"),
+        [pair("down", "drain"), pair("auto", "release")]
+    );
+    // Forced down: back to checks only.
+    assert_eq!(
+        actions("127.0.0.31:9000/tcp"),
+        [pair("auto", "back to checks")]
+    );
+    // Forced up: drain or back to checks.
+    assert_eq!(
+        actions("127.0.0.32:9000/tcp"),
+        [pair("down", "drain"), pair("auto", "back to checks")]
+    );
+    let token = dom.id("token");
+    assert_eq!(token.tag(), "input");
+    assert_eq!(token.get("type"), "password");
+}

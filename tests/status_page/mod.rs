@@ -6,13 +6,15 @@
 //! |---|---|
 //! | `dom` | the reader of Chromium's serialized DOM |
 //! | `fixture` | the page against a fixture server: every field, escaping, the error and stale banners, no external resources, a screenshot |
-//! | `live` | the page served by the real server: a primary answering 500 shows as down, with a timeline entry |
+//! | `live` | the page served by the real server: a primary answering 500 shows as down, with a timeline entry; the server-rendered first paint (with and without JavaScript); the failing-open banner |
+//! | `act` | the drain / back-to-checks buttons against the real server, with and without the token, through [`Driver`] |
 //!
 //! Chromium comes from Debian's `chromium` package (`/usr/bin/chromium`).
 //! Each run gets a fresh profile directory and a virtual time budget, so
 //! the page's 2 s polling runs a few times in well under a second of real
 //! time and the dump is taken once the budget is spent.
 
+mod act;
 mod dom;
 mod fixture;
 mod live;
@@ -123,6 +125,28 @@ pub fn dump_dom(url: &str) -> (Dom, String) {
         "chromium dumped no document for {url}:\n{html}"
     );
     (Dom::parse(&html), html)
+}
+
+/// The DOM of the admin API's page at `api` with its script blocked: a
+/// [`Driver`] serves it with `Content-Security-Policy: script-src 'none'`
+/// (Chromium's own switch for scripts off also stops `--dump-dom`, which
+/// reads the DOM with a script).
+pub fn dump_dom_without_javascript(api: SocketAddr) -> (Dom, String) {
+    let proxy = Driver::start_without_scripts(api);
+    let (dom, html) = dump_dom(&proxy.url());
+    assert!(
+        dom.tags("body")
+            .next()
+            .is_some_and(|b| b.attr("data-rendered") == Some("server")),
+        "the page is not the server's: {html}"
+    );
+    // The script would have replaced the disabled buttons with live ones.
+    let buttons: Vec<_> = dom.with_attr("data-action-state").collect();
+    assert!(
+        !buttons.is_empty() && buttons.iter().all(|b| b.attr("disabled").is_some()),
+        "a script ran: {html}"
+    );
+    (dom, html)
 }
 
 /// A 1280×900 PNG of `url` written to `path`.
@@ -314,4 +338,141 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
         body = rest[n..].strip_prefix(b"\r\n").unwrap_or(&rest[n..]);
     }
     out
+}
+
+/// A pass-through to the real admin API at `upstream` that adds a test
+/// script (`driver`) to the page at `/`, so a test can click the page's
+/// buttons in headless Chromium (which only dumps the DOM): same origin as
+/// the API, so the page's own `fetch` calls reach the server unchanged.
+/// Stopped and joined on drop.
+pub struct Driver {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Driver {
+    /// Starts on `127.0.0.1:0` in front of `upstream`.
+    pub fn start(upstream: SocketAddr, driver: &str) -> Driver {
+        Driver::serve(upstream, Some(driver))
+    }
+
+    /// Starts in front of `upstream`, serving the page with every script
+    /// blocked by its Content-Security-Policy.
+    pub fn start_without_scripts(upstream: SocketAddr) -> Driver {
+        Driver::serve(upstream, None)
+    }
+
+    fn serve(upstream: SocketAddr, driver: Option<&str>) -> Driver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind driver proxy");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("local_addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let script: Option<Arc<str>> =
+            driver.map(|driver| format!("<script>\n{driver}\n</script>\n").into());
+        let accept = thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let script = script.clone();
+                        thread::spawn(move || forward(stream, upstream, script.as_deref()));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Driver {
+            addr,
+            stop,
+            accept: Some(accept),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT/`.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Forwards one request to `upstream` (the page at `/` with `script`
+/// added before `</body>`, or without a script allowed to run when there
+/// is none) and closes the connection.
+fn forward(stream: TcpStream, upstream: SocketAddr, script: Option<&str>) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut reader = BufReader::new(&stream);
+    let mut first = String::new();
+    if reader.read_line(&mut first).is_err() {
+        return;
+    }
+    let mut headers = Vec::new();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if line.trim().is_empty() => break,
+            Ok(_) => {}
+        }
+        let Some((name, value)) = line.trim_end().split_once(':') else {
+            continue;
+        };
+        let (name, value) = (name.trim().to_string(), value.trim().to_string());
+        if name.eq_ignore_ascii_case("content-length") {
+            length = value.parse().unwrap_or(0);
+        }
+        if !name.eq_ignore_ascii_case("connection") && !name.eq_ignore_ascii_case("host") {
+            headers.push((name, value));
+        }
+    }
+    let mut body = vec![0; length];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    let mut parts = first.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or("GET"), parts.next().unwrap_or("/"));
+    let mut w = &stream;
+    if method == "GET" && path == "/" {
+        let (status, page) = http_get(upstream, "/").unwrap_or((502, String::new()));
+        let (page, policy) = match script {
+            Some(script) => (page.replacen("</body>", &format!("{script}</body>"), 1), ""),
+            None => (page, "Content-Security-Policy: script-src 'none'\r\n"),
+        };
+        let _ = write!(
+            w,
+            "HTTP/1.1 {status} X\r\nContent-Type: text/html; charset=utf-8\r\n{policy}\
+             Content-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{page}",
+            page.len()
+        );
+        return;
+    }
+    let Ok(mut up) = TcpStream::connect_timeout(&upstream, Duration::from_secs(5)) else {
+        let _ = write!(
+            w,
+            "HTTP/1.1 502 X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        return;
+    };
+    let _ = up.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {upstream}\r\nConnection: close\r\n");
+    for (name, value) in &headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = up.write_all(head.as_bytes());
+    let _ = up.write_all(&body);
+    let mut reply = Vec::new();
+    let _ = up.read_to_end(&mut reply);
+    let _ = w.write_all(&reply);
+    let _ = w.flush();
 }
