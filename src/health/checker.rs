@@ -233,6 +233,7 @@ impl<P: Prober> Loop<P> {
         let forced = self.slot.forced(now);
         let verdict = self.slot.verdict();
         let from = self.effective;
+        let was_serving = self.slot.serving();
         // A transition is kept in the same lock as the state it reports,
         // so that no reader sees one without the other.
         let (changed, serving, held) = self.slot.update(|detail| {
@@ -256,12 +257,12 @@ impl<P: Prober> Loop<P> {
             };
             let transition = Transition {
                 consecutive,
-                ..self.transition(from, to, serving, &reason, now)
+                ..self.transition(from, to, was_serving, serving, &reason, class, now)
             };
             detail.last_transition = Some(transition.clone());
-            (Some((transition, class)), serving, detail.held)
+            (Some(transition), serving, detail.held)
         });
-        if let Some((transition, class)) = changed {
+        if let Some(transition) = changed {
             self.effective = transition.to;
             self.slot.publish(serving);
             if transition.to == Health::Down
@@ -279,7 +280,7 @@ impl<P: Prober> Loop<P> {
                 "health transition{}",
                 if held && transition.to == Health::Up { " (held: failback = manual)" } else { "" }
             );
-            self.announce(transition, class);
+            self.announce(transition);
             return;
         }
         if serving == self.slot.serving() {
@@ -291,17 +292,28 @@ impl<P: Prober> Loop<P> {
             None => "override cleared: back to checks".to_owned(),
         };
         tracing::info!(target = %self.target.key, serving, %reason, "operator change");
-        let transition = self.transition(from, from, serving, &reason, now);
-        self.announce(transition, ReasonClass::Override);
+        let transition = self.transition(
+            from,
+            from,
+            was_serving,
+            serving,
+            &reason,
+            ReasonClass::Override,
+            now,
+        );
+        self.announce(transition);
     }
 
     /// A transition of this loop's target.
+    #[allow(clippy::too_many_arguments)]
     fn transition(
         &self,
         from: Health,
         to: Health,
+        was_serving: bool,
         serving: bool,
         reason: &str,
+        class: ReasonClass,
         time: SystemTime,
     ) -> Transition {
         Transition {
@@ -310,20 +322,22 @@ impl<P: Prober> Loop<P> {
             record_sets: self.target.record_sets.clone(),
             from,
             to,
+            was_serving,
             serving,
             reason: reason.to_owned(),
+            class,
             consecutive: 0,
             time,
         }
     }
 
     /// Counts and sends a transition.
-    fn announce(&self, transition: Transition, class: ReasonClass) {
+    fn announce(&self, transition: Transition) {
         self.metrics.count_event(
             &self.target.record_sets,
             transition.from.as_str(),
             transition.to.as_str(),
-            class.as_str(),
+            transition.class.as_str(),
         );
         // No receiver is fine: nobody listens when nothing is configured.
         let _ = self.events.send(transition);
