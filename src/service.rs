@@ -31,6 +31,8 @@ use crate::config::{self, ClusterConfig, Config};
 use crate::health::probe::Clients;
 use crate::health::{Change, Changes, Registry, Slot, Target, TargetKey, Transition, checker};
 use crate::metrics::Metrics;
+use crate::notify::Event;
+use crate::notify::event::{AnswerChange, Change as EventChange, Sequence};
 
 /// Transitions kept for the status API and page.
 pub const HISTORY: usize = 100;
@@ -97,6 +99,8 @@ pub struct Service {
     /// watcher task and [`Service::serve`] look, each holding it while it
     /// loads the table and compares.
     watch: Arc<Mutex<Watch>>,
+    /// Numbered target and answer events, for the notifiers.
+    notices: broadcast::Sender<Event>,
     history: Arc<Mutex<VecDeque<Transition>>>,
     notifier: Option<Notifying>,
     metrics: Arc<Metrics>,
@@ -153,6 +157,9 @@ impl Service {
             metrics.clone(),
             shutdown.clone(),
         ));
+        let (notices, _) = broadcast::channel(EVENTS);
+        // Subscribed before any probe loop runs, so no transition is missed.
+        let transitions = events.subscribe();
         let mut service = Service {
             table,
             health: Arc::default(),
@@ -163,6 +170,7 @@ impl Service {
             events,
             changes,
             watch,
+            notices: notices.clone(),
             history,
             notifier: None,
             metrics,
@@ -170,6 +178,12 @@ impl Service {
         };
         service.serve(config, catalog);
         service.metrics.loaded();
+        tokio::spawn(number_events(
+            transitions,
+            service.table.clone(),
+            notices,
+            shutdown.clone(),
+        ));
         Ok(service)
     }
 
@@ -296,7 +310,7 @@ impl Service {
             return;
         }
         let stop = self.shutdown.child_token();
-        let task = crate::notify::spawn(notifiers.clone(), self.events.subscribe(), stop.clone());
+        let task = crate::notify::spawn(notifiers.clone(), self.notices.subscribe(), stop.clone());
         self.notifier = Some(Notifying {
             notifiers,
             stop,
@@ -415,4 +429,101 @@ async fn keep_history(
             Err(broadcast::error::RecvError::Closed) => return,
         }
     }
+}
+
+/// Turns transitions into numbered [`Event`]s for the notifiers: one per
+/// transition, then one per dynamic set whose answer it changed.
+///
+/// Answers are compared with what this task last saw of the published
+/// table, for the sets the transitions name; transitions that arrive
+/// together are judged together, so a storm costs one look at the table
+/// per batch, not per transition. An answer changed by a reload alone is
+/// no event (nothing here sees reloads).
+async fn number_events(
+    mut transitions: broadcast::Receiver<Transition>,
+    table: SharedTable,
+    notices: broadcast::Sender<Event>,
+    shutdown: CancellationToken,
+) {
+    let mut sequence = Sequence::new();
+    let mut answers = answers_of(&table.load());
+    loop {
+        let first = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return,
+            event = transitions.recv() => event,
+        };
+        let mut batch = Vec::new();
+        let mut next = first;
+        loop {
+            match next {
+                Ok(transition) => batch.push(transition),
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(
+                        missed,
+                        "events: fell behind the probe loops; transitions dropped"
+                    );
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+            next = match transitions.try_recv() {
+                Ok(transition) => Ok(transition),
+                Err(broadcast::error::TryRecvError::Lagged(missed)) => {
+                    Err(broadcast::error::RecvError::Lagged(missed))
+                }
+                Err(_) => break,
+            };
+        }
+        // Which target event, last in the batch, touched each set.
+        let mut causes: HashMap<&str, (String, &Transition)> = HashMap::new();
+        for transition in &batch {
+            let event = sequence.target(transition);
+            for set in &transition.record_sets {
+                causes.insert(set, (event.id.clone(), transition));
+            }
+            // No receiver is fine: nobody listens when nothing is configured.
+            let _ = notices.send(event);
+        }
+        let now = answers_of(&table.load());
+        for set in now.values() {
+            let Some((cause, transition)) = causes.get(set.name.as_str()) else {
+                continue;
+            };
+            let Some(before) = answers.get(&set.name) else {
+                continue;
+            };
+            if before.answer == set.answer {
+                continue;
+            }
+            let change = EventChange::Answer(AnswerChange {
+                name: set.owner.clone(),
+                rr_type: set.rr_type.clone(),
+                record_set: set.name.clone(),
+                policy: set.policy,
+                from_endpoints: before.answer.clone(),
+                to_endpoints: set.answer.clone(),
+                failing_open: set.failing_open,
+                cause: cause.clone(),
+            });
+            let detail = format!("{}: {}", transition.target, transition.reason);
+            tracing::info!(
+                record_set = %set.name,
+                from = ?before.answer,
+                to = ?set.answer,
+                %detail,
+                "answer changed"
+            );
+            let _ = notices.send(sequence.event(change, transition.class, detail, transition.time));
+        }
+        answers = now;
+    }
+}
+
+/// Each dynamic set of `table`, by `NAME TYPE`.
+fn answers_of(table: &Table) -> HashMap<String, answer::SetView> {
+    table
+        .dynamic_sets()
+        .into_iter()
+        .map(|set| (set.name.clone(), set))
+        .collect()
 }

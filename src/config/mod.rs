@@ -375,7 +375,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
     }
     for section in &raw.notify {
         let mut fail = |span, message| errors.push(located(span, message));
-        if let Some(notifier) = notify::validate(section, &mut fail) {
+        if let Some(notifier) = notify::validate(section, base, &mut fail) {
             config.notify.push(notifier);
         }
     }

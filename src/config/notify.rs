@@ -7,18 +7,37 @@
 //! timeout = "5s"    # per attempt
 //! retries = 5       # after the first attempt
 //! backoff = "1s"    # before the first retry, doubling, at most 60s
+//! headers = { "X-Team" = "dns" }              # sent with every POST
+//! secret-file = "/etc/healthdns/hook.secret"  # HMAC-SHA256 signature
 //!
 //! [[notify]]
 //! exec = ["/usr/local/bin/on-transition", "{target}", "{state}"]
 //! ```
 
 use std::ops::Range;
+use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
 use crate::config::template::Template;
+use crate::files;
+
+/// Headers a webhook's `headers` may not set: healthdns sets them.
+const OWN_HEADERS: [&str; 5] = [
+    "content-type",
+    "content-length",
+    "host",
+    SIGNATURE_HEADER,
+    EVENT_HEADER,
+];
+/// The header carrying `sha256=HEX`, the HMAC-SHA256 of the body.
+pub(crate) const SIGNATURE_HEADER: &str = "x-healthdns-signature";
+/// The header carrying the event's id.
+pub(crate) const EVENT_HEADER: &str = "x-healthdns-event";
+/// A secret file larger than this is a mistake.
+const MAX_SECRET_FILE: u64 = 64 * 1024;
 
 /// Each attempt may take this long …
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -45,6 +64,12 @@ pub(crate) struct NotifySection {
     pub retries: Option<Spanned<u32>>,
     /// Delay before the first retry.
     pub backoff: Option<Spanned<String>>,
+    /// Extra headers on every POST.
+    pub headers: Option<Spanned<std::collections::BTreeMap<String, Spanned<String>>>>,
+    /// The HMAC key, inline.
+    pub secret: Option<Spanned<String>>,
+    /// The HMAC key, in a file (relative to the config file).
+    pub secret_file: Option<Spanned<String>>,
 }
 
 /// The keys, as serde reads them.
@@ -56,6 +81,9 @@ struct Keys {
     timeout: Option<Spanned<String>>,
     retries: Option<Spanned<u32>>,
     backoff: Option<Spanned<String>>,
+    headers: Option<Spanned<std::collections::BTreeMap<String, Spanned<String>>>>,
+    secret: Option<Spanned<String>>,
+    secret_file: Option<Spanned<String>>,
 }
 
 impl<'de> Deserialize<'de> for NotifySection {
@@ -68,6 +96,9 @@ impl<'de> Deserialize<'de> for NotifySection {
             timeout,
             retries,
             backoff,
+            headers,
+            secret,
+            secret_file,
         } = keys.into_inner();
         Ok(NotifySection {
             span,
@@ -76,15 +107,39 @@ impl<'de> Deserialize<'de> for NotifySection {
             timeout,
             retries,
             backoff,
+            headers,
+            secret,
+            secret_file,
         })
     }
+}
+
+/// A webhook's HMAC key; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// Where a webhook posts, and what it adds to each request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// The URL (http or https, checked).
+    pub url: String,
+    /// Extra headers, names lowercase, each checked.
+    pub headers: Vec<(String, String)>,
+    /// When set, each POST carries `X-Healthdns-Signature: sha256=HEX`.
+    pub secret: Option<Secret>,
 }
 
 /// Where a notifier delivers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sink {
-    /// POST the event as JSON to this URL (http or https, checked).
-    Webhook(String),
+    /// POST the event as JSON.
+    Webhook(Webhook),
     /// Run this program (never a template) with these arguments, each
     /// rendered on its own.
     Exec {
@@ -111,7 +166,7 @@ pub struct Notifier {
 impl std::fmt::Display for Sink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Sink::Webhook(url) => write!(f, "webhook {url}"),
+            Sink::Webhook(hook) => write!(f, "webhook {}", hook.url),
             Sink::Exec { program, .. } => write!(f, "exec {program}"),
         }
     }
@@ -120,6 +175,7 @@ impl std::fmt::Display for Sink {
 /// Validates one `[[notify]]`; `fail(span, message)` records each problem.
 pub(crate) fn validate(
     raw: &NotifySection,
+    base: &Path,
     mut fail: impl FnMut(Option<Range<usize>>, String),
 ) -> Option<Notifier> {
     let errors = std::cell::Cell::new(0usize);
@@ -128,7 +184,13 @@ pub(crate) fn validate(
         fail(Some(span), format!("notify: {message}"));
     };
     let sink = match (&raw.webhook, &raw.exec) {
-        (Some(url), None) => webhook(url, &mut bad),
+        (Some(url), None) => webhook(url, &mut bad).map(|url| {
+            Sink::Webhook(Webhook {
+                url,
+                headers: headers(raw, &mut bad),
+                secret: secret(raw, base, &mut bad),
+            })
+        }),
         (None, Some(argv)) => exec(argv, &mut bad),
         (Some(_), Some(exec)) => {
             bad(
@@ -175,6 +237,17 @@ pub(crate) fn validate(
         .retries
         .as_ref()
         .map_or(DEFAULT_RETRIES, |r| *r.get_ref());
+    if raw.webhook.is_none() {
+        for key in [&raw.secret, &raw.secret_file].into_iter().flatten() {
+            bad(
+                key.span(),
+                "secret and secret-file are for webhooks only".into(),
+            );
+        }
+        if let Some(key) = &raw.headers {
+            bad(key.span(), "headers are for webhooks only".into());
+        }
+    }
     if errors.get() > 0 {
         return None;
     }
@@ -186,7 +259,7 @@ pub(crate) fn validate(
     })
 }
 
-fn webhook(url: &Spanned<String>, bad: &mut impl FnMut(Range<usize>, String)) -> Option<Sink> {
+fn webhook(url: &Spanned<String>, bad: &mut impl FnMut(Range<usize>, String)) -> Option<String> {
     let text = url.get_ref();
     match reqwest::Url::parse(text) {
         Ok(parsed) if !matches!(parsed.scheme(), "http" | "https") => {
@@ -200,7 +273,7 @@ fn webhook(url: &Spanned<String>, bad: &mut impl FnMut(Range<usize>, String)) ->
             bad(url.span(), format!("webhook {text:?} has no host"));
             None
         }
-        Ok(_) => Some(Sink::Webhook(text.clone())),
+        Ok(_) => Some(text.clone()),
         Err(err) => {
             bad(
                 url.span(),
@@ -211,6 +284,77 @@ fn webhook(url: &Spanned<String>, bad: &mut impl FnMut(Range<usize>, String)) ->
             None
         }
     }
+}
+
+/// The extra headers, each name and value checked as HTTP allows.
+fn headers(
+    raw: &NotifySection,
+    bad: &mut impl FnMut(Range<usize>, String),
+) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let Some(headers) = &raw.headers else {
+        return found;
+    };
+    for (name, value) in headers.get_ref() {
+        let lower = name.to_ascii_lowercase();
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            bad(
+                value.span(),
+                format!("header name {name:?} is not a valid HTTP header name"),
+            );
+        } else if OWN_HEADERS.contains(&lower.as_str()) {
+            bad(
+                value.span(),
+                format!("header {name:?} is set by healthdns; leave it out"),
+            );
+        } else if reqwest::header::HeaderValue::from_str(value.get_ref()).is_err() {
+            bad(
+                value.span(),
+                format!("header {name:?}: the value holds characters HTTP does not allow"),
+            );
+        } else {
+            found.push((lower, value.get_ref().clone()));
+        }
+    }
+    found
+}
+
+/// The HMAC key from `secret` or `secret-file` (trimmed), if either.
+fn secret(
+    raw: &NotifySection,
+    base: &Path,
+    bad: &mut impl FnMut(Range<usize>, String),
+) -> Option<Secret> {
+    let text = match (&raw.secret, &raw.secret_file) {
+        (Some(_), Some(file)) => {
+            bad(file.span(), "give secret or secret-file, not both".into());
+            return None;
+        }
+        (None, None) => return None,
+        (Some(secret), None) => (secret.span(), secret.get_ref().clone(), "secret".to_owned()),
+        (None, Some(file)) => {
+            let subject = format!("secret-file {}", file.get_ref());
+            let text = files::read(&base.join(file.get_ref()), MAX_SECRET_FILE)
+                .map_err(|err| err.about(&subject))
+                .and_then(|bytes| {
+                    String::from_utf8(bytes).map_err(|_| format!("{subject} is not UTF-8"))
+                });
+            match text {
+                Ok(text) => (file.span(), text, subject),
+                Err(message) => {
+                    bad(file.span(), message);
+                    return None;
+                }
+            }
+        }
+    };
+    let (span, text, subject) = text;
+    let key = text.trim();
+    if key.is_empty() {
+        bad(span, format!("{subject} is empty"));
+        return None;
+    }
+    Some(Secret(key.as_bytes().to_vec()))
 }
 
 fn exec(
@@ -285,7 +429,11 @@ mod tests {
         assert_eq!(
             found[0],
             Notifier {
-                sink: Sink::Webhook("http://127.0.0.1:9/hook".into()),
+                sink: Sink::Webhook(Webhook {
+                    url: "http://127.0.0.1:9/hook".into(),
+                    headers: Vec::new(),
+                    secret: None,
+                }),
                 timeout: DEFAULT_TIMEOUT,
                 retries: DEFAULT_RETRIES,
                 backoff: DEFAULT_BACKOFF,
@@ -306,7 +454,9 @@ mod tests {
                 backoff: Duration::from_millis(20),
             }
         );
-        assert!(matches!(&found[2].sink, Sink::Webhook(u) if u == "https://hooks.example/x?a=b"));
+        assert!(
+            matches!(&found[2].sink, Sink::Webhook(h) if h.url == "https://hooks.example/x?a=b")
+        );
         assert!(notifiers("").is_empty());
     }
 
@@ -386,6 +536,59 @@ mod tests {
         assert_errors(
             "[[notify]]\nwebhook = \"http://a/\"\nretries = -1\n",
             &["t.toml:3:11: "],
+        );
+    }
+
+    #[test]
+    fn webhooks_take_headers_and_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("hook.secret"), "  k3y\n").unwrap();
+        let config = parse(
+            &dir.path().join("t.toml"),
+            "[[notify]]\nwebhook = \"http://a/\"\nheaders = { \"X-Team\" = \"dns\", Authorization = \"Bearer x\" }\n\
+             secret-file = \"hook.secret\"\n\
+             [[notify]]\nwebhook = \"http://b/\"\nsecret = \"inline\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e:#?}"));
+        let Sink::Webhook(first) = &config.notify[0].sink else {
+            panic!("{:?}", config.notify[0]);
+        };
+        assert_eq!(
+            first.headers,
+            [
+                ("authorization".to_owned(), "Bearer x".to_owned()),
+                ("x-team".to_owned(), "dns".to_owned())
+            ]
+        );
+        assert_eq!(first.secret, Some(Secret(b"k3y".to_vec())), "trimmed");
+        assert_eq!(format!("{:?}", first.secret), "Some(Secret(…))");
+        let Sink::Webhook(second) = &config.notify[1].sink else {
+            panic!("{:?}", config.notify[1]);
+        };
+        assert_eq!(second.secret, Some(Secret(b"inline".to_vec())));
+        assert!(second.headers.is_empty());
+    }
+
+    #[test]
+    fn headers_and_secrets_are_checked() {
+        assert_errors(
+            "[[notify]]\nwebhook = \"http://a/\"\nheaders = { \"Bad Name\" = \"x\", \"X-Ok\" = \"a\\nb\" }\n\
+             [[notify]]\nwebhook = \"http://a/\"\nheaders = { \"Content-Type\" = \"text/plain\", \"X-Healthdns-Signature\" = \"x\" }\n\
+             [[notify]]\nwebhook = \"http://a/\"\nsecret = \"a\"\nsecret-file = \"f\"\n\
+             [[notify]]\nwebhook = \"http://a/\"\nsecret = \" \"\n\
+             [[notify]]\nwebhook = \"http://a/\"\nsecret-file = \"/nonexistent/healthdns.secret\"\n\
+             [[notify]]\nexec = [\"/bin/true\"]\nsecret = \"a\"\nheaders = { a = \"b\" }\n",
+            &[
+                "t.toml:3:26: notify: header name \"Bad Name\" is not a valid HTTP header name",
+                "t.toml:3:40: notify: header \"X-Ok\": the value holds characters",
+                "t.toml:6:30: notify: header \"Content-Type\" is set by healthdns",
+                "t.toml:6:70: notify: header \"X-Healthdns-Signature\" is set by healthdns",
+                "t.toml:10:15: notify: give secret or secret-file, not both",
+                "t.toml:13:10: notify: secret is empty",
+                "t.toml:16:15: notify: cannot read secret-file /nonexistent/healthdns.secret",
+                "t.toml:19:10: notify: secret and secret-file are for webhooks only",
+                "t.toml:20:11: notify: headers are for webhooks only",
+            ],
         );
     }
 }

@@ -10,51 +10,93 @@ use std::fmt;
 
 use thiserror::Error;
 
-/// A value of the event an argument can carry.
+/// A value of the event an argument can carry. Fields an event does not
+/// have (`{target}` in an answer event, `{name}` in a target event) render
+/// empty.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
+    /// `{id}`: the event's id, the same on every retry.
+    Id,
+    /// `{sequence}`: 1, 2, 3, … per event within one run.
+    Sequence,
+    /// `{kind}`: `target` or `answer`.
+    Kind,
     /// `{target}`: `ADDRESS:PORT/CHECK`.
     Target,
     /// `{check}`: the check's name.
     Check,
-    /// `{state}`: the new state, `up` or `down`.
+    /// `{state}`: whether answers use the target now, `up` or `down`.
     State,
-    /// `{from}`: the state before.
+    /// `{from}`: the same, before.
     From,
-    /// `{reason}`: why.
+    /// `{checks}`: what the target's checks say now, `up` or `down`.
+    Checks,
+    /// `{reason}`: why, in a word (`status`, `timeout`, `override`, …).
     Reason,
+    /// `{detail}`: why, in full.
+    Detail,
     /// `{serving}`: `true` or `false`.
     Serving,
     /// `{time}`: RFC 3339, UTC.
     Time,
     /// `{record_sets}`: the record sets, comma-joined.
     RecordSets,
+    /// `{name}`: the owner name of an answer event's set.
+    Name,
+    /// `{type}`: its type.
+    Type,
+    /// `{from_endpoints}`: what it answered before, comma-joined.
+    FromEndpoints,
+    /// `{to_endpoints}`: what it answers now, comma-joined.
+    ToEndpoints,
+    /// `{failing_open}`: `true` when no member serves.
+    FailingOpen,
 }
 
 impl Field {
     /// Every field, for error messages.
-    pub const ALL: [Field; 8] = [
+    pub const ALL: [Field; 18] = [
+        Field::Id,
+        Field::Sequence,
+        Field::Kind,
         Field::Target,
         Field::Check,
         Field::State,
         Field::From,
+        Field::Checks,
         Field::Reason,
+        Field::Detail,
         Field::Serving,
         Field::Time,
         Field::RecordSets,
+        Field::Name,
+        Field::Type,
+        Field::FromEndpoints,
+        Field::ToEndpoints,
+        Field::FailingOpen,
     ];
 
     /// The placeholder's name (between the braces).
     pub fn name(self) -> &'static str {
         match self {
+            Field::Id => "id",
+            Field::Sequence => "sequence",
+            Field::Kind => "kind",
             Field::Target => "target",
             Field::Check => "check",
             Field::State => "state",
             Field::From => "from",
+            Field::Checks => "checks",
             Field::Reason => "reason",
+            Field::Detail => "detail",
             Field::Serving => "serving",
             Field::Time => "time",
             Field::RecordSets => "record_sets",
+            Field::Name => "name",
+            Field::Type => "type",
+            Field::FromEndpoints => "from_endpoints",
+            Field::ToEndpoints => "to_endpoints",
+            Field::FailingOpen => "failing_open",
         }
     }
 
@@ -177,7 +219,7 @@ mod tests {
         );
         assert_eq!(Template::parse("x{state"), Err(TemplateError::Unclosed));
         let message = TemplateError::Unknown("status".into()).to_string();
-        assert!(message.starts_with("unknown placeholder {status} (use {target}, "));
+        assert!(message.starts_with("unknown placeholder {status} (use {id}, "));
         assert!(message.contains("{record_sets}"), "{message}");
     }
 

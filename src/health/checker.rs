@@ -246,6 +246,7 @@ impl<P: Prober> Loop<P> {
         let forced = self.slot.forced(now);
         let verdict = self.slot.verdict();
         let from = self.effective;
+        let was_serving = self.slot.serving();
         // A transition is kept in the same lock as the state it reports,
         // so that no reader sees one without the other.
         let (changed, serving, held) = self.slot.update(|detail| {
@@ -269,12 +270,12 @@ impl<P: Prober> Loop<P> {
             };
             let transition = Transition {
                 consecutive,
-                ..self.transition(from, to, serving, &reason, now)
+                ..self.transition(from, to, was_serving, serving, &reason, class, now)
             };
             detail.last_transition = Some(transition.clone());
-            (Some((transition, class)), serving, detail.held)
+            (Some(transition), serving, detail.held)
         });
-        if let Some((transition, class)) = changed {
+        if let Some(transition) = changed {
             self.effective = transition.to;
             self.slot.publish(serving);
             let failing_for = if transition.to == Health::Down {
@@ -292,7 +293,7 @@ impl<P: Prober> Loop<P> {
                 "health transition{}",
                 if held && transition.to == Health::Up { " (held: failback = manual)" } else { "" }
             );
-            self.announce(transition, class, failing_for);
+            self.announce(transition, failing_for);
             return;
         }
         if serving == self.slot.serving() {
@@ -304,17 +305,28 @@ impl<P: Prober> Loop<P> {
             None => "override cleared: back to checks".to_owned(),
         };
         tracing::info!(target = %self.target.key, serving, %reason, "operator change");
-        let transition = self.transition(from, from, serving, &reason, now);
-        self.announce(transition, ReasonClass::Override, None);
+        let transition = self.transition(
+            from,
+            from,
+            was_serving,
+            serving,
+            &reason,
+            ReasonClass::Override,
+            now,
+        );
+        self.announce(transition, None);
     }
 
     /// A transition of this loop's target.
+    #[allow(clippy::too_many_arguments)]
     fn transition(
         &self,
         from: Health,
         to: Health,
+        was_serving: bool,
         serving: bool,
         reason: &str,
+        class: ReasonClass,
         time: SystemTime,
     ) -> Transition {
         Transition {
@@ -323,8 +335,10 @@ impl<P: Prober> Loop<P> {
             record_sets: self.target.record_sets.clone(),
             from,
             to,
+            was_serving,
             serving,
             reason: reason.to_owned(),
+            class,
             consecutive: 0,
             time,
         }
@@ -332,11 +346,11 @@ impl<P: Prober> Loop<P> {
 
     /// Sends a transition to the notifiers and the history, and to the
     /// watcher of answers, which counts the failovers it caused.
-    fn announce(&self, transition: Transition, class: ReasonClass, failing_for: Option<Duration>) {
+    fn announce(&self, transition: Transition, failing_for: Option<Duration>) {
         // The watcher outlives every loop; a send fails only at shutdown.
         let _ = self.changes.send(Change {
             transition: transition.clone(),
-            class,
+            class: transition.class,
             failing_for,
         });
         // No receiver is fine: nobody listens when nothing is configured.

@@ -13,6 +13,7 @@ pub(crate) mod target;
 pub(crate) mod transition;
 
 pub use board::Board;
+pub use probe::ReasonClass;
 pub use registry::{Registry, Target};
 pub use slot::Slot;
 pub use target::TargetKey;

@@ -28,8 +28,9 @@ pub(crate) struct Outcome {
 
 /// The kind of a probe's result or of an operator's change: few values, so
 /// it can label a metric where the reason's text cannot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ReasonClass {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReasonClass {
     /// Passed.
     Ok,
     /// An HTTP status the check does not expect.
@@ -52,7 +53,7 @@ pub(crate) enum ReasonClass {
 
 impl ReasonClass {
     /// The `reason` label's value.
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             ReasonClass::Ok => "ok",
             ReasonClass::Status => "status",

@@ -18,15 +18,20 @@ pub struct Transition {
     /// The record sets that use the target, as `NAME TYPE`
     /// (e.g. `api.example.com. A`).
     pub record_sets: Vec<String>,
-    /// State before.
+    /// What answers followed before: the checks (or the cluster's verdict).
     pub from: Health,
-    /// State after.
+    /// What answers follow now. Equal to `from` when only an operator's
+    /// override or a hold changed whether the target serves.
     pub to: Health,
+    /// Whether answers used the target before this change.
+    pub was_serving: bool,
     /// Whether answers use the target now (false while held by manual
     /// failback or forced down by an operator).
     pub serving: bool,
-    /// Why, e.g. `HTTP 500 not expected`, `timeout after 1s`, `override`.
+    /// Why, e.g. `HTTP 500 not expected`, `timeout after 1s`, `override: down`.
     pub reason: String,
+    /// What kind of reason, in a word (`status`, `timeout`, `override`, …).
+    pub class: ReasonClass,
     /// Consecutive probe results that caused it (0 for an operator's action).
     pub consecutive: u32,
     /// When (in JSON: RFC 3339, UTC).

@@ -1,27 +1,32 @@
-//! Announcing transitions: every [`Transition`] the probe loops broadcast goes to
-//! each `[[notify]]` (a webhook POST or a command), retried with backoff.
+//! Announcing changes: every [`Event`] (a target's transition, a set's
+//! answer change) goes to each `[[notify]]` (a webhook POST or a command),
+//! retried with backoff.
 //!
 //! # Design
 //!
 //! ```text
-//!   probe loops ─ broadcast::Sender<Transition> ─> dispatcher ─┬─ queue ─> notifier task (webhook)
-//!                 (send never waits)                           └─ queue ─> notifier task (exec)
+//!   probe loops ─ Transition ─> service: ids, answer changes ─ broadcast::Sender<Event>
+//!     ─> dispatcher ─┬─ queue ─> notifier task (webhook)
+//!                    └─ queue ─> notifier task (exec)
 //! ```
 //!
 //! Nothing here may slow a probe or an answer: the probe loops only `send`
-//! on a broadcast channel, which never waits; a dispatcher that falls behind
+//! on a broadcast channel, which never waits, and so does the service task
+//! that numbers events and finds answer changes; a dispatcher that falls behind
 //! loses the oldest events (and says how many). The dispatcher hands each
 //! event to one bounded queue per notifier without waiting (a full queue
 //! drops the event, with a warning), so a slow or dead webhook delays only
 //! itself. Those warnings come at most once per `throttle::WINDOW` (10 s) each,
 //! with the count since the last, however many targets flap. Each notifier
 //! delivers its events one at a time, in order, each with its retries: a
-//! webhook never sees `up` before the `down` it follows.
+//! webhook never sees `up` before the `down` it follows. A retry delivers
+//! the same event: the same id, and for webhooks the same body bytes.
 //!
 //! On shutdown no new attempt starts (waiting events and retries are
 //! dropped). An attempt already running is let finish: it is bounded by the
 //! notifier's timeout, and a POST cut half-way helps no one.
 
+pub(crate) mod event;
 mod exec;
 mod template;
 mod throttle;
@@ -37,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::config::notify::{MAX_BACKOFF, Notifier, Sink};
-use crate::health::Transition;
+pub(crate) use event::Event;
 use throttle::Throttle;
 
 /// Events waiting for one notifier before new ones are dropped: far more
@@ -61,7 +66,7 @@ pub(crate) enum DeliveryError {
     NoClient(String),
     /// The event could not be written as JSON.
     #[error("cannot encode the event: {0}")]
-    Encode(#[from] serde_json::Error),
+    Encode(serde_json::Error),
     /// The command could not be started.
     #[error("cannot run {program}: {source}")]
     Spawn {
@@ -109,7 +114,7 @@ pub(crate) fn backoff(first: Duration, retry: u32) -> Duration {
 /// ends; the caller may as well not subscribe.
 pub(crate) fn spawn(
     notifiers: Vec<Notifier>,
-    events: broadcast::Receiver<Transition>,
+    events: broadcast::Receiver<Event>,
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(run(notifiers, events, shutdown))
@@ -117,7 +122,7 @@ pub(crate) fn spawn(
 
 async fn run(
     notifiers: Vec<Notifier>,
-    mut events: broadcast::Receiver<Transition>,
+    mut events: broadcast::Receiver<Event>,
     shutdown: CancellationToken,
 ) {
     if notifiers.is_empty() {
@@ -162,8 +167,7 @@ async fn run(
                         warn!(
                             notifier = %name,
                             dropped,
-                            last_target = %event.target,
-                            last_to = %event.to,
+                            last_event = %event.id,
                             "notify: {QUEUE} events already wait; dropping new ones"
                         );
                     }
@@ -197,7 +201,7 @@ async fn run(
 async fn notifier_loop(
     notifier: Notifier,
     client: Option<reqwest::Client>,
-    mut queue: mpsc::Receiver<Transition>,
+    mut queue: mpsc::Receiver<Event>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -217,16 +221,29 @@ async fn notifier_loop(
 async fn deliver(
     notifier: &Notifier,
     client: Option<&reqwest::Client>,
-    event: &Transition,
+    event: &Event,
     shutdown: &CancellationToken,
 ) {
     let sink = &notifier.sink;
+    let kind = event.change.kind();
+    // Encoded once: every retry sends the same bytes (and signature).
+    let body = match sink {
+        Sink::Webhook(_) => match serde_json::to_vec(event) {
+            Ok(body) => body,
+            Err(err) => {
+                let err = DeliveryError::Encode(err);
+                warn!(notifier = %sink, id = %event.id, reason = %err, "notify: given up");
+                return;
+            }
+        },
+        Sink::Exec { .. } => Vec::new(),
+    };
     let mut retry = 0;
     loop {
-        let result = attempt(notifier, client, event).await;
+        let result = attempt(notifier, client, event, &body).await;
         let err = match result {
             Ok(()) => {
-                debug!(notifier = %sink, target = %event.target, to = %event.to, "notify: delivered");
+                debug!(notifier = %sink, id = %event.id, kind, "notify: delivered");
                 return;
             }
             Err(err) => err,
@@ -234,8 +251,8 @@ async fn deliver(
         if retry >= notifier.retries {
             warn!(
                 notifier = %sink,
-                target = %event.target,
-                to = %event.to,
+                id = %event.id,
+                kind,
                 attempts = retry + 1,
                 reason = %err,
                 "notify: given up"
@@ -246,8 +263,8 @@ async fn deliver(
         let delay = backoff(notifier.backoff, retry);
         info!(
             notifier = %sink,
-            target = %event.target,
-            to = %event.to,
+            id = %event.id,
+            kind,
             reason = %err,
             "notify: failed; retry {retry} of {} in {}",
             notifier.retries,
@@ -256,7 +273,7 @@ async fn deliver(
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => {
-                info!(notifier = %sink, target = %event.target, "notify: shutting down; retries dropped");
+                info!(notifier = %sink, id = %event.id, "notify: shutting down; retries dropped");
                 return;
             }
             _ = tokio::time::sleep(delay) => {}
@@ -268,14 +285,15 @@ async fn deliver(
 async fn attempt(
     notifier: &Notifier,
     client: Option<&reqwest::Client>,
-    event: &Transition,
+    event: &Event,
+    body: &[u8],
 ) -> Result<(), DeliveryError> {
     match &notifier.sink {
-        Sink::Webhook(url) => {
+        Sink::Webhook(hook) => {
             let client = client.ok_or_else(|| {
                 DeliveryError::NoClient("it failed to build at start (see above)".into())
             })?;
-            webhook::post(client, url, event, notifier.timeout).await
+            webhook::post(client, hook, &event.id, body, notifier.timeout).await
         }
         Sink::Exec { program, args } => {
             let args: Vec<String> = args.iter().map(|a| template::render(a, event)).collect();

@@ -13,9 +13,11 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::config::notify::{Notifier, Sink};
+use crate::config::notify::{Notifier, Secret, Sink, Webhook};
 use crate::config::template::Template;
 use crate::health::state::Health;
+use crate::health::{ReasonClass, Transition};
+use crate::notify::event::Sequence;
 
 const DEADLINE: Duration = Duration::from_secs(10);
 const FAST: Duration = Duration::from_millis(20);
@@ -37,6 +39,8 @@ enum Mode {
 struct Seen {
     method: String,
     content_type: Option<String>,
+    /// Every header, names lowercase.
+    headers: Vec<(String, String)>,
     body: String,
     /// The status it was answered with (None: hung).
     status: Option<u16>,
@@ -177,6 +181,12 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
     let mut seen = Seen {
         method: head.split(' ').next().unwrap_or("").to_string(),
         content_type: header("content-type"),
+        headers: head
+            .split("\r\n")
+            .skip(1)
+            .filter_map(|line| line.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect(),
         body: String::from_utf8_lossy(&buf[head_end..head_end + length]).to_string(),
         status: None,
     };
@@ -208,8 +218,8 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
     );
 }
 
-fn event(target: &str, to: Health) -> Transition {
-    Transition {
+fn event(target: &str, to: Health) -> Event {
+    Sequence::new().target(&Transition {
         target: target.into(),
         check: "web".into(),
         record_sets: vec!["api.h.test. A".into()],
@@ -218,16 +228,26 @@ fn event(target: &str, to: Health) -> Transition {
             Health::Down => Health::Up,
         },
         to,
+        was_serving: to != Health::Up,
         serving: to == Health::Up,
         reason: "HTTP 500 not expected".into(),
+        class: ReasonClass::Status,
         consecutive: 2,
         time: UNIX_EPOCH + Duration::from_millis(1_795_320_306_789),
+    })
+}
+
+fn hook(url: String) -> Webhook {
+    Webhook {
+        url,
+        headers: Vec::new(),
+        secret: None,
     }
 }
 
 fn webhook(url: String, retries: u32) -> Notifier {
     Notifier {
-        sink: Sink::Webhook(url),
+        sink: Sink::Webhook(hook(url)),
         timeout: Duration::from_secs(5),
         retries,
         backoff: FAST,
@@ -251,7 +271,7 @@ fn exec(argv: &[&str], retries: u32, timeout: Duration) -> Notifier {
 
 /// The notify task with its sender and shutdown.
 struct Running {
-    tx: broadcast::Sender<Transition>,
+    tx: broadcast::Sender<Event>,
     shutdown: CancellationToken,
     task: JoinHandle<()>,
 }
@@ -264,7 +284,7 @@ fn start(notifiers: Vec<Notifier>) -> Running {
 }
 
 impl Running {
-    fn send(&self, event: Transition) {
+    fn send(&self, event: Event) {
         self.tx.send(event).unwrap();
     }
 
@@ -304,20 +324,66 @@ async fn an_event_arrives_as_json_with_every_field() {
     assert_eq!(seen.method, "POST");
     assert_eq!(seen.content_type.as_deref(), Some("application/json"));
     let json: serde_json::Value = serde_json::from_str(&seen.body).unwrap();
+    let id = json["id"].as_str().unwrap_or_default().to_owned();
+    assert!(id.ends_with("-1"), "{json:#}");
     assert_eq!(
         json,
         serde_json::json!({
+            "id": id,
+            "sequence": 1,
+            "kind": "target",
             "target": "127.0.0.21:8080/web",
             "check": "web",
             "record_sets": ["api.h.test. A"],
             "from": "up",
             "to": "down",
+            "checks": "down",
             "serving": false,
-            "reason": "HTTP 500 not expected",
+            "reason": "status",
+            "detail": "HTTP 500 not expected",
             "consecutive": 2,
             "time": "2026-11-22T04:05:06.789Z",
         })
     );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_retry_is_the_same_signed_bytes_with_the_operators_headers() {
+    let receiver = Receiver::start(Mode::Status(200));
+    receiver.shared.fail_next.store(2, Ordering::SeqCst);
+    let mut notifier = webhook(receiver.url(), 5);
+    notifier.sink = Sink::Webhook(Webhook {
+        url: receiver.url(),
+        headers: vec![("x-team".into(), "dns oncall".into())],
+        secret: Some(Secret(b"s3cret".to_vec())),
+    });
+    let running = start(vec![notifier]);
+    let ev = event("a", Health::Down);
+    running.send(ev.clone());
+    receiver
+        .wait("a delivery after two 500s", |r| r.delivered().len() == 1)
+        .await;
+    let seen = receiver.seen();
+    assert_eq!(seen.len(), 3);
+    let header = |s: &Seen, name: &str| {
+        s.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    for s in &seen {
+        assert_eq!(s.body, seen[0].body, "every attempt sends the same bytes");
+        assert_eq!(header(s, "x-healthdns-event"), Some(ev.id.clone()));
+        assert_eq!(header(s, "x-team").as_deref(), Some("dns oncall"));
+        assert_eq!(
+            header(s, "x-healthdns-signature"),
+            Some(webhook::signature(
+                &Secret(b"s3cret".to_vec()),
+                s.body.as_bytes()
+            ))
+        );
+    }
     running.stop().await;
 }
 
@@ -476,7 +542,8 @@ async fn webhook_failures_say_why() {
     let client = webhook::client().unwrap();
     let ev = event("a", Health::Down);
     let receiver = Receiver::start(Mode::Status(302));
-    let err = webhook::post(&client, &receiver.url(), &ev, DEADLINE)
+    let body = serde_json::to_vec(&ev).unwrap();
+    let err = webhook::post(&client, &hook(receiver.url()), &ev.id, &body, DEADLINE)
         .await
         .unwrap_err();
     assert!(
@@ -485,17 +552,29 @@ async fn webhook_failures_say_why() {
     );
     assert_eq!(receiver.seen().len(), 1);
     receiver.set(Mode::Hang);
-    let err = webhook::post(&client, &receiver.url(), &ev, Duration::from_millis(100))
-        .await
-        .unwrap_err();
+    let err = webhook::post(
+        &client,
+        &hook(receiver.url()),
+        &ev.id,
+        &body,
+        Duration::from_millis(100),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.to_string(), "timeout after 100ms");
     let closed = {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let err = webhook::post(&client, &format!("http://{closed}/"), &ev, DEADLINE)
-        .await
-        .unwrap_err();
+    let err = webhook::post(
+        &client,
+        &hook(format!("http://{closed}/")),
+        &ev.id,
+        &body,
+        DEADLINE,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, DeliveryError::Request(_)), "{err}");
     assert!(err.to_string().contains("refused"), "{err}");
 }
@@ -542,8 +621,8 @@ async fn exec_runs_the_command_with_each_argument_substituted() {
     let text = wait_file(&file, "two lines", |t| t.lines().count() == 2).await;
     assert_eq!(
         text,
-        "127.0.0.21:80/web|down|reason: HTTP 500 not expected|api.h.test. A\n\
-         127.0.0.21:80/web|up|reason: HTTP 500 not expected|api.h.test. A\n"
+        "127.0.0.21:80/web|down|reason: status|api.h.test. A\n\
+         127.0.0.21:80/web|up|reason: status|api.h.test. A\n"
     );
     running.stop().await;
 }

@@ -4,6 +4,8 @@
 //!
 //! Tests wait on conditions (30 s deadline); none measures a delay.
 
+mod events;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,29 +20,71 @@ use crate::util::{Server, run_healthdns};
 const PRIMARY: &str = "127.0.0.41";
 const SECONDARY: &str = "127.0.0.42";
 
-/// A webhook receiver on 127.0.0.1: answers 200 to every POST and keeps
-/// the JSON bodies.
+/// One POST the receiver read.
+#[derive(Clone)]
+struct Request {
+    /// Header names lowercase.
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// What it was answered.
+    status: u16,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body", &String::from_utf8_lossy(&self.body))
+            .finish()
+    }
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// A webhook receiver on 127.0.0.1: answers 500 to the first `fail_first`
+/// POSTs and 200 to the rest, and keeps every request.
 struct Receiver {
     addr: SocketAddr,
-    bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+    requests: Arc<Mutex<Vec<Request>>>,
     stop: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
 impl Receiver {
     fn start() -> Receiver {
+        Receiver::failing_first(0)
+    }
+
+    fn failing_first(fail_first: usize) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
-        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (b, s) = (bodies.clone(), stop.clone());
+        let (r, s) = (requests.clone(), stop.clone());
         let thread = thread::spawn(move || {
             while !s.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        if let Some(body) = read_post(stream, &s) {
-                            b.lock().unwrap().push(body);
+                        let status = if r.lock().unwrap().len() < fail_first {
+                            500
+                        } else {
+                            200
+                        };
+                        if let Some(request) = read_post(stream, status, &s) {
+                            r.lock().unwrap().push(request);
                         }
                     }
                     Err(_) => thread::sleep(Duration::from_millis(10)),
@@ -49,7 +93,7 @@ impl Receiver {
         });
         Receiver {
             addr,
-            bodies,
+            requests,
             stop,
             thread: Some(thread),
         }
@@ -59,8 +103,17 @@ impl Receiver {
         format!("http://{}/hook", self.addr)
     }
 
+    fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// The events delivered (answered 200), in order.
     fn events(&self) -> Vec<serde_json::Value> {
-        self.bodies.lock().unwrap().clone()
+        self.requests()
+            .iter()
+            .filter(|r| r.status == 200)
+            .map(Request::json)
+            .collect()
     }
 }
 
@@ -73,8 +126,8 @@ impl Drop for Receiver {
     }
 }
 
-/// Reads one request, answers 200 and closes; the body as JSON.
-fn read_post(mut stream: TcpStream, stop: &AtomicBool) -> Option<serde_json::Value> {
+/// Reads one request, answers `status` and closes.
+fn read_post(mut stream: TcpStream, status: u16, stop: &AtomicBool) -> Option<Request> {
     stream.set_nonblocking(false).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_millis(50)))
@@ -84,16 +137,22 @@ fn read_post(mut stream: TcpStream, stop: &AtomicBool) -> Option<serde_json::Val
     let started = Instant::now();
     let complete = |buf: &[u8]| {
         let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .map_or(0, |v| v.trim().parse().unwrap_or(0));
-        (buf.len() >= end + length).then(|| buf[end..end + length].to_vec())
+        let head = String::from_utf8_lossy(&buf[..end]).to_string();
+        let headers: Vec<(String, String)> = head
+            .split("\r\n")
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let length: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .map_or(0, |(_, v)| v.parse().unwrap_or(0));
+        (buf.len() >= end + length).then(|| (headers, buf[end..end + length].to_vec()))
     };
-    let body = loop {
-        if let Some(body) = complete(&buf) {
-            break body;
+    let (headers, body) = loop {
+        if let Some(done) = complete(&buf) {
+            break done;
         }
         if stop.load(Ordering::SeqCst) || started.elapsed() > DEADLINE {
             return None;
@@ -105,8 +164,14 @@ fn read_post(mut stream: TcpStream, stop: &AtomicBool) -> Option<serde_json::Val
             Err(_) => return None,
         }
     };
-    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-    serde_json::from_slice(&body).ok()
+    let _ = stream.write_all(
+        format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    Some(Request {
+        headers,
+        body,
+        status,
+    })
 }
 
 /// Polls `ok` until it holds; panics after [`DEADLINE`] with `detail()`.
