@@ -64,7 +64,9 @@ impl Table {
                             .and_then(|t| self.targets().get(t as usize))
                             .map(|target| target.key.to_string()),
                         rank: (dynamic.policy != Policy::Multivalue).then_some(member.rank),
-                        serving: member.target.is_none_or(|t| self.board.serving(t)),
+                        serving: member
+                            .target
+                            .is_none_or(|t| self.board.standing(t).serving()),
                     })
                     .collect();
                 let answer = dynamic

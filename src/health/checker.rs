@@ -224,10 +224,11 @@ impl<P: Prober> Loop<P> {
         self.settle(None, SystemTime::now());
     }
 
-    /// Brings what answers follow (the effective health) and the serving
-    /// state in line with the checks, the cluster's verdict, the hold and
-    /// any override; publishes, logs and announces what changed. `probe`
-    /// is the probe that may have moved the checks, with its flip's count.
+    /// Brings what answers follow (the effective health) and the
+    /// standing in line with the checks, the cluster's verdict, the hold
+    /// and any override; publishes, logs and announces what changed.
+    /// `probe` is the probe that may have moved the checks, with its
+    /// flip's count.
     fn settle(&mut self, probe: Option<(&Outcome, u32)>, now: SystemTime) {
         let check = self.target.check.clone();
         let forced = self.slot.forced(now);
@@ -235,16 +236,17 @@ impl<P: Prober> Loop<P> {
         let from = self.effective;
         // A transition is kept in the same lock as the state it reports,
         // so that no reader sees one without the other.
-        let (changed, serving, held) = self.slot.update(|detail| {
+        let (changed, standing, held) = self.slot.update(|detail| {
             let to = verdict.as_ref().map_or(detail.state.health(), |v| v.health);
             if to == from {
-                return (None, slot::serving(to, detail.held, forced), detail.held);
+                return (None, slot::standing(to, detail.held, forced), detail.held);
             }
             if to == Health::Down {
                 detail.held = check.failback == Failback::Manual;
             }
             detail.effective = to;
-            let serving = slot::serving(to, detail.held, forced);
+            let standing = slot::standing(to, detail.held, forced);
+            let serving = standing.serving();
             let (reason, consecutive, class) = match (&verdict, probe) {
                 (Some(verdict), _) => (verdict.reason.clone(), 0, ReasonClass::Cluster),
                 (None, Some((outcome, count))) => (outcome.reason.clone(), count, outcome.class),
@@ -259,11 +261,12 @@ impl<P: Prober> Loop<P> {
                 ..self.transition(from, to, serving, &reason, now)
             };
             detail.last_transition = Some(transition.clone());
-            (Some((transition, class)), serving, detail.held)
+            (Some((transition, class)), standing, detail.held)
         });
+        let serving = standing.serving();
         if let Some((transition, class)) = changed {
             self.effective = transition.to;
-            self.slot.publish(serving);
+            self.slot.publish(standing);
             if transition.to == Health::Down
                 && let Some(first) = self.first_failure.take()
             {
@@ -282,17 +285,22 @@ impl<P: Prober> Loop<P> {
             self.announce(transition, class);
             return;
         }
-        if serving == self.slot.serving() {
+        let before = self.slot.standing();
+        if standing == before {
             return;
         }
-        self.slot.publish(serving);
+        self.slot.publish(standing);
         let reason = match forced {
             Some(o) => format!("override: {}", o.state),
             None => "override cleared: back to checks".to_owned(),
         };
-        tracing::info!(target = %self.target.key, serving, %reason, "operator change");
-        let transition = self.transition(from, from, serving, &reason, now);
-        self.announce(transition, ReasonClass::Override);
+        tracing::info!(target = %self.target.key, serving, held, %reason, "operator change");
+        // Between held and out (a held target drained or let go) answers
+        // change only for a set that has no serving member.
+        if serving != before.serving() {
+            let transition = self.transition(from, from, serving, &reason, now);
+            self.announce(transition, ReasonClass::Override);
+        }
     }
 
     /// A transition of this loop's target.
@@ -493,6 +501,31 @@ mod tests {
         )
         .await;
         assert_eq!(states, [true, false, false, false, false, false]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_held_target_that_recovers_stands_held_not_out() {
+        use crate::health::slot::Standing;
+        let running = start(
+            Failback::Manual,
+            Health::Up,
+            &[false, false, true, true, true],
+            false,
+        );
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(running.slot.detail().held);
+        assert_eq!(running.slot.standing(), Standing::Out, "down and held");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(running.slot.detail().state.health(), Health::Up);
+        assert_eq!(
+            running.slot.standing(),
+            Standing::Held,
+            "up again, held: answers use it only when nothing serves"
+        );
+        running.slot.set_override(None);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(running.slot.standing(), Standing::Serving);
+        running.shutdown.cancel();
     }
 
     #[tokio::test(start_paused = true)]
