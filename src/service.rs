@@ -122,12 +122,7 @@ impl Service {
             shutdown.clone(),
         ));
         let cluster = match &config.cluster {
-            Some(cluster) => Some(Cluster::start(
-                cluster.clone(),
-                Arc::default(),
-                metrics.clone(),
-                shutdown,
-            )?),
+            Some(cluster) => Some(Cluster::start(cluster.clone(), metrics.clone(), shutdown)?),
             None => None,
         };
         let mut service = Service {

@@ -91,18 +91,18 @@ pub(crate) struct ClusterStatus {
 }
 
 impl Cluster {
-    /// Joins the cluster of `config` with the targets of `registry`; runs
-    /// until `shutdown`, counting its etcd writes into `metrics`.
+    /// Joins the cluster of `config` once [`Cluster::serve`] gives it the
+    /// targets; runs until `shutdown`, counting its etcd writes into
+    /// `metrics`.
     pub(crate) fn start(
         config: ClusterConfig,
-        registry: Arc<Registry>,
         metrics: Arc<Metrics>,
         shutdown: &CancellationToken,
     ) -> Result<Cluster, reqwest::Error> {
         let etcd = Etcd::new(config.etcd.clone(), config.credentials.clone(), &config.tls)?;
         let (views, view_rx) = mpsc::unbounded_channel();
         let (overrides, override_rx) = mpsc::unbounded_channel();
-        let (registry_tx, registry_rx) = watch::channel(registry);
+        let (registry_tx, registry_rx) = watch::channel(Arc::default());
         let shared = Arc::new(Mutex::new(Shared::default()));
         let config = Arc::new(config);
         let task = Task {
@@ -137,7 +137,7 @@ impl Cluster {
         self.views.clone()
     }
 
-    /// The targets are now `registry`'s (after a reload).
+    /// The targets are now `registry`'s (at start and after a reload).
     pub(crate) fn serve(&self, registry: Arc<Registry>) {
         self.registry.send_replace(registry);
     }
@@ -237,6 +237,13 @@ struct Task {
 
 impl Task {
     async fn run(mut self) {
+        // Not before the first targets: the overrides read on joining
+        // would find no slot to go to.
+        tokio::select! {
+            biased;
+            _ = self.shutdown.cancelled() => return,
+            changed = self.registry.changed() => if changed.is_err() { return },
+        }
         let mut wait = RETRY.0;
         // Whether the operator has been told etcd is out of reach: once per
         // outage, or once at start when it never was in reach.

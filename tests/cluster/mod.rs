@@ -575,3 +575,35 @@ fn over_tls_with_its_client_certificate_it_joins_and_without_one_it_says_why() {
     assert_eq!(bad.cluster().unwrap()["connected"], false);
     wait_members(&[&good], 1);
 }
+
+#[test]
+fn an_instance_joining_obeys_a_drain_already_in_etcd() {
+    // Regression: an instance that reached etcd before its first table was
+    // built had no slot to apply the overrides it read to, and answered
+    // with the drained target until the next change.
+    let etcd = Etcd::start();
+    let (primary, secondary) = HttpBackend::pair_on_one_port("127.0.0.21", "127.0.0.22");
+    let prefix = prefix("join");
+    let ns1 = Instance::start(
+        "ns1",
+        Some((&etcd, &prefix, "")),
+        None,
+        (&primary, &secondary),
+    );
+    wait_answers(&[&ns1], "127.0.0.21", "the primary");
+    ns1.set_override(&format!("{}/web", primary.addr()), r#"{"state": "down"}"#);
+    wait_answers(&[&ns1], "127.0.0.22", "the drain");
+    for name in ["ns2", "ns3"] {
+        let late = Instance::start(
+            name,
+            Some((&etcd, &prefix, "")),
+            None,
+            (&primary, &secondary),
+        );
+        wait_answers(
+            &[&late],
+            "127.0.0.22",
+            "the drain on the instance that joined",
+        );
+    }
+}
