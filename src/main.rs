@@ -47,6 +47,10 @@ enum Command {
         /// (needs root); overrides the config's `xdp`.
         #[arg(long, value_name = "INTERFACE")]
         xdp: Option<String>,
+        /// Keep overrides and holds across restarts in this directory;
+        /// overrides the config's `state-dir`.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
         /// Zone files to serve in addition to the config's (origin = SOA owner).
         zones: Vec<PathBuf>,
     },
@@ -91,18 +95,21 @@ fn main() -> ExitCode {
                 config,
                 listen: Vec::new(),
                 zones,
+                state_dir: None,
             });
         }
         Command::Serve {
             config,
             listen,
             xdp,
+            state_dir,
             zones,
         } => serve(
             Source {
                 config,
                 listen,
                 zones,
+                state_dir,
             },
             xdp,
         ),

@@ -7,18 +7,28 @@ use std::time::Duration;
 
 use std::time::SystemTime;
 
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::probe::{Clients, Outcome, ReasonClass, probe};
-use super::slot::{self, Probe, Slot};
+use super::slot::{self, Override, Probe, Slot};
 use super::state::Health;
 use super::{Target, Transition};
 use crate::config::Failback;
 use crate::metrics::{Histogram, Metrics};
 use crate::random;
+
+/// Who hears of a probe loop's changes besides the events channel.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Listeners {
+    /// Where this instance's views go when it is one of a cluster.
+    pub(crate) views: Option<Views>,
+    /// Woken when the target's override or manual-failback hold changes:
+    /// the writer of the state file, when there is one.
+    pub(crate) saved: Option<Arc<Notify>>,
+}
 
 /// Starts the probe loop of one target on its slot, counting into
 /// `metrics`. The loop stops when `shutdown` is cancelled. `None` when the
@@ -29,7 +39,7 @@ pub(crate) fn spawn(
     clients: &Clients,
     events: broadcast::Sender<Transition>,
     metrics: &Arc<Metrics>,
-    views: Option<Views>,
+    listeners: Listeners,
     shutdown: CancellationToken,
 ) -> Option<JoinHandle<()>> {
     let http = match target.check.kind {
@@ -54,8 +64,10 @@ pub(crate) fn spawn(
         latency: metrics.probe_histogram(&target.check.name),
         metrics: metrics.clone(),
         effective: slot.detail().effective,
+        intent: (slot.forced(SystemTime::now()), slot.detail().held),
         slot,
-        views,
+        views: listeners.views,
+        saved: listeners.saved,
         first_failure: None,
     };
     Some(tokio::spawn(run.run(shutdown)))
@@ -92,6 +104,10 @@ struct Loop<P> {
     latency: Arc<Histogram>,
     /// Where this instance's views go when it is one of a cluster.
     views: Option<Views>,
+    /// The state file's writer, woken when `intent` changes.
+    saved: Option<Arc<Notify>>,
+    /// The override and hold as of the last settle.
+    intent: (Option<Override>, bool),
     /// What answers follow as of the last settle.
     effective: Health,
     /// Start of the current run of failures, for failover_duration.
@@ -226,12 +242,30 @@ impl<P: Prober> Loop<P> {
 
     /// Brings what answers follow (the effective health) and the
     /// standing in line with the checks, the cluster's verdict, the hold
-    /// and any override; publishes, logs and announces what changed.
+    /// and any override; publishes, logs and announces what changed, and
+    /// wakes the state file's writer when the override or hold did.
     /// `probe` is the probe that may have moved the checks, with its
     /// flip's count.
     fn settle(&mut self, probe: Option<(&Outcome, u32)>, now: SystemTime) {
-        let check = self.target.check.clone();
         let forced = self.slot.forced(now);
+        let held = self.settle_answers(probe, forced, now);
+        if self.intent != (forced, held) {
+            self.intent = (forced, held);
+            if let Some(saved) = &self.saved {
+                saved.notify_one();
+            }
+        }
+    }
+
+    /// What [`Loop::settle`] does for answers, logs and events; returns
+    /// the hold.
+    fn settle_answers(
+        &mut self,
+        probe: Option<(&Outcome, u32)>,
+        forced: Option<Override>,
+        now: SystemTime,
+    ) -> bool {
+        let check = self.target.check.clone();
         let verdict = self.slot.verdict();
         let from = self.effective;
         // A transition is kept in the same lock as the state it reports,
@@ -283,11 +317,11 @@ impl<P: Prober> Loop<P> {
                 if held && transition.to == Health::Up { " (held: failback = manual)" } else { "" }
             );
             self.announce(transition, class);
-            return;
+            return held;
         }
         let before = self.slot.standing();
         if standing == before {
-            return;
+            return held;
         }
         self.slot.publish(standing);
         let reason = match forced {
@@ -301,6 +335,7 @@ impl<P: Prober> Loop<P> {
             let transition = self.transition(from, from, serving, &reason, now);
             self.announce(transition, ReasonClass::Override);
         }
+        held
     }
 
     /// A transition of this loop's target.
@@ -406,6 +441,8 @@ mod tests {
 
     struct Running {
         slot: Arc<Slot>,
+        /// Woken when the override or hold changes.
+        changes: Arc<Notify>,
         events: broadcast::Receiver<Transition>,
         seen: Arc<Mutex<Vec<Duration>>>,
         metrics: Arc<Metrics>,
@@ -431,6 +468,7 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (sender, events) = broadcast::channel(64);
         let shutdown = CancellationToken::new();
+        let changes = Arc::new(Notify::new());
         let run = Loop {
             target: target(failback),
             slot: slot.clone(),
@@ -445,12 +483,15 @@ mod tests {
             latency: metrics.probe_histogram("test"),
             metrics: metrics.clone(),
             views: None,
+            saved: Some(changes.clone()),
+            intent: (None, false),
             effective: initial,
             first_failure: None,
         };
         let task = tokio::spawn(run.run(shutdown.clone()));
         Running {
             slot,
+            changes,
             events,
             seen,
             metrics,
@@ -512,10 +553,11 @@ mod tests {
             &[false, false, true, true, true],
             false,
         );
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let woken = tokio::time::timeout(Duration::from_secs(10), running.changes.notified());
+        woken.await.expect("the hold wakes the state file's writer");
         assert!(running.slot.detail().held);
         assert_eq!(running.slot.standing(), Standing::Out, "down and held");
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(running.slot.detail().state.health(), Health::Up);
         assert_eq!(
             running.slot.standing(),
@@ -523,7 +565,9 @@ mod tests {
             "up again, held: answers use it only when nothing serves"
         );
         running.slot.set_override(None);
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::timeout(Duration::from_secs(10), running.changes.notified())
+            .await
+            .expect("the release wakes the writer");
         assert_eq!(running.slot.standing(), Standing::Serving);
         running.shutdown.cancel();
     }

@@ -173,12 +173,33 @@ impl Slot {
         self.standing.store(standing as u8, Ordering::Relaxed);
     }
 
+    /// Puts back what an operator asked for before a restart: `forced`
+    /// and the manual-failback hold, published at once. Only before the
+    /// target's probe loop starts, which then goes on from here; unlike
+    /// [`Slot::set_override`], releases no hold.
+    pub fn restore(&self, forced: Option<Override>, held: bool) {
+        self.control
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forced = forced;
+        let health = self.update(|detail| {
+            detail.held = held;
+            detail.effective
+        });
+        self.publish(standing(health, held, forced));
+    }
+
     /// A copy of the detail.
     pub fn detail(&self) -> Detail {
         self.detail
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Whether manual failback holds it out.
+    pub fn held(&self) -> bool {
+        self.detail.lock().unwrap_or_else(|e| e.into_inner()).held
     }
 
     /// Changes the detail (the probe loop only).
@@ -212,6 +233,16 @@ impl Slot {
             .unwrap_or_else(|e| e.into_inner())
             .verdict
             .clone()
+    }
+
+    /// Clears the override without releasing a manual-failback hold, as
+    /// when a copy kept locally turns out to be stale; wakes the loop.
+    pub(crate) fn withdraw_override(&self) {
+        self.control
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forced = None;
+        self.wake.notify_one();
     }
 
     /// Sets the cluster's verdict (`None`: back to this instance's checks);
@@ -317,5 +348,24 @@ mod tests {
             assert_eq!(slot.standing(), s);
             assert_eq!(slot.serving(), s == Standing::Serving);
         }
+    }
+
+    #[test]
+    fn restoring_publishes_at_once_and_releases_nothing() {
+        let slot = Slot::new(Health::Up);
+        slot.restore(None, true);
+        assert_eq!(slot.standing(), Standing::Held);
+        assert!(slot.detail().held);
+        assert!(!slot.take_release());
+        let drained = Some(Override {
+            state: Health::Down,
+            until: None,
+        });
+        slot.restore(drained, false);
+        assert_eq!(slot.standing(), Standing::Out);
+        assert_eq!(slot.forced(SystemTime::now()), drained);
+        slot.withdraw_override();
+        assert_eq!(slot.forced(SystemTime::now()), None);
+        assert!(!slot.take_release(), "withdrawing releases no hold");
     }
 }
