@@ -97,7 +97,7 @@ fn transition(c: &mut Criterion, table: &Table, out: &mut [u8]) {
             .update(|detail| detail.state.observe(passed, once))
             .expect("a transition")
             .to;
-        slot.publish(slot::serving(to, false, None));
+        slot.publish(slot::standing(to, false, None));
     };
     let packet = query("api.dyn.test.", 1, false);
     let first_address = |out: &mut [u8]| {

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, Api};
 use crate::catalog::{Catalog, Problem};
 use crate::config::Config;
+use crate::health::saved::{self, Saved};
 use crate::metrics::Metrics;
 use crate::server::{self, Listener};
 use crate::service::{Command, Service, Source};
@@ -40,6 +41,9 @@ pub enum Error {
     /// XDP could not be set up.
     #[error(transparent)]
     Xdp(#[from] server::xdp::XdpError),
+    /// The state directory or its file could not be read or written.
+    #[error(transparent)]
+    State(#[from] crate::health::saved::StateError),
     /// The HTTP clients of the checks could not be built.
     #[error("cannot set up the HTTP checks")]
     Checks(#[from] reqwest::Error),
@@ -66,6 +70,8 @@ pub struct Daemon {
     source: Source,
     config: Config,
     catalog: Catalog,
+    /// What the state directory held.
+    saved: Option<Saved>,
     listeners: Vec<Listener>,
     xdp: Option<server::xdp::Xdp>,
     workers: usize,
@@ -86,6 +92,10 @@ impl Daemon {
         for warning in &catalog.warnings {
             tracing::warn!("{warning}");
         }
+        let saved = match &config.state_dir {
+            Some(dir) => load_state(dir)?,
+            None => None,
+        };
         let workers = config
             .udp_workers
             .map(|n| n as usize)
@@ -115,6 +125,7 @@ impl Daemon {
             source,
             config,
             catalog,
+            saved,
             listeners,
             xdp,
             workers,
@@ -143,6 +154,7 @@ impl Daemon {
             source,
             config,
             catalog,
+            saved,
             listeners,
             xdp,
             api,
@@ -159,7 +171,7 @@ impl Daemon {
             None => None,
         };
         let shutdown = CancellationToken::new();
-        let mut service = Service::start(&config, &catalog, metrics.clone(), &shutdown)?;
+        let mut service = Service::start(&config, &catalog, saved, metrics.clone(), &shutdown)?;
         let targets = service.table().load().targets().len();
         raise_open_files_limit(targets, config.tcp_max_connections);
         ready(&Ready {
@@ -239,6 +251,15 @@ impl Daemon {
         }
         Ok(())
     }
+}
+
+/// Reads the overrides and holds kept in `dir`, and writes them back at
+/// once: a state directory the server cannot write stops the start here,
+/// not the first drain after it.
+fn load_state(dir: &std::path::Path) -> Result<Option<Saved>, Error> {
+    let loaded = saved::load(dir)?;
+    saved::save(dir, loaded.as_ref().unwrap_or(&Saved::default()))?;
+    Ok(loaded)
 }
 
 /// Attaches XDP to `interface` for the first IPv4 and the first IPv6

@@ -48,6 +48,10 @@ enum Command {
         /// (needs root); overrides the config's `xdp`.
         #[arg(long, value_name = "INTERFACE")]
         xdp: Option<String>,
+        /// Keep overrides and holds across restarts in this directory;
+        /// overrides the config's `state-dir`.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
         /// Zone files to serve in addition to the config's (origin = SOA owner).
         zones: Vec<PathBuf>,
     },
@@ -110,18 +114,21 @@ fn main() -> ExitCode {
                 config,
                 listen: Vec::new(),
                 zones,
+                state_dir: None,
             });
         }
         Command::Serve {
             config,
             listen,
             xdp,
+            state_dir,
             zones,
         } => serve(
             Source {
                 config,
                 listen,
                 zones,
+                state_dir,
             },
             xdp,
         ),
@@ -237,6 +244,7 @@ fn demo_in(config: &std::path::Path, ports: demo::Ports) -> anyhow::Result<()> {
             config: Some(config.clone()),
             listen: Vec::new(),
             zones: Vec::new(),
+            state_dir: None,
         },
         None,
     )?;

@@ -29,6 +29,7 @@ use crate::cluster::Cluster;
 use crate::config::notify::Notifier;
 use crate::config::{self, ClusterConfig, Config};
 use crate::health::probe::Clients;
+use crate::health::saved::{self, Saved};
 use crate::health::{Change, Changes, Registry, Slot, Target, TargetKey, Transition, checker};
 use crate::metrics::Metrics;
 use crate::notify::Event;
@@ -51,13 +52,20 @@ pub struct Source {
     pub listen: Vec<std::net::SocketAddr>,
     /// Zone files from the command line.
     pub zones: Vec<PathBuf>,
+    /// `--state-dir` from the command line: replaces the config's.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Source {
     /// Reads the config and every zone; every problem found.
     pub fn load(&self) -> Result<(Config, Catalog), Vec<Problem>> {
-        let config = config::gather(self.config.as_deref(), &self.listen, &self.zones)
-            .map_err(|errors| errors.into_iter().map(Problem::Config).collect::<Vec<_>>())?;
+        let config = config::gather(
+            self.config.as_deref(),
+            &self.listen,
+            &self.zones,
+            self.state_dir.as_deref(),
+        )
+        .map_err(|errors| errors.into_iter().map(Problem::Config).collect::<Vec<_>>())?;
         let catalog = crate::catalog::load(&config)?;
         Ok((config, catalog))
     }
@@ -90,6 +98,13 @@ pub struct Service {
     cluster: Option<Cluster>,
     /// The `[cluster]` it was started with: changes wait for a restart.
     cluster_config: Option<ClusterConfig>,
+    /// Where overrides and holds are kept, as started with: changes wait
+    /// for a restart.
+    state_dir: Option<PathBuf>,
+    /// The state read at start, until the first table's slots take it.
+    restore: Option<Saved>,
+    /// The state file's writer, when there is a state directory.
+    writer: Option<saved::Writer>,
     loops: HashMap<TargetKey, Running>,
     clients: Clients,
     events: broadcast::Sender<Transition>,
@@ -123,11 +138,14 @@ struct Running {
 
 impl Service {
     /// Serves `zones` as `config` says: publishes their table and starts
-    /// probing its targets, counting into `metrics`. Must run inside the
-    /// tokio runtime.
+    /// probing its targets, counting into `metrics`. `saved` is what the
+    /// state directory held ([`saved::load`]): its overrides and holds
+    /// are in the slots before the first table is published. Must run
+    /// inside the tokio runtime.
     pub fn start(
         config: &Config,
         catalog: &Catalog,
+        saved: Option<Saved>,
         metrics: Arc<Metrics>,
         shutdown: &CancellationToken,
     ) -> Result<Service, reqwest::Error> {
@@ -141,7 +159,10 @@ impl Service {
         let cluster = match &config.cluster {
             Some(cluster) => Some(Cluster::start(
                 cluster.clone(),
-                Arc::default(),
+                saved
+                    .as_ref()
+                    .map(|saved| saved::overrides(saved, std::time::SystemTime::now()))
+                    .unwrap_or_default(),
                 metrics.clone(),
                 shutdown,
             )?),
@@ -160,11 +181,24 @@ impl Service {
         let (notices, _) = broadcast::channel(EVENTS);
         // Subscribed before any probe loop runs, so no transition is missed.
         let transitions = events.subscribe();
+        let writer = config.state_dir.as_ref().map(|dir| {
+            saved::Writer::start(
+                dir.clone(),
+                saved.clone().unwrap_or_default(),
+                shutdown.clone(),
+            )
+        });
+        if config.state_dir.is_some() && saved.is_none() {
+            tracing::info!("no saved overrides or holds: none to restore");
+        }
         let mut service = Service {
             table,
             health: Arc::default(),
             cluster,
             cluster_config: config.cluster.clone(),
+            state_dir: config.state_dir.clone(),
+            restore: saved,
+            writer,
             loops: HashMap::new(),
             clients: Clients::new()?,
             events,
@@ -227,9 +261,23 @@ impl Service {
         if config.cluster != self.cluster_config {
             tracing::warn!("[cluster] changes take effect when the server restarts");
         }
+        if config.state_dir != self.state_dir {
+            tracing::warn!("state-dir changes take effect when the server restarts");
+        }
         let health = Arc::new(self.health.renew(&catalog.zones, &config.checks));
+        if let (Some(saved), Some(dir)) = (self.restore.take(), &self.state_dir) {
+            saved::apply(
+                &saved,
+                &health,
+                &saved::path(dir),
+                std::time::SystemTime::now(),
+            );
+        }
         if let Some(cluster) = &self.cluster {
             cluster.serve(health.clone());
+        }
+        if let Some(writer) = &self.writer {
+            writer.serve(health.clone());
         }
         let table = answer::build_with(&catalog.zones, health.clone(), &self.metrics);
         let removed = self.probe(&health);
@@ -273,6 +321,7 @@ impl Service {
                     events: self.events.clone(),
                     changes: self.changes.clone(),
                     views: self.cluster.as_ref().map(Cluster::views),
+                    saved: self.writer.as_ref().map(saved::Writer::changes),
                 },
                 &self.metrics,
                 stop.clone(),
@@ -332,6 +381,9 @@ impl Service {
         }
         if let Some(cluster) = self.cluster {
             cluster.stop().await;
+        }
+        if let Some(writer) = self.writer {
+            writer.stop().await;
         }
     }
 }

@@ -7,13 +7,13 @@
 //! | `alloc` | a counting allocator: the UDP answer path allocates nothing |
 //! | `battery` | the query battery against the fixture zone (RFC 1034/2308/6672/4592/8482/6891) |
 //! | `differential` | healthdns vs Knot DNS on the same zone, section by section |
-//! | `cluster` | `[cluster]`: three instances on a real etcd agreeing on health, overrides, etcd outages |
+//! | `cluster` | `[cluster]`: three instances on a real etcd agreeing on health, overrides, etcd outages, the state file's overrides against etcd's |
 //! | `demo` | `healthdns demo`: the failover example fails over and back as its primary is stopped and started |
 //! | `check` | `healthdns check` on broken and clean zones and configs |
 //! | `hostile` | devices, FIFOs, directories, oversized zones and junk given to `check`, `serve` and reload |
 //! | `layers` | the modules of `src/` use only the layers below their own |
 //! | `health` | health-aware record sets: failover, multivalue, weighted, checks, all-down, TTLs |
-//! | `api` | the operations API: metrics, status, overrides, reload, the CLI client |
+//! | `api` | the operations API: metrics, status, overrides, reload, the CLI client, overrides and holds kept across restarts (`state-dir`) |
 //! | `library` | `Daemon` run in the test's own process: answers, reloads and stops on command |
 //! | `notify` | `[[notify]]` webhooks and commands hearing a failover, and their config errors |
 //! | `status_page` | the status page (`GET /`) in headless Chromium: fixture documents, errors, the live server |

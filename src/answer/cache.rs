@@ -506,7 +506,7 @@ mod tests {
             .board()
             .slot(primary)
             .expect("its slot")
-            .publish(false);
+            .publish(crate::health::slot::Standing::Out);
         for name in ["api.cache.test.", "to-dynamic.cache.test."] {
             assert_eq!(
                 first_address(name),

@@ -2,6 +2,7 @@
 //! the [`Board`]'s atomics, on the stack, without a lock.
 
 use crate::health::Board;
+use crate::health::slot::Standing;
 use crate::zone::{AllDown, Policy};
 
 /// Most members one set may have (checked when zones load).
@@ -126,8 +127,8 @@ impl Dynamic {
     /// Chooses the members that answer now.
     pub fn pick(&self, board: &Board) -> Pick {
         let mut positions = [0u16; MAX_MEMBERS];
-        let count = self.serving(board, &mut positions);
-        match self.eligible(count, &mut positions) {
+        let standings = self.standings(board, &mut positions);
+        match self.eligible(standings, &mut positions) {
             Eligible::Members(positions, Draw::InOrder) => {
                 self.take_in_order(positions.iter().copied())
             }
@@ -147,7 +148,8 @@ impl Dynamic {
 
     /// The members a query may get now, deterministically: the first
     /// healthy tier (failover), every healthy member (multivalue), every
-    /// member that may be chosen (weighted), or what `all-down` gives; as
+    /// member that may be chosen (weighted) — of the serving members, else
+    /// of those up but held — or what `all-down` gives; as
     /// RDATA indices. For the status API and metrics, not for answers: the
     /// same rule as [`Dynamic::pick`], before its random draw and `max`.
     pub fn candidates(&self, board: &Board) -> Vec<u16> {
@@ -158,12 +160,12 @@ impl Dynamic {
     /// of the board, so that the parts agree even while targets flip.
     pub fn outlook(&self, board: &Board) -> Outlook {
         let mut positions = [0u16; MAX_MEMBERS];
-        let count = self.serving(board, &mut positions);
+        let standings = self.standings(board, &mut positions);
         let mut serving = vec![false; self.members.len()];
-        for &p in &positions[..count] {
+        for &p in &positions[..standings.0] {
             serving[p as usize] = true;
         }
-        let candidates: Vec<u16> = match self.eligible(count, &mut positions) {
+        let candidates: Vec<u16> = match self.eligible(standings, &mut positions) {
             Eligible::Members(positions, _) => positions
                 .iter()
                 .map(|&p| self.members[p as usize].rdata)
@@ -171,32 +173,64 @@ impl Dynamic {
             Eligible::Empty | Eligible::Servfail => Vec::new(),
         };
         Outlook {
-            failing_open: count == 0 && !candidates.is_empty(),
+            // Members up but held are healthy: answering them is no
+            // failing open.
+            failing_open: standings == (0, 0) && !candidates.is_empty(),
             candidates,
             serving,
         }
     }
 
     /// Writes the positions of the members answers may use now (unchecked
-    /// ones always) to the front of `buffer`; returns how many.
-    fn serving(&self, board: &Board, buffer: &mut [u16; MAX_MEMBERS]) -> usize {
-        let up = |member: &Member| member.target.is_none_or(|target| board.serving(target));
-        let mut count = 0;
+    /// ones always) to the front of `buffer`, and of those up but held by
+    /// manual failback to its back, reversed; returns how many of each.
+    /// One read of each member's atomic; no set has more than MAX_MEMBERS,
+    /// so the two runs never meet.
+    fn standings(&self, board: &Board, buffer: &mut [u16; MAX_MEMBERS]) -> (usize, usize) {
+        let (mut serving, mut held) = (0, 0);
         for (i, member) in self.members.iter().enumerate().take(MAX_MEMBERS) {
-            if up(member) {
-                buffer[count] = i as u16;
-                count += 1;
+            let standing = member
+                .target
+                .map_or(Standing::Serving, |target| board.standing(target));
+            match standing {
+                Standing::Serving => {
+                    buffer[serving] = i as u16;
+                    serving += 1;
+                }
+                Standing::Held => {
+                    held += 1;
+                    buffer[MAX_MEMBERS - held] = i as u16;
+                }
+                Standing::Out => {}
             }
         }
-        count
+        (serving, held)
     }
 
     /// The policy's rule: which members (by position) may answer, given
-    /// the `count` serving ones at the front of `buffer`.
-    fn eligible<'p>(&self, count: usize, buffer: &'p mut [u16; MAX_MEMBERS]) -> Eligible<'p> {
+    /// the [`Dynamic::standings`] in `buffer`.
+    ///
+    /// The serving members when there are any; else those that are up but
+    /// held by manual failback, under the same rule: a hold keeps answers
+    /// from moving back while another member serves, never sends them to
+    /// a member that is down in its place. Only when neither is left does
+    /// `all-down` decide.
+    fn eligible<'p>(
+        &self,
+        (serving, held): (usize, usize),
+        buffer: &'p mut [u16; MAX_MEMBERS],
+    ) -> Eligible<'p> {
         let rank = |position: u16| self.members[position as usize].rank;
-        if count > 0 {
-            let healthy = &mut buffer[..count];
+        let available = if serving > 0 {
+            0..serving
+        } else {
+            MAX_MEMBERS - held..MAX_MEMBERS
+        };
+        if !available.is_empty() {
+            let healthy = &mut buffer[available];
+            if serving == 0 {
+                healthy.reverse();
+            }
             return match self.policy {
                 Policy::Failover => {
                     let tier = rank(healthy[0]);
@@ -319,6 +353,15 @@ mod tests {
         Board::new(up.iter().copied())
     }
 
+    /// A board whose targets stand as given.
+    fn standing(standings: &[Standing]) -> Board {
+        let board = Board::new(standings.iter().map(|_| true));
+        for (i, &s) in standings.iter().enumerate() {
+            board.slot(i as u32).unwrap().publish(s);
+        }
+        board
+    }
+
     fn sorted(pick: Pick) -> Vec<u16> {
         let mut v = pick.indices().to_vec();
         v.sort();
@@ -434,8 +477,66 @@ mod tests {
     }
 
     #[test]
+    fn with_none_serving_members_up_but_held_come_before_those_down() {
+        use Standing::{Held, Out, Serving};
+        let failover = set(Policy::Failover, &[1, 2], AllDown::First, 8);
+        assert_eq!(
+            sorted(failover.pick(&standing(&[Out, Held]))),
+            [1],
+            "the held secondary, not the dead primary"
+        );
+        assert_eq!(
+            sorted(failover.pick(&standing(&[Held, Held]))),
+            [0],
+            "both held and up: the first tier"
+        );
+        assert_eq!(sorted(failover.pick(&standing(&[Held, Out]))), [0]);
+        assert_eq!(
+            sorted(failover.pick(&standing(&[Held, Serving]))),
+            [1],
+            "a serving member beats a held one"
+        );
+        assert_eq!(
+            sorted(failover.pick(&standing(&[Out, Out]))),
+            [0],
+            "none up: all-down decides"
+        );
+        let tiers = set(Policy::Failover, &[1, 1, 2, 2], AllDown::All, 8);
+        assert_eq!(
+            sorted(tiers.pick(&standing(&[Out, Out, Held, Held]))),
+            [2, 3],
+            "the held tier, not every member"
+        );
+        for all_down in [AllDown::Empty, AllDown::Servfail] {
+            let s = set(Policy::Failover, &[1, 2], all_down, 8);
+            assert_eq!(sorted(s.pick(&standing(&[Out, Held]))), [1], "{all_down:?}");
+        }
+        let multivalue = set(Policy::Multivalue, &[0; 3], AllDown::All, 8);
+        for _ in 0..50 {
+            assert_eq!(
+                sorted(multivalue.pick(&standing(&[Out, Held, Held]))),
+                [1, 2]
+            );
+        }
+        let weighted = set(Policy::Weighted, &[50, 50, 0], AllDown::All, 8);
+        for _ in 0..50 {
+            assert_eq!(
+                weighted.pick(&standing(&[Out, Held, Serving])).indices(),
+                [2]
+            );
+            assert_eq!(weighted.pick(&standing(&[Out, Held, Out])).indices(), [1]);
+        }
+        assert_eq!(
+            failover.candidates(&standing(&[Out, Held])),
+            [1],
+            "the status shows what queries get"
+        );
+    }
+
+    #[test]
     fn every_pick_is_among_the_candidates() {
         let ranks = [1, 1, 2, 0];
+        let each = [Standing::Serving, Standing::Held, Standing::Out];
         for policy in [Policy::Failover, Policy::Multivalue, Policy::Weighted] {
             for all_down in [
                 AllDown::All,
@@ -445,24 +546,38 @@ mod tests {
             ] {
                 for max in [1, 2, 8] {
                     let s = set(policy, &ranks, all_down, max);
-                    for mask in 0..16u32 {
-                        let b = board(&[0, 1, 2, 3].map(|i| mask & (1 << i) != 0));
+                    for mask in 0..81usize {
+                        let standings = [0, 1, 2, 3].map(|i| each[mask / 3usize.pow(i) % 3]);
+                        let b = standing(&standings);
                         let candidates = s.candidates(&b);
                         for _ in 0..20 {
                             let pick = s.pick(&b);
                             let got = pick.indices();
                             assert!(
                                 got.iter().all(|i| candidates.contains(i)),
-                                "{policy:?} {all_down:?} max {max} mask {mask:04b}: {got:?} not in {candidates:?}"
+                                "{policy:?} {all_down:?} max {max} {standings:?}: {got:?} not in {candidates:?}"
                             );
                             assert_eq!(
                                 got.is_empty(),
                                 candidates.is_empty(),
-                                "{policy:?} {all_down:?} mask {mask:04b}"
+                                "{policy:?} {all_down:?} {standings:?}"
                             );
                             if policy == Policy::Failover {
                                 let n = candidates.len().min(max);
                                 assert_eq!(got, &candidates[..n], "failover keeps the order");
+                            }
+                            let serving = standings.contains(&Standing::Serving);
+                            let up = serving || standings.contains(&Standing::Held);
+                            let wanted = if serving {
+                                Standing::Serving
+                            } else {
+                                Standing::Held
+                            };
+                            if up {
+                                assert!(
+                                    got.iter().all(|&i| standings[i as usize] == wanted),
+                                    "{policy:?} {all_down:?} {standings:?}: {got:?}"
+                                );
                             }
                         }
                     }

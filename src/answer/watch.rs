@@ -82,6 +82,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::health::slot::Standing;
     use crate::health::{Registry, Slot};
 
     const ZONE: &str = "$ORIGIN w.test.\n$TTL 300\n\
@@ -110,7 +111,7 @@ mod tests {
     }
 
     fn set(slot: &Slot, up: bool) {
-        slot.publish(up);
+        slot.publish(if up { Standing::Serving } else { Standing::Out });
     }
 
     #[test]

@@ -171,7 +171,7 @@ async fn set_override(
     if forced.is_none_or(|o| o.state == Health::Up) {
         view.held = false;
     }
-    view.serving = crate::health::slot::serving(view.state, view.held, forced);
+    view.serving = crate::health::slot::standing(view.state, view.held, forced).serving();
     Json(view).into_response()
 }
 

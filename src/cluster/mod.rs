@@ -21,6 +21,13 @@
 //! returns it writes its views again and reads everyone's, so the
 //! instances converge without a restart. Operator overrides go through
 //! etcd too, so one made through any instance applies on all of them.
+//!
+//! With a state directory, an instance also keeps the overrides in its
+//! state file, as its last copy of etcd's: they apply from its first
+//! answer, before etcd is reached (and if it cannot be). When it first
+//! reaches etcd, etcd's overrides win: one restored from the file that
+//! etcd no longer holds (cleared or expired through another instance
+//! meanwhile) is withdrawn, without releasing a hold.
 
 mod etcd;
 mod verdict;
@@ -91,18 +98,20 @@ pub(crate) struct ClusterStatus {
 }
 
 impl Cluster {
-    /// Joins the cluster of `config` with the targets of `registry`; runs
-    /// until `shutdown`, counting its etcd writes into `metrics`.
+    /// Joins the cluster of `config` once [`Cluster::serve`] gives it the
+    /// targets; runs until `shutdown`, counting its etcd writes into
+    /// `metrics`. `restored` are the overrides read from the state file,
+    /// by target, to be checked against etcd's when it is first reached.
     pub(crate) fn start(
         config: ClusterConfig,
-        registry: Arc<Registry>,
+        restored: HashMap<String, Override>,
         metrics: Arc<Metrics>,
         shutdown: &CancellationToken,
     ) -> Result<Cluster, reqwest::Error> {
         let etcd = Etcd::new(config.etcd.clone(), config.credentials.clone(), &config.tls)?;
         let (views, view_rx) = mpsc::unbounded_channel();
         let (overrides, override_rx) = mpsc::unbounded_channel();
-        let (registry_tx, registry_rx) = watch::channel(registry);
+        let (registry_tx, registry_rx) = watch::channel(Arc::default());
         let shared = Arc::new(Mutex::new(Shared::default()));
         let config = Arc::new(config);
         let task = Task {
@@ -117,6 +126,7 @@ impl Cluster {
             slots: HashMap::new(),
             remote: Remote::default(),
             dirty: Dirty::All,
+            restored,
             shutdown: shutdown.clone(),
         };
         let task = tokio::spawn(task.run());
@@ -137,7 +147,7 @@ impl Cluster {
         self.views.clone()
     }
 
-    /// The targets are now `registry`'s (after a reload).
+    /// The targets are now `registry`'s (at start and after a reload).
     pub(crate) fn serve(&self, registry: Arc<Registry>) {
         self.registry.send_replace(registry);
     }
@@ -232,11 +242,20 @@ struct Task {
     /// What changed since the last publish: every target (a member came
     /// or went, the targets changed), or these.
     dirty: Dirty,
+    /// Overrides restored from the state file, until etcd is first read.
+    restored: HashMap<String, Override>,
     shutdown: CancellationToken,
 }
 
 impl Task {
     async fn run(mut self) {
+        // Not before the first targets: the overrides read on joining
+        // would find no slot to go to.
+        tokio::select! {
+            biased;
+            _ = self.shutdown.cancelled() => return,
+            changed = self.registry.changed() => if changed.is_err() { return },
+        }
         let mut wait = RETRY.0;
         // Whether the operator has been told etcd is out of reach: once per
         // outage, or once at start when it never was in reach.
@@ -326,6 +345,7 @@ impl Task {
             members = self.remote.members.len(),
             "cluster: connected to etcd"
         );
+        self.withdraw_stale(&overrides);
         for (target, forced) in overrides {
             self.apply_override(&target, forced, true);
         }
@@ -497,6 +517,33 @@ impl Task {
         }
         if let Some(slot) = self.slots.get(target) {
             slot.set_override(forced);
+        }
+    }
+
+    /// Withdraws each override restored from the state file that etcd,
+    /// read for the first time (`overrides`), does not hold in force and
+    /// that no one has changed since.
+    fn withdraw_stale(&mut self, overrides: &[(String, Option<Override>)]) {
+        let restored = std::mem::take(&mut self.restored);
+        if restored.is_empty() {
+            return;
+        }
+        let now = SystemTime::now();
+        let live: HashSet<&str> = overrides
+            .iter()
+            .filter(|(_, forced)| forced.is_some_and(|o| o.until.is_none_or(|until| until > now)))
+            .map(|(target, _)| target.as_str())
+            .collect();
+        for (target, kept) in restored {
+            if live.contains(target.as_str()) {
+                continue;
+            }
+            if let Some(slot) = self.slots.get(&target)
+                && slot.forced(now) == Some(kept)
+            {
+                slot.withdraw_override();
+                tracing::info!(%target, state = %kept.state, "cluster: override restored from the state file is not in etcd: withdrawn");
+            }
         }
     }
 

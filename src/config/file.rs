@@ -74,6 +74,8 @@ pub(crate) struct ServerSection {
     /// The most bytes read of one zone, its `$INCLUDE`s counted: a number
     /// of bytes or a string such as `"512MiB"`.
     pub max_zone_file_size: Option<Spanned<toml::Value>>,
+    /// A directory where overrides and holds are kept across restarts.
+    pub state_dir: Option<Spanned<String>>,
 }
 
 /// `[[zone]]`

@@ -70,6 +70,9 @@ pub struct Config {
     pub udp_coalesce_load: f64,
     /// The most bytes read of one zone, its `$INCLUDE`s counted.
     pub max_zone_file_size: u64,
+    /// Where overrides and holds are kept across restarts (resolved
+    /// against the config file's directory); `None`: not kept.
+    pub state_dir: Option<PathBuf>,
     /// Health checks by name.
     pub checks: Checks,
     /// Where transitions are announced.
@@ -106,6 +109,7 @@ impl Default for Config {
             udp_coalesce: Duration::ZERO,
             udp_coalesce_load: DEFAULT_UDP_COALESCE_LOAD,
             max_zone_file_size: DEFAULT_MAX_ZONE_FILE_SIZE,
+            state_dir: None,
             checks: BTreeMap::new(),
             notify: Vec::new(),
             api: None,
@@ -151,16 +155,21 @@ impl fmt::Display for ConfigError {
 }
 
 /// The config file (if any) plus what the command line adds: the
-/// configuration `serve`, `check` and reloads use.
+/// configuration `serve`, `check` and reloads use. A `state_dir` given
+/// replaces the config's.
 pub fn gather(
     path: Option<&Path>,
     listen: &[SocketAddr],
     zones: &[PathBuf],
+    state_dir: Option<&Path>,
 ) -> Result<Config, Vec<ConfigError>> {
     let mut config = match path {
         Some(path) => load(path)?,
         None => Config::default(),
     };
+    if let Some(dir) = state_dir {
+        config.state_dir = Some(dir.to_owned());
+    }
     config.listen.extend_from_slice(listen);
     config.zones.extend(zones.iter().map(|file| ZoneConfig {
         file: file.clone(),
@@ -296,6 +305,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
                 Some(size.span()),
                 format!("max-zone-file-size {err}"),
             )),
+        }
+    }
+    if let Some(dir) = &raw.server.state_dir {
+        if dir.get_ref().trim().is_empty() {
+            errors.push(located(
+                Some(dir.span()),
+                "state-dir is empty: name a directory the server may write, or leave it out".into(),
+            ));
+        } else {
+            config.state_dir = Some(base.join(dir.get_ref()));
         }
     }
     if let Some(load) = &raw.server.udp_coalesce_load {
@@ -607,6 +626,35 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn state_dir_is_relative_to_the_config_file() {
+        let config = parse(
+            Path::new("/etc/healthdns/healthdns.toml"),
+            "[server]\nstate-dir = \"state\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.state_dir.as_deref(),
+            Some(Path::new("/etc/healthdns/state"))
+        );
+        let config = parse(
+            Path::new("/etc/healthdns/healthdns.toml"),
+            "[server]\nstate-dir = \"/var/lib/healthdns\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.state_dir.as_deref(),
+            Some(Path::new("/var/lib/healthdns"))
+        );
+        assert_eq!(parse(Path::new("t.toml"), "").unwrap().state_dir, None);
+        assert_eq!(
+            errors("[server]\nstate-dir = \" \"\n"),
+            [
+                "t.toml:2:13: state-dir is empty: name a directory the server may write, or leave it out"
+            ]
+        );
+    }
+
+    #[test]
     fn xdp_names_an_interface() {
         let config = parse(Path::new("t.toml"), "[server]\nxdp = \"eth0\"\n").unwrap();
         assert_eq!(config.xdp.as_deref(), Some("eth0"));
@@ -655,7 +703,7 @@ pub(crate) mod tests {
                  `notify`, `api`, `cluster`, `rate-limit`",
                 "t.toml:4:1: unknown field `lisen`, expected one of `listen`, `tcp-idle-timeout`, \
                  `tcp-max-connections`, `udp-workers`, `xdp`, `udp-coalesce`, \
-                 `udp-coalesce-load`, `max-zone-file-size`",
+                 `udp-coalesce-load`, `max-zone-file-size`, `state-dir`",
                 "t.toml:5:23: invalid type: string \"many\", expected u32",
                 "t.toml:6:15: udp-workers must be at least 1",
                 "t.toml:7:27: invalid type: integer `53`, expected a string",

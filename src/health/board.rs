@@ -1,12 +1,12 @@
 //! The board: a table's targets' slots, by index.
 //!
 //! It is all the answer path sees of health: one atomic per target
-//! ([`Slot::serving`]), read once per member per query, so a query sees each
-//! target either before or after a flip, never half of one.
+//! ([`Slot::standing`]), read once per member per query, so a query sees
+//! each target either before or after a flip, never half of one.
 
 use std::sync::Arc;
 
-use super::slot::Slot;
+use super::slot::{Slot, Standing};
 use super::state::Health;
 
 /// Slots by target index.
@@ -32,12 +32,13 @@ impl Board {
         }
     }
 
-    /// Whether target `index` may be answered with. Out of range: false.
+    /// Whether and how target `index` may be answered with. Out of
+    /// range: out.
     #[inline]
-    pub fn serving(&self, index: u32) -> bool {
+    pub fn standing(&self, index: u32) -> Standing {
         self.slots
             .get(index as usize)
-            .is_some_and(|slot| slot.serving())
+            .map_or(Standing::Out, |slot| slot.standing())
     }
 
     /// The slot of target `index`.

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use std::time::SystemTime;
 
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::probe::{Clients, Outcome, ReasonClass, probe};
-use super::slot::{self, Probe, Slot};
+use super::slot::{self, Override, Probe, Slot};
 use super::state::Health;
 use super::{Change, Changes, Target, Transition};
 use crate::config::Failback;
@@ -29,6 +29,9 @@ pub(crate) struct Outlets {
     pub(crate) changes: Changes,
     /// This instance's views, when it is one of a cluster.
     pub(crate) views: Option<Views>,
+    /// Woken when the target's override or manual-failback hold changes:
+    /// the writer of the state file, when there is one.
+    pub(crate) saved: Option<Arc<Notify>>,
 }
 
 /// Starts the probe loop of one target on its slot, telling `outlets`
@@ -65,8 +68,10 @@ pub(crate) fn spawn(
         latency: metrics.probe_histogram(&target.check.name),
         metrics: metrics.clone(),
         effective: slot.detail().effective,
+        intent: (slot.forced(SystemTime::now()), slot.detail().held),
         slot,
         views: outlets.views,
+        saved: outlets.saved,
         first_failure: None,
     };
     Some(tokio::spawn(run.run(shutdown)))
@@ -105,6 +110,10 @@ struct Loop<P> {
     latency: Arc<Histogram>,
     /// Where this instance's views go when it is one of a cluster.
     views: Option<Views>,
+    /// The state file's writer, woken when `intent` changes.
+    saved: Option<Arc<Notify>>,
+    /// The override and hold as of the last settle.
+    intent: (Option<Override>, bool),
     /// What answers follow as of the last settle.
     effective: Health,
     /// Start of the current run of failures, for `failover_duration_seconds`.
@@ -237,28 +246,48 @@ impl<P: Prober> Loop<P> {
         self.settle(None, SystemTime::now());
     }
 
-    /// Brings what answers follow (the effective health) and the serving
-    /// state in line with the checks, the cluster's verdict, the hold and
-    /// any override; publishes, logs and announces what changed. `probe`
-    /// is the probe that may have moved the checks, with its flip's count.
+    /// Brings what answers follow (the effective health) and the
+    /// standing in line with the checks, the cluster's verdict, the hold
+    /// and any override; publishes, logs and announces what changed, and
+    /// wakes the state file's writer when the override or hold did.
+    /// `probe` is the probe that may have moved the checks, with its
+    /// flip's count.
     fn settle(&mut self, probe: Option<(&Outcome, u32)>, now: SystemTime) {
-        let check = self.target.check.clone();
         let forced = self.slot.forced(now);
+        let held = self.settle_answers(probe, forced, now);
+        if self.intent != (forced, held) {
+            self.intent = (forced, held);
+            if let Some(saved) = &self.saved {
+                saved.notify_one();
+            }
+        }
+    }
+
+    /// What [`Loop::settle`] does for answers, logs and events; returns
+    /// the hold.
+    fn settle_answers(
+        &mut self,
+        probe: Option<(&Outcome, u32)>,
+        forced: Option<Override>,
+        now: SystemTime,
+    ) -> bool {
+        let check = self.target.check.clone();
         let verdict = self.slot.verdict();
         let from = self.effective;
         let was_serving = self.slot.serving();
         // A transition is kept in the same lock as the state it reports,
         // so that no reader sees one without the other.
-        let (changed, serving, held) = self.slot.update(|detail| {
+        let (changed, standing, held) = self.slot.update(|detail| {
             let to = verdict.as_ref().map_or(detail.state.health(), |v| v.health);
             if to == from {
-                return (None, slot::serving(to, detail.held, forced), detail.held);
+                return (None, slot::standing(to, detail.held, forced), detail.held);
             }
             if to == Health::Down {
                 detail.held = check.failback == Failback::Manual;
             }
             detail.effective = to;
-            let serving = slot::serving(to, detail.held, forced);
+            let standing = slot::standing(to, detail.held, forced);
+            let serving = standing.serving();
             let (reason, consecutive, class) = match (&verdict, probe) {
                 (Some(verdict), _) => (verdict.reason.clone(), 0, ReasonClass::Cluster),
                 (None, Some((outcome, count))) => (outcome.reason.clone(), count, outcome.class),
@@ -273,11 +302,12 @@ impl<P: Prober> Loop<P> {
                 ..self.transition(from, to, was_serving, serving, &reason, class, now)
             };
             detail.last_transition = Some(transition.clone());
-            (Some(transition), serving, detail.held)
+            (Some(transition), standing, detail.held)
         });
+        let serving = standing.serving();
         if let Some(transition) = changed {
             self.effective = transition.to;
-            self.slot.publish(serving);
+            self.slot.publish(standing);
             let failing_for = if transition.to == Health::Down {
                 self.first_failure.take().map(|first| first.elapsed())
             } else {
@@ -294,27 +324,33 @@ impl<P: Prober> Loop<P> {
                 if held && transition.to == Health::Up { " (held: failback = manual)" } else { "" }
             );
             self.announce(transition, failing_for);
-            return;
+            return held;
         }
-        if serving == self.slot.serving() {
-            return;
+        let before = self.slot.standing();
+        if standing == before {
+            return held;
         }
-        self.slot.publish(serving);
+        self.slot.publish(standing);
         let reason = match forced {
             Some(o) => format!("override: {}", o.state),
             None => "override cleared: back to checks".to_owned(),
         };
-        tracing::info!(target = %self.target.key, serving, %reason, "operator change");
-        let transition = self.transition(
-            from,
-            from,
-            was_serving,
-            serving,
-            &reason,
-            ReasonClass::Override,
-            now,
-        );
-        self.announce(transition, None);
+        tracing::info!(target = %self.target.key, serving, held, %reason, "operator change");
+        // Between held and out (a held target drained or let go) answers
+        // change only for a set that has no serving member.
+        if serving != before.serving() {
+            let transition = self.transition(
+                from,
+                from,
+                was_serving,
+                serving,
+                &reason,
+                ReasonClass::Override,
+                now,
+            );
+            self.announce(transition, None);
+        }
+        held
     }
 
     /// A transition of this loop's target.
@@ -426,6 +462,8 @@ mod tests {
 
     struct Running {
         slot: Arc<Slot>,
+        /// Woken when the override or hold changes.
+        saved: Arc<Notify>,
         events: broadcast::Receiver<Transition>,
         changes: tokio::sync::mpsc::UnboundedReceiver<Change>,
         seen: Arc<Mutex<Vec<Duration>>>,
@@ -453,6 +491,7 @@ mod tests {
         let (sender, events) = broadcast::channel(64);
         let (changes, changed) = tokio::sync::mpsc::unbounded_channel();
         let shutdown = CancellationToken::new();
+        let saved = Arc::new(Notify::new());
         let run = Loop {
             target: target(failback),
             slot: slot.clone(),
@@ -468,12 +507,15 @@ mod tests {
             latency: metrics.probe_histogram("test"),
             metrics: metrics.clone(),
             views: None,
+            saved: Some(saved.clone()),
+            intent: (None, false),
             effective: initial,
             first_failure: None,
         };
         let task = tokio::spawn(run.run(shutdown.clone()));
         Running {
             slot,
+            saved,
             events,
             changes: changed,
             seen,
@@ -525,6 +567,34 @@ mod tests {
         )
         .await;
         assert_eq!(states, [true, false, false, false, false, false]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_held_target_that_recovers_stands_held_not_out() {
+        use crate::health::slot::Standing;
+        let running = start(
+            Failback::Manual,
+            Health::Up,
+            &[false, false, true, true, true],
+            false,
+        );
+        let woken = tokio::time::timeout(Duration::from_secs(10), running.saved.notified());
+        woken.await.expect("the hold wakes the state file's writer");
+        assert!(running.slot.detail().held);
+        assert_eq!(running.slot.standing(), Standing::Out, "down and held");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(running.slot.detail().state.health(), Health::Up);
+        assert_eq!(
+            running.slot.standing(),
+            Standing::Held,
+            "up again, held: answers use it only when nothing serves"
+        );
+        running.slot.set_override(None);
+        tokio::time::timeout(Duration::from_secs(10), running.saved.notified())
+            .await
+            .expect("the release wakes the writer");
+        assert_eq!(running.slot.standing(), Standing::Serving);
+        running.shutdown.cancel();
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,12 +1,14 @@
 //! Health checking: the targets health owns ([`Registry`]), check kinds,
-//! one probe loop per target, and the pure rise/fall state machine
-//! ([`state`]). What answers see of it is the [`Board`]: one atomic per
+//! one probe loop per target, the pure rise/fall state machine
+//! ([`state`]), and the overrides and holds kept across restarts
+//! ([`saved`]). What answers see of it is the [`Board`]: one atomic per
 //! target.
 
 mod board;
 pub(crate) mod checker;
 pub(crate) mod probe;
 pub(crate) mod registry;
+pub mod saved;
 pub mod slot;
 pub mod state;
 pub(crate) mod target;

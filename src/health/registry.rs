@@ -210,7 +210,7 @@ mod tests {
         let (zones, checks) = zone(ZONE);
         let old = Registry::new(&zones, &checks);
         let kept = old.board().slot(1).unwrap().clone();
-        kept.publish(false);
+        kept.publish(crate::health::slot::Standing::Out);
         let (fewer, _) = zone(&ZONE.replace("a IN A 192.0.2.2", "a IN A 192.0.2.9"));
         let new = old.renew(&fewer, &checks);
         let index = new

@@ -4,16 +4,17 @@
 //! A slot outlives answer tables: a reload hands surviving targets their old
 //! slot, so state, counters and overrides carry over.
 //!
-//! - `serving` is the only thing the answer path reads: an atomic, written
+//! - `standing` is the only thing the answer path reads: an atomic, written
 //!   by the target's probe loop alone (one writer), read with `Relaxed`
-//!   because nothing else is published through it.
+//!   because nothing else is published through it. One atomic rather than
+//!   a flag per input, so that a query sees a target's standing whole.
 //! - `detail` (probe results, counters, last transition) is written by the
 //!   loop and read by the API: a `Mutex`, never touched by queries.
 //! - `control` (override, hold release) is written by the API and applied
 //!   by the loop, which `wake` prompts at once.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use tokio::sync::Notify;
@@ -24,7 +25,8 @@ use super::state::{Health, State};
 /// Shared state of one target.
 #[derive(Debug)]
 pub struct Slot {
-    serving: AtomicBool,
+    /// A [`Standing`] as its `u8`.
+    standing: AtomicU8,
     detail: Mutex<Detail>,
     control: Mutex<Control>,
     wake: Notify,
@@ -61,6 +63,36 @@ pub struct Probe {
     pub latency: std::time::Duration,
     /// When it finished.
     pub time: SystemTime,
+}
+
+/// Whether answers may use a target, as the answer path reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Standing {
+    /// Answers use it.
+    Serving = 0,
+    /// Up, but held out by manual failback: answers use it only when no
+    /// member of its set serves, before any member that is down.
+    Held = 1,
+    /// Down, or drained by an operator.
+    Out = 2,
+}
+
+impl Standing {
+    /// Whether answers use it while another member of its set serves.
+    #[inline]
+    pub fn serving(self) -> bool {
+        self == Standing::Serving
+    }
+
+    #[inline]
+    fn from_u8(value: u8) -> Standing {
+        match value {
+            0 => Standing::Serving,
+            1 => Standing::Held,
+            _ => Standing::Out,
+        }
+    }
 }
 
 /// What an operator asked for.
@@ -108,7 +140,7 @@ impl Slot {
     /// A slot starting in `initial`.
     pub fn new(initial: Health) -> Slot {
         Slot {
-            serving: AtomicBool::new(initial == Health::Up),
+            standing: AtomicU8::new(standing(initial, false, None) as u8),
             detail: Mutex::new(Detail {
                 state: State::new(initial),
                 effective: initial,
@@ -123,15 +155,38 @@ impl Slot {
         }
     }
 
-    /// Whether answers may use this target: the hot path.
+    /// Whether and how answers may use this target: the hot path.
     #[inline]
-    pub fn serving(&self) -> bool {
-        self.serving.load(Ordering::Relaxed)
+    pub fn standing(&self) -> Standing {
+        Standing::from_u8(self.standing.load(Ordering::Relaxed))
     }
 
-    /// Publishes the serving state (the probe loop only).
-    pub fn publish(&self, serving: bool) {
-        self.serving.store(serving, Ordering::Relaxed);
+    /// Whether answers use this target while another member of its set
+    /// serves.
+    #[inline]
+    pub fn serving(&self) -> bool {
+        self.standing().serving()
+    }
+
+    /// Publishes the standing (the probe loop only, or before it starts).
+    pub fn publish(&self, standing: Standing) {
+        self.standing.store(standing as u8, Ordering::Relaxed);
+    }
+
+    /// Puts back what an operator asked for before a restart: `forced`
+    /// and the manual-failback hold, published at once. Only before the
+    /// target's probe loop starts, which then goes on from here; unlike
+    /// [`Slot::set_override`], releases no hold.
+    pub fn restore(&self, forced: Option<Override>, held: bool) {
+        self.control
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forced = forced;
+        let health = self.update(|detail| {
+            detail.held = held;
+            detail.effective
+        });
+        self.publish(standing(health, held, forced));
     }
 
     /// A copy of the detail.
@@ -140,6 +195,11 @@ impl Slot {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Whether manual failback holds it out.
+    pub fn held(&self) -> bool {
+        self.detail.lock().unwrap_or_else(|e| e.into_inner()).held
     }
 
     /// Changes the detail (the probe loop only).
@@ -175,6 +235,16 @@ impl Slot {
             .clone()
     }
 
+    /// Clears the override without releasing a manual-failback hold, as
+    /// when a copy kept locally turns out to be stale; wakes the loop.
+    pub(crate) fn withdraw_override(&self) {
+        self.control
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forced = None;
+        self.wake.notify_one();
+    }
+
     /// Sets the cluster's verdict (`None`: back to this instance's checks);
     /// wakes the loop when it changed.
     pub(crate) fn set_verdict(&self, verdict: Option<Verdict>) {
@@ -206,11 +276,13 @@ impl Slot {
     }
 }
 
-/// Serving state from health, hold and override.
-pub fn serving(health: Health, held: bool, forced: Option<Override>) -> bool {
-    match forced {
-        Some(o) => o.state == Health::Up,
-        None => health == Health::Up && !held,
+/// The standing that health, hold and override give: an override decides
+/// when there is one; otherwise an up target serves unless held.
+pub fn standing(health: Health, held: bool, forced: Option<Override>) -> Standing {
+    match (forced.map(|o| o.state), health, held) {
+        (Some(Health::Up), _, _) | (None, Health::Up, false) => Standing::Serving,
+        (None, Health::Up, true) => Standing::Held,
+        (Some(Health::Down), _, _) | (None, Health::Down, _) => Standing::Out,
     }
 }
 
@@ -237,7 +309,7 @@ mod tests {
     }
 
     #[test]
-    fn serving_rule() {
+    fn standing_rule() {
         let down = Some(Override {
             state: Health::Down,
             until: None,
@@ -246,10 +318,54 @@ mod tests {
             state: Health::Up,
             until: None,
         });
-        assert!(serving(Health::Up, false, None));
-        assert!(!serving(Health::Up, true, None), "held");
-        assert!(!serving(Health::Up, false, down), "drained");
-        assert!(serving(Health::Down, true, up), "forced in");
-        assert!(!serving(Health::Down, false, None));
+        assert_eq!(standing(Health::Up, false, None), Standing::Serving);
+        assert_eq!(
+            standing(Health::Up, true, None),
+            Standing::Held,
+            "held, but up"
+        );
+        assert_eq!(
+            standing(Health::Down, true, None),
+            Standing::Out,
+            "held and down"
+        );
+        assert_eq!(standing(Health::Up, true, down), Standing::Out, "drained");
+        assert_eq!(standing(Health::Up, false, down), Standing::Out);
+        assert_eq!(
+            standing(Health::Down, true, up),
+            Standing::Serving,
+            "forced in"
+        );
+        assert_eq!(standing(Health::Down, false, None), Standing::Out);
+    }
+
+    #[test]
+    fn the_atomic_keeps_every_standing() {
+        let slot = Slot::new(Health::Down);
+        assert_eq!(slot.standing(), Standing::Out);
+        for s in [Standing::Serving, Standing::Held, Standing::Out] {
+            slot.publish(s);
+            assert_eq!(slot.standing(), s);
+            assert_eq!(slot.serving(), s == Standing::Serving);
+        }
+    }
+
+    #[test]
+    fn restoring_publishes_at_once_and_releases_nothing() {
+        let slot = Slot::new(Health::Up);
+        slot.restore(None, true);
+        assert_eq!(slot.standing(), Standing::Held);
+        assert!(slot.detail().held);
+        assert!(!slot.take_release());
+        let drained = Some(Override {
+            state: Health::Down,
+            until: None,
+        });
+        slot.restore(drained, false);
+        assert_eq!(slot.standing(), Standing::Out);
+        assert_eq!(slot.forced(SystemTime::now()), drained);
+        slot.withdraw_override();
+        assert_eq!(slot.forced(SystemTime::now()), None);
+        assert!(!slot.take_release(), "withdrawing releases no hold");
     }
 }

@@ -13,6 +13,7 @@
 //! | `rate_limit` | `[rate-limit]`: a flood from one network slipped and dropped, another answered, logs and metrics |
 //! | `reload` | `/api/v1/reload` and SIGHUP: new data, refused data, health kept, the soak |
 //! | `cli` | `healthdns status` and `healthdns override` against the real server |
+//! | `state` | `state-dir`: drains, expiring overrides and holds across a restart; a corrupt state file |
 //!
 //! Every test starts its own server with a primary and a secondary on two
 //! fake HTTP backends (`api.h.test. A`, failover), the zone and config in a
@@ -27,6 +28,7 @@ mod overrides;
 mod promtool;
 mod rate_limit;
 mod reload;
+mod state;
 mod status;
 
 use std::net::SocketAddr;
@@ -165,7 +167,40 @@ impl Env {
         write_atomic(&self.zone(), &zone_text(&records));
     }
 
-    fn wait_api(&self) {
+    /// Stops the server with SIGTERM and starts it again on the same
+    /// config, returning once it says it listens (the API may not answer
+    /// yet: [`Env::wait_api`]); also returns what the old server logged.
+    pub fn restart(self) -> (Env, String) {
+        self.restart_after(|| {})
+    }
+
+    /// [`Env::restart`], running `meanwhile` while the server is down.
+    pub fn restart_after(self, meanwhile: impl FnOnce()) -> (Env, String) {
+        let Env {
+            server,
+            api,
+            primary,
+            secondary,
+            dir,
+        } = self;
+        let (status, log) = server.terminate_keep_stderr();
+        assert!(status.success(), "SIGTERM: {status}\n{log}");
+        meanwhile();
+        let config = dir.path().join("healthdns.toml");
+        let server =
+            Server::start_args(&["serve".as_ref(), "--config".as_ref(), config.as_os_str()]);
+        let env = Env {
+            server,
+            api,
+            primary,
+            secondary,
+            dir,
+        };
+        (env, log)
+    }
+
+    /// Waits until `/healthz` answers.
+    pub fn wait_api(&self) {
         wait_until("the API to answer GET /healthz", || {
             match http::request(self.api, "GET", "/healthz", &[], None) {
                 Ok(r) if r.status == 200 => Ok(()),

@@ -82,6 +82,28 @@ impl Instance {
         }
     }
 
+    /// Stops it with SIGTERM and starts it again on the same config, once
+    /// `meanwhile` has run; returns once it says it listens.
+    fn restart(self, meanwhile: impl FnOnce()) -> Instance {
+        let Instance {
+            name,
+            server,
+            api,
+            _dir: dir,
+        } = self;
+        let (status, log) = server.terminate_keep_stderr();
+        assert!(status.success(), "{name}: SIGTERM: {status}\n{log}");
+        meanwhile();
+        let path = dir.path().join("healthdns.toml");
+        let server = Server::start_args(&["serve".as_ref(), "--config".as_ref(), path.as_os_str()]);
+        Instance {
+            name,
+            server,
+            api,
+            _dir: dir,
+        }
+    }
+
     /// The addresses `api.c.test A` answers now.
     fn answer(&self) -> Vec<String> {
         let r = self.server.dig(&["api.c.test", "A"]);
@@ -574,4 +596,127 @@ fn over_tls_with_its_client_certificate_it_joins_and_without_one_it_says_why() {
     );
     assert_eq!(bad.cluster().unwrap()["connected"], false);
     wait_members(&[&good], 1);
+}
+
+#[test]
+fn a_drain_kept_in_the_state_file_applies_before_etcd_and_yields_to_it() {
+    let mut etcd = Etcd::start();
+    let (primary, secondary) = HttpBackend::pair_on_one_port("127.0.0.21", "127.0.0.22");
+    let prefix = prefix("state");
+    let state = tempfile::tempdir().unwrap();
+    let keep = format!(
+        "[server]\nstate-dir = {:?}\n",
+        state.path().display().to_string()
+    );
+    let ns1 = Instance::start(
+        "ns1",
+        Some((&etcd, &prefix, &keep)),
+        None,
+        (&primary, &secondary),
+    );
+    let ns2 = Instance::start(
+        "ns2",
+        Some((&etcd, &prefix, "")),
+        None,
+        (&primary, &secondary),
+    );
+    wait_members(&[&ns1, &ns2], 2);
+    wait_answers(&[&ns1, &ns2], "127.0.0.21", "the primary everywhere");
+    let target = format!("{}/web", primary.addr());
+    let saved = || std::fs::read_to_string(state.path().join("state.json")).unwrap_or_default();
+
+    // Drained through ns2: ns1 applies it from etcd and keeps a copy.
+    ns2.set_override(&target, r#"{"state": "down"}"#);
+    wait_answers(&[&ns1, &ns2], "127.0.0.22", "the drain everywhere");
+    wait("ns1's state file to hold the drain", || {
+        let text = saved();
+        if text.contains(&target) {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    });
+
+    // Cleared through ns2 while ns1 is down: once ns1 reaches etcd, etcd's
+    // word wins over its stale copy.
+    let ns1 = ns1.restart(|| {
+        ns2.set_override(&target, r#"{"state": "auto"}"#);
+        wait_answers(&[&ns2], "127.0.0.21", "ns2 back on the primary");
+    });
+    wait_answers(
+        &[&ns1],
+        "127.0.0.21",
+        "ns1 drops the drain etcd no longer holds",
+    );
+    wait("ns1's state file to drop it", || {
+        let text = saved();
+        if text.contains("\"version\": 1") && !text.contains(&target) {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    });
+    let log = ns1.server.stderr_so_far();
+    assert!(
+        log.contains("not in etcd: withdrawn"),
+        "a log line says so:\n{log}"
+    );
+
+    // Drained again, then ns1 restarts while etcd is out: its copy answers
+    // from the first query.
+    ns2.set_override(&target, r#"{"state": "down"}"#);
+    wait_answers(&[&ns1, &ns2], "127.0.0.22", "the second drain everywhere");
+    wait("ns1's state file to hold the second drain", || {
+        let text = saved();
+        if text.contains(&target) {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    });
+    let ns1 = ns1.restart(|| etcd.stop());
+    assert_eq!(
+        ns1.answer(),
+        ["127.0.0.22"],
+        "the first query after a restart without etcd"
+    );
+    etcd.start_again();
+    wait_members(&[&ns1, &ns2], 2);
+    wait_answers(
+        &[&ns1, &ns2],
+        "127.0.0.22",
+        "still drained once etcd is back",
+    );
+}
+
+#[test]
+fn an_instance_joining_obeys_a_drain_already_in_etcd() {
+    // Regression: an instance that reached etcd before its first table was
+    // built had no slot to apply the overrides it read to, and answered
+    // with the drained target until the next change.
+    let etcd = Etcd::start();
+    let (primary, secondary) = HttpBackend::pair_on_one_port("127.0.0.21", "127.0.0.22");
+    let prefix = prefix("join");
+    let ns1 = Instance::start(
+        "ns1",
+        Some((&etcd, &prefix, "")),
+        None,
+        (&primary, &secondary),
+    );
+    wait_answers(&[&ns1], "127.0.0.21", "the primary");
+    ns1.set_override(&format!("{}/web", primary.addr()), r#"{"state": "down"}"#);
+    wait_answers(&[&ns1], "127.0.0.22", "the drain");
+    for name in ["ns2", "ns3"] {
+        let late = Instance::start(
+            name,
+            Some((&etcd, &prefix, "")),
+            None,
+            (&primary, &secondary),
+        );
+        wait_answers(
+            &[&late],
+            "127.0.0.22",
+            "the drain on the instance that joined",
+        );
+    }
 }

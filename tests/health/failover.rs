@@ -134,3 +134,60 @@ fn a_tier_answers_all_its_healthy_records() {
     b.set(HttpMode::Status(503));
     wait_answer(s, "api", "A", &["127.0.0.26"]);
 }
+
+#[test]
+fn after_a_total_outage_manual_failback_answers_the_healthy_secondary_not_the_dead_primary() {
+    // Regression: both members fall, so both are held; both recover and
+    // stay held, so no member serves. Each later primary outage must then
+    // answer the secondary, whose checks pass, rather than fail open to
+    // the dead primary.
+    let fall = 2;
+    let (env, primary, secondary) = pair(&[("failback", "\"manual\""), ("initial", "\"up\"")]);
+    let s = &env.server;
+    wait_answer(s, "api", "A", &[PRIMARY]);
+
+    // Both fail for well over `fall` probes (one may be in flight when the
+    // mode switches): both down and held.
+    primary.set(HttpMode::Status(500));
+    secondary.set(HttpMode::Status(500));
+    let (p, q) = (primary.requests(), secondary.requests());
+    primary.wait_requests(p + 1 + 2 * fall, super::DEADLINE);
+    secondary.wait_requests(q + 1 + 2 * fall, super::DEADLINE);
+    assert_answer(
+        s,
+        "api",
+        "A",
+        &[PRIMARY],
+        "all down: fail open to the primary",
+    );
+
+    primary.set(HttpMode::Healthy);
+    secondary.set(HttpMode::Healthy);
+    for round in 0..3 {
+        // Both up but held: the first tier.
+        let (p, q) = (primary.requests(), secondary.requests());
+        primary.wait_requests(p + 1 + 2 * fall, super::DEADLINE);
+        secondary.wait_requests(q + 1 + 2 * fall, super::DEADLINE);
+        assert_answer(
+            s,
+            "api",
+            "A",
+            &[PRIMARY],
+            &format!("round {round}: both up, both held"),
+        );
+
+        primary.set(HttpMode::Status(500));
+        wait_answer(s, "api", "A", &[SECONDARY]);
+        let p = primary.requests();
+        primary.wait_requests(p + 1 + 2 * fall, super::DEADLINE);
+        assert_answer(
+            s,
+            "api",
+            "A",
+            &[SECONDARY],
+            &format!("round {round}: the primary is down, the held secondary is up"),
+        );
+        primary.set(HttpMode::Healthy);
+        wait_answer(s, "api", "A", &[PRIMARY]);
+    }
+}

@@ -4,7 +4,7 @@
 //!
 //! | file | covers |
 //! |---|---|
-//! | `failover` | primary → secondary on 500 / hang / closed and back; manual failback; three tiers |
+//! | `failover` | primary → secondary on 500 / hang / closed and back; manual failback, and after a total outage the held secondary before the dead primary; three tiers |
 //! | `all_down` | every `all-down` mode of a failover set, and the defaults |
 //! | `battery` | the rest of the zone and the response shape in every health situation |
 //! | `multivalue` | healthy members only, at most `max`, shuffled |

@@ -17,6 +17,7 @@ fn a_daemon_in_process_answers_reloads_and_stops_on_command() {
         config: None,
         listen: vec!["127.0.0.1:0".parse().unwrap()],
         zones: vec![fixture_zone()],
+        ..Source::default()
     };
     let daemon = Daemon::bind(source, None).expect("bind");
     let runtime = tokio::runtime::Builder::new_multi_thread()
