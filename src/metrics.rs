@@ -219,6 +219,24 @@ pub struct XdpCounters {
     pub fill_ring_empty: AtomicU64,
 }
 
+/// What one listener's connection table saw: the TCP connections of DNS,
+/// or those of the API. Atomics: the table counts under its own lock, the
+/// scrape reads without one.
+#[derive(Debug, Default)]
+pub struct ConnectionCounters {
+    /// Connections open now, those being closed included.
+    pub open: AtomicU64,
+    /// Closed by the server after their idle timeout (or, for the API, a
+    /// request's head that took too long).
+    pub timed_out: AtomicU64,
+    /// Closed, idle longest, to make room for a new one at the limit.
+    pub evicted: AtomicU64,
+    /// Closed on accept: the limit reached and none of the others idle.
+    pub refused: AtomicU64,
+    /// `accept` calls that failed (a file descriptor limit, most often).
+    pub accept_errors: AtomicU64,
+}
+
 /// The labels of one `failover_events_total` sample: record set, state
 /// before and after, and the reason's class.
 pub(crate) type EventLabels = (String, &'static str, &'static str, &'static str);
@@ -241,6 +259,10 @@ pub struct Metrics {
     pub udp_pauses: AtomicU64,
     /// Keys this instance wrote to etcd (`[cluster]`).
     pub cluster_writes: AtomicU64,
+    /// The connection table of DNS over TCP.
+    pub tcp: Arc<ConnectionCounters>,
+    /// The connection table of the API.
+    pub api: Arc<ConnectionCounters>,
     /// First failed probe to a target's fall.
     pub failover: Histogram,
     /// How late probes start after their due time, across every loop: one
@@ -260,6 +282,8 @@ impl Default for Metrics {
             cached: AtomicU64::new(0),
             udp_pauses: AtomicU64::new(0),
             cluster_writes: AtomicU64::new(0),
+            tcp: Arc::default(),
+            api: Arc::default(),
             failover: Histogram::new(FAILOVER_BOUNDS),
             lateness: Histogram::for_lateness(),
             probes: Mutex::default(),

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::answer::Table;
 use crate::cluster::Handle;
 use crate::health::state::Health;
-use crate::metrics::{Histogram, Metrics, QueryCounters, XdpCounters};
+use crate::metrics::{ConnectionCounters, Histogram, Metrics, QueryCounters, XdpCounters};
 
 /// The exposition of `metrics`, `table` and, when there is one, `cluster`.
 pub(crate) fn render(metrics: &Metrics, table: &Table, cluster: Option<&Handle>) -> String {
@@ -34,6 +34,8 @@ pub(crate) fn render(metrics: &Metrics, table: &Table, cluster: Option<&Handle>)
         "Pauses UDP workers took once drained, to gather queries (udp-coalesce).",
         &metrics.udp_pauses,
     );
+    connections(&metrics.tcp, ("dns_tcp", "DNS over TCP"), &mut out);
+    connections(&metrics.api, ("api", "API"), &mut out);
     family(
         &mut out,
         "dns_response_duration_seconds",
@@ -249,6 +251,37 @@ fn queries(counters: &QueryCounters, zone: &str, out: &mut String) {
     }
 }
 
+/// The families of one listener's connection table, named from `prefix`:
+/// open connections, those the server closed by reason, failed accepts.
+fn connections(counters: &ConnectionCounters, (prefix, what): (&str, &str), out: &mut String) {
+    let name = format!("{prefix}_connections");
+    family(
+        out,
+        &name,
+        "gauge",
+        &format!("{what} connections open, those being closed included."),
+    );
+    let _ = writeln!(out, "{name} {}", counters.open.load(Ordering::Relaxed));
+    labelled(
+        out,
+        (&format!("{prefix}_closed_total"), "reason"),
+        &format!(
+            "{what} connections the server closed: idle past the timeout, evicted (idle longest, to make room at the limit), or refused (at the limit, none idle)."
+        ),
+        &[
+            ("idle", &counters.timed_out),
+            ("evicted", &counters.evicted),
+            ("refused", &counters.refused),
+        ],
+    );
+    counter(
+        out,
+        &format!("{prefix}_accept_errors_total"),
+        &format!("Failed accepts of {what} connections (out of file descriptors, most often)."),
+        &counters.accept_errors,
+    );
+}
+
 /// A histogram's samples: cumulative buckets, `+Inf`, sum and count.
 fn histogram(histogram: &Histogram, name: &str, labels: &str, out: &mut String) {
     let sep = if labels.is_empty() { "" } else { "," };
@@ -432,6 +465,27 @@ mod tests {
             ),
             "{out}"
         );
+    }
+
+    #[test]
+    fn connection_tables_are_rendered_per_listener() {
+        let m = Metrics::default();
+        m.tcp.open.store(12, Ordering::Relaxed);
+        m.tcp.evicted.store(3, Ordering::Relaxed);
+        m.api.accept_errors.store(5, Ordering::Relaxed);
+        let table = crate::answer::build(&[], &Default::default());
+        let out = render(&m, &table, None);
+        for line in [
+            "# TYPE dns_tcp_connections gauge\n",
+            "dns_tcp_connections 12\n",
+            "dns_tcp_closed_total{reason=\"evicted\"} 3\n",
+            "dns_tcp_closed_total{reason=\"idle\"} 0\n",
+            "dns_tcp_accept_errors_total 0\n",
+            "api_connections 0\n",
+            "api_accept_errors_total 5\n",
+        ] {
+            assert!(out.contains(line), "no {line:?} in\n{out}");
+        }
     }
 
     #[test]
