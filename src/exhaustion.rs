@@ -3,13 +3,38 @@
 //! it says nothing of its target, and an accept loop that retries at once
 //! spins, since the connection it could not take is still queued.
 //!
-//! This module paces the accept loops that meet them ([`Backoff`]) and
-//! keeps the logs they cause from flooding ([`Throttle`]).
+//! This module names those errors ([`shortage`], [`connect_shortage`]),
+//! paces the accept loops that meet them ([`Backoff`]) and keeps the logs
+//! they cause from flooding ([`Throttle`]).
 
 use std::io;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// The name of the errno when `err` says the process or the host ran out
+/// of something: descriptors (EMFILE: this process; ENFILE: the system),
+/// socket buffers (ENOBUFS) or memory (ENOMEM).
+pub(crate) fn shortage(err: &io::Error) -> Option<&'static str> {
+    match err.raw_os_error()? {
+        libc::EMFILE => Some("EMFILE"),
+        libc::ENFILE => Some("ENFILE"),
+        libc::ENOBUFS => Some("ENOBUFS"),
+        libc::ENOMEM => Some("ENOMEM"),
+        _ => None,
+    }
+}
+
+/// [`shortage`] for an error of `connect`, which also fails with
+/// EADDRNOTAVAIL when no local port is left to connect from. (From `bind`
+/// the same errno means an address that is not this host's: a mistake in
+/// the config, not a shortage.)
+pub(crate) fn connect_shortage(err: &io::Error) -> Option<&'static str> {
+    match err.raw_os_error() {
+        Some(libc::EADDRNOTAVAIL) => Some("EADDRNOTAVAIL"),
+        _ => shortage(err),
+    }
+}
 
 /// Whether a failed `accept` used up the connection it was about (the
 /// client gave up, or a firewall rule refused it): the next connection
@@ -128,6 +153,25 @@ mod tests {
 
     fn errno(code: i32) -> io::Error {
         io::Error::from_raw_os_error(code)
+    }
+
+    #[test]
+    fn shortages_are_told_from_other_errors() {
+        assert_eq!(shortage(&errno(libc::EMFILE)), Some("EMFILE"));
+        assert_eq!(shortage(&errno(libc::ENFILE)), Some("ENFILE"));
+        assert_eq!(shortage(&errno(libc::ENOBUFS)), Some("ENOBUFS"));
+        assert_eq!(shortage(&errno(libc::ENOMEM)), Some("ENOMEM"));
+        for other in [libc::ECONNREFUSED, libc::ETIMEDOUT, libc::EADDRNOTAVAIL] {
+            assert_eq!(shortage(&errno(other)), None, "errno {other}");
+        }
+        assert_eq!(shortage(&io::Error::other("no errno")), None);
+        assert_eq!(
+            connect_shortage(&errno(libc::EADDRNOTAVAIL)),
+            Some("EADDRNOTAVAIL"),
+            "no local port left"
+        );
+        assert_eq!(connect_shortage(&errno(libc::EMFILE)), Some("EMFILE"));
+        assert_eq!(connect_shortage(&errno(libc::ECONNREFUSED)), None);
     }
 
     #[test]

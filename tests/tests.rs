@@ -9,7 +9,7 @@
 //! | `differential` | healthdns vs Knot DNS on the same zone, section by section |
 //! | `cluster` | `[cluster]`: three instances on a real etcd agreeing on health, overrides, etcd outages |
 //! | `check` | `healthdns check` on broken and clean zones and configs |
-//! | `hostile` | devices, FIFOs, directories, oversized zones and junk given to `check`, `serve` and reload; floods of idle TCP and API connections |
+//! | `hostile` | devices, FIFOs, directories, oversized zones and junk given to `check`, `serve` and reload; floods of idle TCP and API connections; a server out of file descriptors |
 //! | `layers` | the modules of `src/` use only the layers below their own |
 //! | `health` | health-aware record sets: failover, multivalue, weighted, checks, all-down, TTLs |
 //! | `api` | the operations API: metrics, status, overrides, reload, the CLI client |

@@ -91,13 +91,14 @@ pub(crate) fn render(metrics: &Metrics, table: &Table, cluster: Option<&Handle>)
         "counter",
         "Probes run, by check and result.",
     );
-    let mut by_check: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
+    let mut by_check: std::collections::BTreeMap<&str, (u64, u64, u64)> = Default::default();
     for (target, slot) in table.health().iter() {
         let entry = by_check.entry(&target.check.name).or_default();
         entry.0 += slot.probes_ok.load(Ordering::Relaxed);
         entry.1 += slot.probes_failed.load(Ordering::Relaxed);
+        entry.2 += slot.probes_local.load(Ordering::Relaxed);
     }
-    for (check, (ok, failed)) in by_check {
+    for (check, &(ok, failed, _)) in &by_check {
         let check = escape(check);
         let _ = writeln!(
             out,
@@ -106,6 +107,19 @@ pub(crate) fn render(metrics: &Metrics, table: &Table, cluster: Option<&Handle>)
         let _ = writeln!(
             out,
             "health_checks_total{{check=\"{check}\",result=\"fail\"}} {failed}"
+        );
+    }
+    family(
+        &mut out,
+        "health_check_local_errors_total",
+        "counter",
+        "Probes that could not run for want of a local resource (file descriptors, memory, local ports), by check: neither passed nor failed.",
+    );
+    for (check, (_, _, local)) in by_check {
+        let _ = writeln!(
+            out,
+            "health_check_local_errors_total{{check=\"{}\"}} {local}",
+            escape(check)
         );
     }
     family(
@@ -483,6 +497,7 @@ mod tests {
             "dns_tcp_accept_errors_total 0\n",
             "api_connections 0\n",
             "api_accept_errors_total 5\n",
+            "# TYPE health_check_local_errors_total counter\n",
         ] {
             assert!(out.contains(line), "no {line:?} in\n{out}");
         }

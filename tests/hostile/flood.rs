@@ -1,5 +1,6 @@
-//! Hostile clients, end to end: floods of idle connections to DNS over TCP
-//! and to the API, and API clients that are slow to ask or silent.
+//! Hostile clients and a starved process, end to end: floods of idle
+//! connections to DNS over TCP and to the API, and a server that has run
+//! out of file descriptors.
 //!
 //! The servers run under `prlimit --nofile`, so that the connections a
 //! flood holds are what exhausts them, and the floods keep their
@@ -15,6 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::health::{check_section, wait_answer, write_config};
+use crate::util::backend::TcpBackend;
 use crate::util::http::Metrics;
 use crate::util::wire::query;
 use crate::util::{Server, bin, fixture_zone, free_port};
@@ -209,6 +212,23 @@ fn serve_with_open_files(config: &Path, files: u64) -> Server {
     Server::start_command(command)
 }
 
+/// CPU time (user and system) the process has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    // utime and stime: fields 14 and 15 of the whole line.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf only reads a value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_millis(ticks * 1000 / hz)
+}
+
 #[test]
 fn idle_floods_of_dns_and_api_connections_lock_out_neither() {
     const DNS_FLOOD: usize = 1200;
@@ -261,6 +281,83 @@ fn idle_floods_of_dns_and_api_connections_lock_out_neither() {
         "the API table never reached its limit:\n{}",
         m.text
     );
+}
+
+#[test]
+fn out_of_file_descriptors_a_healthy_target_stays_up_and_accept_does_not_spin() {
+    const FLOOD: usize = 160;
+    raise_own_open_files_limit(FLOOD as u64 + 256);
+    let primary = TcpBackend::start("127.0.0.181");
+    let secondary = TcpBackend::start("127.0.0.182");
+    let dir = tempfile::tempdir().unwrap();
+    let records = format!(
+        "db 30 IN A 127.0.0.181 ; healthdns failover=primary check=db target={} all-down=empty\n\
+         db 30 IN A 127.0.0.182 ; healthdns failover=secondary check=db target={}\n",
+        primary.target(),
+        secondary.target()
+    );
+    let check = check_section("db", "tcp", &[("interval", "\"100ms\""), ("port", "9")]);
+    let config = write_config(dir.path(), &records, &[check]);
+    let api: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    // A connection limit above the open-files limit: the flood runs the
+    // process out of descriptors, not out of connection slots. An idle
+    // timeout longer than the test: nothing frees one meanwhile.
+    text = format!(
+        "[server]\nudp-workers = 2\ntcp-max-connections = 1000\ntcp-idle-timeout = \"60s\"\n\
+         {text}\n[api]\nlisten = \"{api}\"\n"
+    );
+    std::fs::write(&config, text).unwrap();
+    let s = serve_with_open_files(&config, 64);
+    wait_answer(&s, "db", "A", &["127.0.0.181"]);
+
+    // Connections past the limit wait in the listen queue: accept fails
+    // with EMFILE for as long as they do.
+    let flood: Vec<TcpStream> = (0..FLOOD)
+        .map(|_| TcpStream::connect_timeout(&s.addr, DEADLINE).expect("queued at least"))
+        .collect();
+    thread::sleep(Duration::from_millis(500));
+    let (cpu_before, started) = (cpu_time(s.pid()), Instant::now());
+    // Over some thirty probes, the primary stays in the answer. Both
+    // targets' probes fail alike: were they judged down, the answer would
+    // be empty.
+    while started.elapsed() < Duration::from_secs(3) {
+        let r = s.dig(&["db.h.test", "A"]);
+        let rdata: Vec<&str> = r.answer.iter().map(|rr| rr.rdata.as_str()).collect();
+        assert_eq!(
+            rdata,
+            ["127.0.0.181"],
+            "out of file descriptors, the primary left the answer:\n{r}\nserver stderr:\n{}",
+            s.stderr_so_far()
+        );
+        thread::sleep(Duration::from_millis(250));
+    }
+    let (cpu, wall) = (cpu_time(s.pid()) - cpu_before, started.elapsed());
+    assert!(
+        cpu < wall / 4,
+        "the server used {cpu:?} of CPU in {wall:?} out of file descriptors: accept spins"
+    );
+    drop(flood);
+
+    // With descriptors back: the probes that could not run were counted
+    // as the checker's errors, not the target's, and accept was retried
+    // a few hundred times a second at most.
+    let m = metrics(api);
+    let local = m.sum("health_check_local_errors_total", &[("check", "db")]);
+    assert!(local > 0.0, "no probe counted as a local error");
+    let fell = m.sum("failover_events_total", &[("to", "down")]);
+    assert_eq!(fell, 0.0, "a transition to down");
+    let accept_errors = m.value("dns_tcp_accept_errors_total", &[]).unwrap_or(0.0);
+    assert!(
+        (1.0..=1000.0).contains(&accept_errors),
+        "{accept_errors} failed accepts"
+    );
+    // DNS over TCP serves again.
+    let deadline = Instant::now() + DEADLINE;
+    while let Err(err) = tcp_query(s.addr, 0x5500) {
+        assert!(Instant::now() < deadline, "TCP after the flood: {err}");
+        thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Hostile files and clients, end to end: what `healthdns check`, `serve`
 //! and a reload do with a device, a FIFO, a directory, a file over the size
 //! limit, and tens of thousands of lines of junk; and (`flood`) what DNS
-//! over TCP and the API do under floods of idle connections.
+//! over TCP, the API and the checks do under floods of idle connections
+//! and out of file descriptors.
 //!
 //! Every run has a deadline and a memory bound of its own, so that a
 //! server that hangs on a FIFO or reads `/dev/zero` without end fails its
