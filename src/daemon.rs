@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, Api};
 use crate::catalog::{Catalog, Problem};
-use crate::config::Config;
+use crate::config::{ApiConfig, Config};
 use crate::health::saved::{self, Saved};
 use crate::metrics::Metrics;
 use crate::server::{self, Listener};
@@ -161,22 +161,16 @@ impl Daemon {
             metrics,
             ..
         } = self;
-        let api_listener = match api {
-            Some(listener) => Some(tokio::net::TcpListener::from_std(listener).map_err(
-                |source| Error::Listen {
-                    addr: config.api.as_ref().map_or(config.listen[0], |a| a.listen),
-                    source,
-                },
-            )?),
-            None => None,
-        };
         let shutdown = CancellationToken::new();
         let mut service = Service::start(&config, &catalog, saved, metrics.clone(), &shutdown)?;
         let targets = service.table().load().targets().len();
-        raise_open_files_limit(targets, config.tcp_max_connections);
+        let clients = config
+            .tcp_max_connections
+            .saturating_add(config.api.as_ref().map_or(0, |api| api.max_connections));
+        raise_open_files_limit(targets, clients);
         ready(&Ready {
             dns: server::addresses(&listeners),
-            api: api_listener.as_ref().and_then(|l| l.local_addr().ok()),
+            api: api.as_ref().and_then(|l| l.local_addr().ok()),
             zones: catalog.zones.len(),
             targets,
         });
@@ -190,6 +184,7 @@ impl Daemon {
         }
         let settings = server::Settings {
             tcp_idle_timeout: config.tcp_idle_timeout,
+            tcp_busy_idle_timeout: config.tcp_busy_idle_timeout,
             tcp_max_connections: config.tcp_max_connections,
             udp_coalesce: server::Coalesce::new(config.udp_coalesce, config.udp_coalesce_load),
             metrics: metrics.clone(),
@@ -209,29 +204,30 @@ impl Daemon {
             settings,
             shutdown.clone(),
         ));
-        let api_task = api_listener.map(|listener| {
-            let api = Api {
-                table: service.table().clone(),
-                history: service.history().clone(),
-                metrics,
-                commands: sender,
-                token: config
-                    .api
-                    .as_ref()
-                    .and_then(|a| a.token.as_deref())
-                    .map(Arc::from),
-                cluster: service.cluster(),
-            };
-            tokio::spawn(api::serve(listener, api, shutdown.clone()))
-        });
+        let api_thread = match (api, &config.api) {
+            (Some(listener), Some(settings)) => {
+                let api = Api {
+                    table: service.table().clone(),
+                    history: service.history().clone(),
+                    metrics,
+                    commands: sender,
+                    token: settings.token.as_deref().map(Arc::from),
+                    cluster: service.cluster(),
+                };
+                Some(spawn_api(listener, api, settings, shutdown.clone())?)
+            }
+            // Without the API, the caller's senders alone keep `commands` open.
+            _ => {
+                drop(sender);
+                None
+            }
+        };
         while let Some(Command::Reload(reply)) = commands.recv().await {
             let result = service.reload(&source);
             match &result {
                 // A reload may add targets: the limit raised at start-up
                 // may no longer cover them.
-                Ok(reloaded) => {
-                    raise_open_files_limit(reloaded.targets, config.tcp_max_connections)
-                }
+                Ok(reloaded) => raise_open_files_limit(reloaded.targets, clients),
                 Err(errors) => {
                     for error in errors {
                         tracing::error!("reload refused, old data kept: {error}");
@@ -246,8 +242,10 @@ impl Daemon {
         shutdown.cancel();
         service.stop().await;
         sockets.await?;
-        if let Some(task) = api_task {
-            task.await?;
+        if let Some(thread) = api_thread {
+            // The thread ends once its connections have; wait off the
+            // runtime's threads.
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         Ok(())
     }
@@ -260,6 +258,41 @@ fn load_state(dir: &std::path::Path) -> Result<Option<Saved>, Error> {
     let loaded = saved::load(dir)?;
     saved::save(dir, loaded.as_ref().unwrap_or(&Saved::default()))?;
     Ok(loaded)
+}
+
+/// Serves the API on a thread of its own, with a runtime of its own, until
+/// `shutdown`: whatever its clients do takes no time from the runtime that
+/// answers DNS over TCP and runs the probes.
+fn spawn_api(
+    listener: std::net::TcpListener,
+    api: Api,
+    settings: &ApiConfig,
+    shutdown: CancellationToken,
+) -> Result<std::thread::JoinHandle<()>, Error> {
+    let addr = settings.listen;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Listen { addr, source })?;
+    let limits = server::Limits {
+        max: settings.max_connections,
+        idle: settings.idle_timeout,
+        busy_idle: settings.idle_timeout,
+    };
+    let header_read_timeout = settings.header_read_timeout;
+    std::thread::Builder::new()
+        .name("healthdns-api".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => {
+                        api::serve(listener, api, limits, header_read_timeout, shutdown).await
+                    }
+                    Err(err) => tracing::error!(%err, %addr, "cannot register the API listener"),
+                }
+            })
+        })
+        .map_err(|source| Error::Listen { addr, source })
 }
 
 /// Attaches XDP to `interface` for the first IPv4 and the first IPv6
@@ -283,9 +316,10 @@ fn open_xdp(interface: &str, listeners: &[Listener]) -> Result<server::xdp::Xdp,
 /// Raises the open-files limit ([`server::raise_open_files_limit`]): each
 /// HTTP target keeps a pooled connection and each TCP probe a socket, so the
 /// usual soft limit of 1024 runs out at about a thousand targets. Warns when
-/// even the hard limit is below what `targets` and `tcp_clients` need.
-fn raise_open_files_limit(targets: usize, tcp_clients: u32) {
-    let needed = targets as u64 + u64::from(tcp_clients);
+/// even the hard limit is below what `targets` and `clients` (DNS over TCP
+/// and API connections at their limits) need.
+fn raise_open_files_limit(targets: usize, clients: u32) {
+    let needed = targets as u64 + u64::from(clients);
     let limit = match server::raise_open_files_limit() {
         Ok(limit) => limit,
         Err(err) => {

@@ -239,6 +239,23 @@ pub(crate) type FailoverLabels = (String, String, String, String, &'static str);
 
 /// A record set: owner name and type mnemonic.
 pub(crate) type SetLabels = (String, String);
+/// What one listener's connection table saw: the TCP connections of DNS,
+/// or those of the API. Atomics: the table counts under its own lock, the
+/// scrape reads without one.
+#[derive(Debug, Default)]
+pub struct ConnectionCounters {
+    /// Connections open now, those being closed included.
+    pub open: AtomicU64,
+    /// Closed by the server after their idle timeout (or, for the API, a
+    /// request's head that took too long).
+    pub timed_out: AtomicU64,
+    /// Closed, idle longest, to make room for a new one at the limit.
+    pub evicted: AtomicU64,
+    /// Closed on accept: the limit reached and none of the others idle.
+    pub refused: AtomicU64,
+    /// `accept` calls that failed (a file descriptor limit, most often).
+    pub accept_errors: AtomicU64,
+}
 
 /// One server's metrics.
 #[derive(Debug)]
@@ -267,6 +284,10 @@ pub struct Metrics {
     /// When the config and zones in force were loaded (start or reload),
     /// in milliseconds since the Unix epoch; 0 before the first load.
     pub last_load_ms: AtomicU64,
+    /// The connection table of DNS over TCP.
+    pub tcp: Arc<ConnectionCounters>,
+    /// The connection table of the API.
+    pub api: Arc<ConnectionCounters>,
     /// How late probes start after their due time, across every loop: one
     /// histogram, not one per check, so a probe costs no lock to count it.
     pub lateness: Histogram,
@@ -291,6 +312,8 @@ impl Default for Metrics {
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
             last_load_ms: AtomicU64::new(0),
+            tcp: Arc::default(),
+            api: Arc::default(),
             lateness: Histogram::for_lateness(),
             probes: Mutex::default(),
             failovers: Mutex::default(),

@@ -1,6 +1,12 @@
 //! The admin HTTP API: liveness, metrics, status, overrides, reload and the
 //! status page. Read-only views, except through the slots' control (the
 //! probe loops apply it) and the reload command (the service applies it).
+//!
+//! Served by a loop of its own over hyper rather than `axum::serve`, for
+//! what that one lacks: a connection limit (at which the connection idle
+//! longest makes room, as for DNS over TCP), an idle timeout, a limit on
+//! the time to send a request's head, and a pause instead of an error
+//! logged each second when `accept` runs out of file descriptors.
 
 mod html;
 mod process;
@@ -8,23 +14,34 @@ pub(crate) mod prometheus;
 pub(crate) mod status;
 
 use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::answer::SharedTable;
+use crate::exhaustion::{Backoff, Throttle};
 use crate::health::Transition;
 use crate::health::slot::Override;
 use crate::health::state::Health;
 use crate::metrics::Metrics;
+use crate::server::{Activity, Connection, Connections, Limits};
 use crate::service::Command;
 
 /// What the handlers share.
@@ -45,12 +62,21 @@ pub(crate) struct Api {
     pub cluster: Option<crate::cluster::Handle>,
 }
 
-/// Serves the API on `listener` until `shutdown`.
+/// Failed accepts, logged at most once a minute.
+static ACCEPT_FAILURES: Throttle = Throttle::new(60);
+
+/// Serves the API on `listener` until `shutdown`, at most `limits.max`
+/// connections at once, each closed once idle past `limits.idle` or when
+/// a request's head takes longer than `header_read_timeout`; then lets the
+/// requests in progress finish.
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     api: Api,
+    limits: Limits,
+    header_read_timeout: Duration,
     shutdown: CancellationToken,
 ) {
+    let counters = api.metrics.api.clone();
     let router = axum::Router::new()
         .route("/", get(page))
         .route("/healthz", get(|| async { "ok" }))
@@ -59,11 +85,173 @@ pub(crate) async fn serve(
         .route("/api/v1/targets/{target}/override", post(set_override))
         .route("/api/v1/reload", post(reload))
         .with_state(api);
-    let result = axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await;
-    if let Err(err) = result {
-        tracing::error!(%err, "API server failed");
+    let connections = Connections::new(limits, counters.clone());
+    // Runs until the last connection ends, shutdown or not: a client that
+    // stops reading its response must not hold shutdown up.
+    let sweeping = CancellationToken::new();
+    let sweeper = tokio::spawn(connections.clone().sweep(sweeping.clone()));
+    let mut backoff = Backoff::default();
+    let mut open = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => {
+                backoff.reset();
+                stream
+            }
+            Err(err) => {
+                counters.accept_errors.fetch_add(1, Ordering::Relaxed);
+                let pause = backoff.after(&err);
+                if pause.is_zero() {
+                    tracing::debug!(%err, "API accept failed");
+                    continue;
+                }
+                if let Some(held) = ACCEPT_FAILURES.allow() {
+                    tracing::warn!(%err, ?pause, failures_not_logged = held, "API accept failed; pausing");
+                }
+                tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(pause) => continue,
+                }
+            }
+        };
+        while open.try_join_next().is_some() {}
+        let Some(slot) = connections.admit() else {
+            tracing::debug!("API connection limit reached and every connection busy, closing");
+            continue;
+        };
+        open.spawn(connection(
+            stream,
+            router.clone(),
+            slot,
+            header_read_timeout,
+            shutdown.clone(),
+        ));
+        // Lets the connection read its request (and so turn busy) before
+        // more are accepted: at the limit, each new one would otherwise
+        // be evicted by those queued after it before it ran.
+        tokio::task::yield_now().await;
+    }
+    drop(listener);
+    while open.join_next().await.is_some() {}
+    sweeping.cancel();
+    let _ = sweeper.await;
+}
+
+/// Serves one connection until the client closes it, its table closes it,
+/// or, once `shutdown` comes, its request in progress is answered.
+async fn connection(
+    stream: TcpStream,
+    router: axum::Router,
+    slot: Connection,
+    header_read_timeout: Duration,
+    shutdown: CancellationToken,
+) {
+    let _ = stream.set_nodelay(true);
+    let activity = slot.activity().clone();
+    let service = {
+        let (activity, router) = (activity.clone(), TowerToHyperService::new(router));
+        hyper::service::service_fn(move |request: axum::http::Request<Incoming>| {
+            // Busy from the head read to the response handed back: a
+            // reload that takes a while is not idleness.
+            let busy = activity.busy();
+            let response = hyper::service::Service::call(&router, request);
+            async move {
+                let response = response.await;
+                drop(busy);
+                response
+            }
+        })
+    };
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let served = builder.serve_connection(TokioIo::new(Watched { stream, activity }), service);
+    let mut served = std::pin::pin!(served);
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            biased;
+            _ = slot.closed() => return,
+            _ = shutdown.cancelled(), if !draining => {
+                served.as_mut().graceful_shutdown();
+                draining = true;
+            }
+            result = served.as_mut() => {
+                if let Err(err) = result {
+                    if err.is_timeout() {
+                        slot.timed_out();
+                    }
+                    tracing::debug!(%err, "API connection ended");
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// A connection's stream, telling its table each time bytes move.
+struct Watched {
+    stream: TcpStream,
+    activity: Activity,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.touch();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::answer::Table;
 use crate::cluster::Handle;
 use crate::health::state::Health;
-use crate::metrics::{Histogram, Metrics, QueryCounters, XdpCounters};
+use crate::metrics::{ConnectionCounters, Histogram, Metrics, QueryCounters, XdpCounters};
 
 /// The exposition of `metrics`, `table` and, when there is one, `cluster`.
 pub(crate) fn render(metrics: &Metrics, table: &Table, cluster: Option<&Handle>) -> String {
@@ -59,6 +59,8 @@ pub(crate) fn render(metrics: &Metrics, table: &Table, cluster: Option<&Handle>)
     ] {
         counter(&mut out, name, help, value);
     }
+    connections(&metrics.tcp, ("dns_tcp", "DNS over TCP"), &mut out);
+    connections(&metrics.api, ("api", "API"), &mut out);
     family(
         &mut out,
         "dns_response_duration_seconds",
@@ -80,13 +82,14 @@ pub(crate) fn render(metrics: &Metrics, table: &Table, cluster: Option<&Handle>)
         "counter",
         "Probes run, by check and result.",
     );
-    let mut by_check: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
+    let mut by_check: std::collections::BTreeMap<&str, (u64, u64, u64)> = Default::default();
     for (target, slot) in table.health().iter() {
         let entry = by_check.entry(&target.check.name).or_default();
         entry.0 += slot.probes_ok.load(Ordering::Relaxed);
         entry.1 += slot.probes_failed.load(Ordering::Relaxed);
+        entry.2 += slot.probes_local.load(Ordering::Relaxed);
     }
-    for (check, (ok, failed)) in by_check {
+    for (check, &(ok, failed, _)) in &by_check {
         let check = escape(check);
         let _ = writeln!(
             out,
@@ -95,6 +98,19 @@ pub(crate) fn render(metrics: &Metrics, table: &Table, cluster: Option<&Handle>)
         let _ = writeln!(
             out,
             "health_checks_total{{check=\"{check}\",result=\"fail\"}} {failed}"
+        );
+    }
+    family(
+        &mut out,
+        "health_check_local_errors_total",
+        "counter",
+        "Probes that could not run for want of a local resource (file descriptors, memory, local ports), by check: neither passed nor failed.",
+    );
+    for (check, (_, _, local)) in by_check {
+        let _ = writeln!(
+            out,
+            "health_check_local_errors_total{{check=\"{}\"}} {local}",
+            escape(check)
         );
     }
     family(
@@ -447,6 +463,37 @@ fn queries(counters: &QueryCounters, zone: &str, out: &mut String) {
     }
 }
 
+/// The families of one listener's connection table, named from `prefix`:
+/// open connections, those the server closed by reason, failed accepts.
+fn connections(counters: &ConnectionCounters, (prefix, what): (&str, &str), out: &mut String) {
+    let name = format!("{prefix}_connections");
+    family(
+        out,
+        &name,
+        "gauge",
+        &format!("{what} connections open, those being closed included."),
+    );
+    let _ = writeln!(out, "{name} {}", counters.open.load(Ordering::Relaxed));
+    labelled(
+        out,
+        (&format!("{prefix}_closed_total"), "reason"),
+        &format!(
+            "{what} connections the server closed: idle past the timeout, evicted (idle longest, to make room at the limit), or refused (at the limit, none idle)."
+        ),
+        &[
+            ("idle", &counters.timed_out),
+            ("evicted", &counters.evicted),
+            ("refused", &counters.refused),
+        ],
+    );
+    counter(
+        out,
+        &format!("{prefix}_accept_errors_total"),
+        &format!("Failed accepts of {what} connections (out of file descriptors, most often)."),
+        &counters.accept_errors,
+    );
+}
+
 /// A histogram's samples: cumulative buckets, `+Inf`, sum and count.
 fn histogram(histogram: &Histogram, name: &str, labels: &str, out: &mut String) {
     let sep = if labels.is_empty() { "" } else { "," };
@@ -630,6 +677,28 @@ mod tests {
             ),
             "{out}"
         );
+    }
+
+    #[test]
+    fn connection_tables_are_rendered_per_listener() {
+        let m = Metrics::default();
+        m.tcp.open.store(12, Ordering::Relaxed);
+        m.tcp.evicted.store(3, Ordering::Relaxed);
+        m.api.accept_errors.store(5, Ordering::Relaxed);
+        let table = crate::answer::build(&[], &Default::default());
+        let out = render(&m, &table, None);
+        for line in [
+            "# TYPE dns_tcp_connections gauge\n",
+            "dns_tcp_connections 12\n",
+            "dns_tcp_closed_total{reason=\"evicted\"} 3\n",
+            "dns_tcp_closed_total{reason=\"idle\"} 0\n",
+            "dns_tcp_accept_errors_total 0\n",
+            "api_connections 0\n",
+            "api_accept_errors_total 5\n",
+            "# TYPE health_check_local_errors_total counter\n",
+        ] {
+            assert!(out.contains(line), "no {line:?} in\n{out}");
+        }
     }
 
     #[test]

@@ -50,6 +50,12 @@ pub(crate) struct ApiSection {
     pub token: Option<Spanned<String>>,
     /// A file holding the token (relative to the config file).
     pub token_file: Option<Spanned<String>>,
+    /// Most connections open at once.
+    pub max_connections: Option<Spanned<u32>>,
+    /// How long a connection may stay idle.
+    pub idle_timeout: Option<Spanned<String>>,
+    /// How long a client may take to send a request's head.
+    pub header_read_timeout: Option<Spanned<String>>,
 }
 
 /// `[server]`
@@ -60,6 +66,8 @@ pub(crate) struct ServerSection {
     pub listen: Option<Vec<Spanned<String>>>,
     /// How long an idle TCP connection stays open.
     pub tcp_idle_timeout: Option<Spanned<String>>,
+    /// How long once `tcp-max-connections` are open.
+    pub tcp_busy_idle_timeout: Option<Spanned<String>>,
     /// Most TCP connections open at once.
     pub tcp_max_connections: Option<Spanned<u32>>,
     /// UDP worker sockets (SO_REUSEPORT), default one per core.

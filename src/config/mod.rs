@@ -29,8 +29,23 @@ pub type Checks = BTreeMap<String, std::sync::Arc<Check>>;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
 /// Idle TCP connections are closed after this long (Knot's default).
 pub const DEFAULT_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The idle timeout of TCP connections once `tcp-max-connections` are
+/// open (NSD's past half its limit).
+pub const DEFAULT_TCP_BUSY_IDLE_TIMEOUT: Duration = Duration::from_millis(200);
 /// Most TCP connections served at once.
 pub const DEFAULT_TCP_MAX_CONNECTIONS: u32 = 1000;
+/// Most API connections open at once: far more than operators and
+/// scrapers use, far fewer than DNS needs file descriptors for.
+pub const DEFAULT_API_MAX_CONNECTIONS: u32 = 100;
+/// An API connection neither sending, receiving nor handling a request is
+/// closed after this long.
+pub const DEFAULT_API_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest an API client may take to send a request's head, counted
+/// from when the server starts waiting for it.
+pub const DEFAULT_API_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest API timeout: far beyond any use, far from the overflow of
+/// a deadline.
+pub const MAX_API_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// The longest `udp-coalesce`: it delays an answer by up to that much.
 pub const MAX_UDP_COALESCE: Duration = Duration::from_millis(1);
 /// The share of its time on the CPU (without pauses) from which a UDP
@@ -56,6 +71,8 @@ pub struct Config {
     pub zones: Vec<ZoneConfig>,
     /// Idle TCP timeout.
     pub tcp_idle_timeout: Duration,
+    /// Idle TCP timeout once `tcp_max_connections` are open.
+    pub tcp_busy_idle_timeout: Duration,
     /// TCP connection limit.
     pub tcp_max_connections: u32,
     /// UDP sockets per listen address; `None` = one per core.
@@ -92,6 +109,12 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     /// Bearer token for requests that change state.
     pub token: Option<String>,
+    /// Most connections open at once.
+    pub max_connections: u32,
+    /// Idle connections are closed after this long.
+    pub idle_timeout: Duration,
+    /// The longest a client may take to send a request's head.
+    pub header_read_timeout: Duration,
 }
 
 /// Where the API listens when `[api]` gives no address.
@@ -103,6 +126,7 @@ impl Default for Config {
             listen: Vec::new(),
             zones: Vec::new(),
             tcp_idle_timeout: DEFAULT_TCP_IDLE_TIMEOUT,
+            tcp_busy_idle_timeout: DEFAULT_TCP_BUSY_IDLE_TIMEOUT,
             tcp_max_connections: DEFAULT_TCP_MAX_CONNECTIONS,
             udp_workers: None,
             xdp: None,
@@ -261,6 +285,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
             Err(err) => errors.push(located(Some(timeout.span()), err.to_string())),
         }
     }
+    if let Some(timeout) = &raw.server.tcp_busy_idle_timeout {
+        match parse_duration(timeout.get_ref()) {
+            Ok(duration) => config.tcp_busy_idle_timeout = duration,
+            Err(err) => errors.push(located(Some(timeout.span()), err.to_string())),
+        }
+    }
     if let Some(max) = &raw.server.tcp_max_connections {
         match *max.get_ref() {
             0 => errors.push(located(
@@ -380,8 +410,57 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
             }
             (None, None) => None,
         };
+        let max_connections = match &section.max_connections {
+            None => DEFAULT_API_MAX_CONNECTIONS,
+            Some(max) if *max.get_ref() == 0 => {
+                errors.push(located(
+                    Some(max.span()),
+                    "api max-connections must be at least 1".into(),
+                ));
+                DEFAULT_API_MAX_CONNECTIONS
+            }
+            Some(max) => *max.get_ref(),
+        };
+        let mut positive = |key: &str, value: &Option<toml::Spanned<String>>, default| {
+            let Some(text) = value else {
+                return default;
+            };
+            match parse_duration(text.get_ref()) {
+                Ok(duration) if !duration.is_zero() && duration <= MAX_API_TIMEOUT => duration,
+                Ok(_) => {
+                    errors.push(located(
+                        Some(text.span()),
+                        format!(
+                            "api {key} must be more than 0s and at most {}",
+                            humantime::format_duration(MAX_API_TIMEOUT)
+                        ),
+                    ));
+                    default
+                }
+                Err(err) => {
+                    errors.push(located(Some(text.span()), err.to_string()));
+                    default
+                }
+            }
+        };
+        let idle_timeout = positive(
+            "idle-timeout",
+            &section.idle_timeout,
+            DEFAULT_API_IDLE_TIMEOUT,
+        );
+        let header_read_timeout = positive(
+            "header-read-timeout",
+            &section.header_read_timeout,
+            DEFAULT_API_HEADER_READ_TIMEOUT,
+        );
         if let Some(listen) = listen {
-            config.api = Some(ApiConfig { listen, token });
+            config.api = Some(ApiConfig {
+                listen,
+                token,
+                max_connections,
+                idle_timeout,
+                header_read_timeout,
+            });
         }
     }
     if let Some(section) = &raw.cluster {
@@ -584,6 +663,54 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn tcp_and_api_connection_limits_and_timeouts() {
+        let config = parse(
+            Path::new("t.toml"),
+            "[server]\ntcp-busy-idle-timeout = \"50ms\"\n\
+             [api]\nmax-connections = 7\nidle-timeout = \"5s\"\nheader-read-timeout = \"2s\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.tcp_busy_idle_timeout, Duration::from_millis(50));
+        let api = config.api.unwrap();
+        assert_eq!(
+            (
+                api.max_connections,
+                api.idle_timeout,
+                api.header_read_timeout
+            ),
+            (7, Duration::from_secs(5), Duration::from_secs(2))
+        );
+        let defaults = parse(Path::new("t.toml"), "[api]\n").unwrap();
+        assert_eq!(
+            defaults.tcp_busy_idle_timeout,
+            DEFAULT_TCP_BUSY_IDLE_TIMEOUT
+        );
+        let api = defaults.api.unwrap();
+        assert_eq!(
+            (
+                api.max_connections,
+                api.idle_timeout,
+                api.header_read_timeout
+            ),
+            (
+                DEFAULT_API_MAX_CONNECTIONS,
+                DEFAULT_API_IDLE_TIMEOUT,
+                DEFAULT_API_HEADER_READ_TIMEOUT
+            )
+        );
+        assert_errors(
+            "[server]\ntcp-busy-idle-timeout = \"soon\"\n\
+             [api]\nmax-connections = 0\nidle-timeout = \"0s\"\nheader-read-timeout = \"x\"\n",
+            &[
+                "t.toml:2:25: duration \"soon\"",
+                "t.toml:4:19: api max-connections must be at least 1",
+                "t.toml:5:16: api idle-timeout must be more than 0s and at most 1day",
+                "t.toml:6:23: duration \"x\"",
+            ],
+        );
+    }
+
+    #[test]
     fn udp_coalesce_load_is_a_share_of_the_cpu() {
         let config = parse(Path::new("t.toml"), "[server]\nudp-coalesce-load = 0.7\n").unwrap();
         assert_eq!(config.udp_coalesce_load, 0.7);
@@ -701,7 +828,7 @@ pub(crate) mod tests {
             [
                 "t.toml:1:2: unknown field `sever`, expected one of `server`, `zone`, `check`, \
                  `notify`, `api`, `cluster`, `rate-limit`",
-                "t.toml:4:1: unknown field `lisen`, expected one of `listen`, `tcp-idle-timeout`, \
+                "t.toml:4:1: unknown field `lisen`, expected one of `listen`, `tcp-idle-timeout`, `tcp-busy-idle-timeout`, \
                  `tcp-max-connections`, `udp-workers`, `xdp`, `udp-coalesce`, \
                  `udp-coalesce-load`, `max-zone-file-size`, `state-dir`",
                 "t.toml:5:23: invalid type: string \"many\", expected u32",

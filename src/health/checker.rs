@@ -17,8 +17,13 @@ use super::slot::{self, Override, Probe, Slot};
 use super::state::Health;
 use super::{Change, Changes, Target, Transition};
 use crate::config::Failback;
+use crate::exhaustion::Throttle;
 use crate::metrics::{Histogram, Metrics};
 use crate::random;
+
+/// Probes that could not run for want of a local resource, logged at most
+/// once every ten seconds: a shortage fails every target's probes at once.
+static LOCAL_ERRORS: Throttle = Throttle::new(10);
 
 /// Where a probe loop tells what happened.
 #[derive(Debug, Clone)]
@@ -191,8 +196,24 @@ impl<P: Prober> Loop<P> {
 
     /// Feeds one probe result to the state machine; a flip is this
     /// instance's new view (told to the cluster, when there is one), and
-    /// what answers follow may change with it.
+    /// what answers follow may change with it. A probe that could not run
+    /// for want of a local resource says nothing of the target: it is
+    /// counted and logged, and the state machine does not see it.
     fn observe(&mut self, outcome: &Outcome, started: Instant) {
+        if outcome.class == ReasonClass::Local {
+            self.slot
+                .probes_local
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Some(held) = LOCAL_ERRORS.allow() {
+                tracing::warn!(
+                    target = %self.target.key,
+                    reason = %outcome.reason,
+                    not_logged = held,
+                    "probe could not run for want of a local resource; not counted against the target"
+                );
+            }
+            return;
+        }
         let check = &self.target.check;
         let counter = if outcome.passed {
             &self.slot.probes_ok
@@ -405,10 +426,11 @@ mod tests {
     use crate::health::slot::Override;
     use crate::health::state::Thresholds;
 
-    /// Plays back results, each probe taking its delay (none when the
-    /// delays run out), and records the (virtual) time of each probe.
+    /// Plays back results (`None`: a local error), each probe taking its
+    /// delay (none when the delays run out), and records the (virtual) time
+    /// of each probe.
     struct Script {
-        results: VecDeque<bool>,
+        results: VecDeque<Option<bool>>,
         delays: VecDeque<Duration>,
         seen: Arc<Mutex<Vec<Duration>>>,
         epoch: Instant,
@@ -416,7 +438,7 @@ mod tests {
 
     impl Prober for Script {
         fn probe(&mut self) -> impl Future<Output = Outcome> + Send {
-            let passed = self.results.pop_front().unwrap_or(true);
+            let result = self.results.pop_front().unwrap_or(Some(true));
             let delay = self.delays.pop_front().unwrap_or_default();
             self.seen.lock().unwrap().push(self.epoch.elapsed());
             async move {
@@ -424,12 +446,12 @@ mod tests {
                     tokio::time::sleep(delay).await;
                 }
                 Outcome {
-                    passed,
+                    passed: result == Some(true),
                     reason: String::new(),
-                    class: if passed {
-                        ReasonClass::Ok
-                    } else {
-                        ReasonClass::Error
+                    class: match result {
+                        Some(true) => ReasonClass::Ok,
+                        Some(false) => ReasonClass::Error,
+                        None => ReasonClass::Local,
                     },
                     latency: delay,
                 }
@@ -473,7 +495,8 @@ mod tests {
     }
 
     fn start(failback: Failback, initial: Health, results: &[bool], jitter: bool) -> Running {
-        start_delayed(failback, initial, results, jitter, &[])
+        let results: Vec<Option<bool>> = results.iter().copied().map(Some).collect();
+        start_delayed(failback, initial, &results, jitter, &[])
     }
 
     /// [`start`] with probes that take `delays`, counting into metrics of
@@ -481,7 +504,7 @@ mod tests {
     fn start_delayed(
         failback: Failback,
         initial: Health,
-        results: &[bool],
+        results: &[Option<bool>],
         jitter: bool,
         delays: &[Duration],
     ) -> Running {
@@ -528,7 +551,17 @@ mod tests {
     /// Runs a loop over `results`; returns the serving state half an
     /// interval after each probe.
     async fn run(failback: Failback, initial: Health, results: &[bool]) -> Vec<bool> {
-        let running = start(failback, initial, results, false);
+        let results: Vec<Option<bool>> = results.iter().copied().map(Some).collect();
+        run_with_local_errors(failback, initial, &results).await
+    }
+
+    /// [`run`] where `None` is a probe that hit a local error.
+    async fn run_with_local_errors(
+        failback: Failback,
+        initial: Health,
+        results: &[Option<bool>],
+    ) -> Vec<bool> {
+        let running = start_delayed(failback, initial, results, false, &[]);
         let mut states = Vec::new();
         tokio::time::sleep(Duration::from_millis(500)).await;
         for _ in results {
@@ -556,6 +589,47 @@ mod tests {
         )
         .await;
         assert_eq!(states, [true, true, false, false, false, true, true]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn local_errors_are_neither_failures_nor_successes() {
+        // Fall 2: the two failures count as consecutive across the local
+        // errors between them, and the local errors alone take nothing
+        // down.
+        let (f, l, p) = (Some(false), None, Some(true));
+        let states =
+            run_with_local_errors(Failback::Auto, Health::Up, &[l, l, l, f, l, l, f, l]).await;
+        assert_eq!(states, [true, true, true, true, true, true, false, false]);
+        // Rise 2: nor do they reset a run of successes, or bring a down
+        // target back.
+        let states = run_with_local_errors(Failback::Auto, Health::Down, &[l, p, l, l, p, l]).await;
+        assert_eq!(states, [false, false, false, false, true, true]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn local_errors_are_counted_apart() {
+        let running = start_delayed(
+            Failback::Auto,
+            Health::Up,
+            &[None, None, Some(false), None],
+            false,
+            &[],
+        );
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        running.shutdown.cancel();
+        let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            (
+                count(&running.slot.probes_local),
+                count(&running.slot.probes_failed),
+                count(&running.slot.probes_ok)
+            ),
+            (3, 1, 0)
+        );
+        assert!(
+            running.slot.detail().last_probe.is_some_and(|p| !p.ok),
+            "the last probe that ran is the failed one"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -683,7 +757,7 @@ mod tests {
         let running = start_delayed(
             Failback::Auto,
             Health::Up,
-            &[true; 10],
+            &[Some(true); 10],
             false,
             &[Duration::from_millis(1250)],
         );

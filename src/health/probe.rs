@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::config::{Check, Kind};
+use crate::exhaustion::{connect_shortage, shortage};
 use crate::health::TargetKey;
 
 /// The result of one probe.
@@ -49,6 +50,10 @@ pub enum ReasonClass {
     Override,
     /// The instances of a cluster agreed on it, or their verdict lapsed.
     Cluster,
+    /// The probe could not run for want of a local resource (file
+    /// descriptors, memory, a local port): the checker's failure, not the
+    /// target's, so neither a pass nor a fail.
+    Local,
 }
 
 impl ReasonClass {
@@ -64,11 +69,19 @@ impl ReasonClass {
             ReasonClass::Error => "error",
             ReasonClass::Override => "override",
             ReasonClass::Cluster => "cluster",
+            ReasonClass::Local => "local",
         }
     }
 
-    /// The class of a failed connect.
-    fn of_io(err: &std::io::Error) -> ReasonClass {
+    /// The class of a failed connect (or of what it takes first: a name
+    /// resolved, a socket), `local` telling which errors are shortages.
+    fn of_io(
+        err: &std::io::Error,
+        local: fn(&std::io::Error) -> Option<&'static str>,
+    ) -> ReasonClass {
+        if local(err).is_some() {
+            return ReasonClass::Local;
+        }
         match err.kind() {
             std::io::ErrorKind::TimedOut => ReasonClass::Timeout,
             _ => ReasonClass::Connect,
@@ -76,8 +89,24 @@ impl ReasonClass {
     }
 
     /// The class of a failed HTTP request. reqwest says timeouts, connects
-    /// and bodies apart, but a TLS failure only in its causes' text.
-    fn of_http(err: &reqwest::Error, text: &str) -> ReasonClass {
+    /// and bodies apart, but a TLS failure only in its causes' text, and a
+    /// local shortage only in the I/O error among its causes, which `local`
+    /// judges.
+    fn of_http(
+        err: &reqwest::Error,
+        text: &str,
+        local: fn(&std::io::Error) -> Option<&'static str>,
+    ) -> ReasonClass {
+        let mut cause = std::error::Error::source(err);
+        while let Some(error) = cause {
+            if error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| local(io).is_some())
+            {
+                return ReasonClass::Local;
+            }
+            cause = error.source();
+        }
         let text = text.to_ascii_lowercase();
         if err.is_timeout() || text.contains("timed out") {
             ReasonClass::Timeout
@@ -284,18 +313,20 @@ pub(crate) async fn probe(
 
 /// Opens a TCP connection to `key`, from `source` when given.
 async fn connect(source: Option<IpAddr>, key: &TargetKey) -> Result<TcpStream, Failure> {
-    let failed = |what: &'static str| {
-        move |err: std::io::Error| (format!("{what}: {err}"), ReasonClass::of_io(&err))
+    let failed = |what: &'static str, local: fn(&std::io::Error) -> Option<&'static str>| {
+        move |err: std::io::Error| (format!("{what}: {err}"), ReasonClass::of_io(&err, local))
     };
     let Some(source) = source else {
+        // Resolving, the socket and the connect: each can fail for want of
+        // a descriptor, and only the connect binds (a local port).
         return TcpStream::connect(key.authority())
             .await
-            .map_err(failed("connect"));
+            .map_err(failed("connect", connect_shortage));
     };
     let mut last = None;
     for addr in tokio::net::lookup_host(key.authority())
         .await
-        .map_err(failed("resolve"))?
+        .map_err(failed("resolve", shortage))?
     {
         if addr.is_ipv4() != source.is_ipv4() {
             continue;
@@ -305,17 +336,20 @@ async fn connect(source: Option<IpAddr>, key: &TargetKey) -> Result<TcpStream, F
         } else {
             TcpSocket::new_v6()
         }
-        .map_err(failed("socket"))?;
+        .map_err(failed("socket", shortage))?;
         defer_port_choice(&socket);
+        // A source that is not this host's (EADDRNOTAVAIL) is a mistake
+        // in the config: the probe fails.
         socket.bind(SocketAddr::new(source, 0)).map_err(|err| {
-            (
-                format!("bind to source {source}: {err}"),
-                ReasonClass::Error,
-            )
+            let class = match shortage(&err) {
+                Some(_) => ReasonClass::Local,
+                None => ReasonClass::Error,
+            };
+            (format!("bind to source {source}: {err}"), class)
         })?;
         match socket.connect(addr).await {
             Ok(stream) => return Ok(stream),
-            Err(err) => last = Some(failed("connect")(err)),
+            Err(err) => last = Some(failed("connect", connect_shortage)(err)),
         }
     }
     Err(last.unwrap_or_else(|| other_family(source, &key.host)))
@@ -353,7 +387,8 @@ async fn request(check: &Check, client: &reqwest::Client, url: &str) -> Result<S
     for (name, value) in &check.headers {
         request = request.header(name, value);
     }
-    let mut response = request.send().await.map_err(|err| describe(&err))?;
+    let failed = |err: reqwest::Error| describe(&err, check.source.is_some());
+    let mut response = request.send().await.map_err(failed)?;
     let status = response.status().as_u16();
     if !check
         .expect_status
@@ -367,7 +402,7 @@ async fn request(check: &Check, client: &reqwest::Client, url: &str) -> Result<S
     };
     let mut body = Vec::new();
     while body.len() < check.max_body {
-        match response.chunk().await.map_err(|err| describe(&err))? {
+        match response.chunk().await.map_err(failed)? {
             Some(chunk) => {
                 body.extend_from_slice(&chunk[..chunk.len().min(check.max_body - body.len())])
             }
@@ -388,8 +423,9 @@ async fn request(check: &Check, client: &reqwest::Client, url: &str) -> Result<S
 }
 
 /// reqwest's error with its causes, which say what really failed, and
-/// its class.
-fn describe(err: &reqwest::Error) -> Failure {
+/// its class. With a `bound` source, the client binds before it connects,
+/// and EADDRNOTAVAIL is the bind's: a source not this host's.
+fn describe(err: &reqwest::Error, bound: bool) -> Failure {
     let mut text = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
@@ -397,7 +433,8 @@ fn describe(err: &reqwest::Error) -> Failure {
         text.push_str(&cause.to_string());
         source = cause.source();
     }
-    let class = ReasonClass::of_http(err, &text);
+    let local = if bound { shortage } else { connect_shortage };
+    let class = ReasonClass::of_http(err, &text, local);
     (text, class)
 }
 
@@ -531,6 +568,26 @@ mod tests {
                 "source ::1 is IPv6, and target localhost has no IPv6 address"
             ),
         }
+    }
+
+    #[test]
+    fn shortages_are_the_checker_s_errors_and_the_rest_the_target_s() {
+        let errno = std::io::Error::from_raw_os_error;
+        let of_connect = |code| ReasonClass::of_io(&errno(code), connect_shortage);
+        let of_socket = |code| ReasonClass::of_io(&errno(code), shortage);
+        assert_eq!(of_connect(libc::EMFILE), ReasonClass::Local);
+        assert_eq!(of_connect(libc::ENFILE), ReasonClass::Local);
+        assert_eq!(of_connect(libc::ENOBUFS), ReasonClass::Local);
+        assert_eq!(
+            of_connect(libc::EADDRNOTAVAIL),
+            ReasonClass::Local,
+            "no port left"
+        );
+        assert_eq!(of_connect(libc::ECONNREFUSED), ReasonClass::Connect);
+        assert_eq!(of_connect(libc::ENETUNREACH), ReasonClass::Connect);
+        assert_eq!(of_connect(libc::ETIMEDOUT), ReasonClass::Timeout);
+        assert_eq!(of_socket(libc::ENOMEM), ReasonClass::Local);
+        assert_eq!(of_socket(libc::EADDRNOTAVAIL), ReasonClass::Connect);
     }
 
     #[tokio::test]

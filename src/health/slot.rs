@@ -34,6 +34,9 @@ pub struct Slot {
     pub probes_ok: AtomicU64,
     /// Probes that failed.
     pub probes_failed: AtomicU64,
+    /// Probes that could not run for want of a local resource: neither
+    /// passed nor failed.
+    pub probes_local: AtomicU64,
 }
 
 /// What the checks and the loop know of a target.
@@ -152,6 +155,7 @@ impl Slot {
             wake: Notify::new(),
             probes_ok: AtomicU64::new(0),
             probes_failed: AtomicU64::new(0),
+            probes_local: AtomicU64::new(0),
         }
     }
 

@@ -10,6 +10,7 @@
 
 mod bind;
 mod coalesce;
+mod conns;
 mod limits;
 mod plain;
 mod rate_limit;
@@ -32,15 +33,20 @@ use crate::metrics::Metrics;
 pub use crate::metrics::RateLimitCounters;
 pub use bind::{Listener, bind};
 pub use coalesce::Coalesce;
+pub use conns::{Activity, Busy, Connection, Connections, Limits};
 pub use limits::raise_open_files_limit;
 pub use rate_limit::{Limiter, RateLimit};
 
 /// Socket settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Idle TCP connections are closed after this long.
+    /// Idle TCP connections are closed after this long while at most half
+    /// of `tcp_max_connections` are open.
     pub tcp_idle_timeout: Duration,
-    /// Most TCP connections open at once; more are closed on accept.
+    /// ... and after this long once all are (`tcp-busy-idle-timeout`).
+    pub tcp_busy_idle_timeout: Duration,
+    /// Most TCP connections open at once; at the limit, the one idle
+    /// longest is closed for a new one.
     pub tcp_max_connections: u32,
     /// The UDP and XDP workers' pause once drained (`udp-coalesce`).
     pub udp_coalesce: Coalesce,
@@ -66,9 +72,15 @@ pub async fn serve(
             tasks.spawn_blocking(worker);
         }
     }
-    let connections = Arc::new(tokio::sync::Semaphore::new(
-        settings.tcp_max_connections as usize,
-    ));
+    let connections = Connections::new(
+        Limits {
+            max: settings.tcp_max_connections,
+            idle: settings.tcp_idle_timeout,
+            busy_idle: settings.tcp_busy_idle_timeout,
+        },
+        settings.metrics.tcp.clone(),
+    );
+    tasks.spawn(connections.clone().sweep(shutdown.clone()));
     for listener in listeners {
         for socket in listener.udp {
             // A thread of its own: it blocks in recvmmsg, not in the runtime.

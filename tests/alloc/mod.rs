@@ -1,7 +1,8 @@
-//! The UDP answer path allocates nothing: a counting global allocator
+//! The answer paths allocate nothing: a counting global allocator
 //! (counting only on the thread that asks) watches thousands of queries of
-//! every kind go through the real `respond`, and through a worker's
-//! response cache as the UDP workers answer (hits, misses, evictions).
+//! every kind go through the real `respond`, through a worker's response
+//! cache as the UDP workers answer (hits, misses, evictions), and through
+//! a server's TCP connections once they are established.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -11,8 +12,11 @@ use std::sync::atomic::Ordering;
 
 use healthdns::answer::{Cache, Transport, build, respond};
 use healthdns::config::RateLimitConfig;
+use healthdns::daemon::Daemon;
 use healthdns::name::Name;
 use healthdns::server::{Limiter, RateLimit, RateLimitCounters};
+use healthdns::service::{Command, Source};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Counts allocations made on threads that switched counting on.
 pub struct Counting;
@@ -209,4 +213,105 @@ fn the_udp_answer_path_allocates_nothing() {
     );
     // The counter itself works: a Vec allocates.
     assert_eq!(allocations(|| drop(std::hint::black_box(vec![1u8; 10]))), 1);
+}
+
+/// `message` with its 2-byte length prefix.
+fn framed(message: &[u8]) -> Vec<u8> {
+    [&(message.len() as u16).to_be_bytes()[..], message].concat()
+}
+
+/// Writes `queries` (framed, in one write) and reads as many answers;
+/// the number of those that were answers (a header with QR set at least).
+async fn exchange(
+    conn: &mut tokio::net::TcpStream,
+    queries: &[u8],
+    count: usize,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
+    conn.write_all(queries).await?;
+    let mut answers = 0;
+    for _ in 0..count {
+        let mut len = [0u8; 2];
+        conn.read_exact(&mut len).await?;
+        let len = u16::from_be_bytes(len) as usize;
+        conn.read_exact(&mut buf[..len]).await?;
+        answers += usize::from(len >= 12 && buf[2] & 0x80 != 0);
+    }
+    Ok(answers)
+}
+
+#[test]
+fn tcp_connections_answer_without_allocating_once_established() {
+    // The server and the client on this thread alone: every allocation
+    // either makes while the counter is on is counted.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let source = Source {
+        config: None,
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        zones: vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/example.com.zone")],
+        state_dir: None,
+    };
+    let daemon = Daemon::bind(source, None).expect("bind");
+    let (sender, commands) = tokio::sync::mpsc::channel(8);
+    let control = sender.clone();
+    runtime.block_on(async move {
+        let (ready, addr) = tokio::sync::oneshot::channel();
+        let server = tokio::spawn(daemon.run(sender, commands, move |r| {
+            let _ = ready.send(r.dns[0]);
+        }));
+        let addr = addr.await.unwrap();
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let one = framed(&query("www.example.com.", 1, true, 1));
+        let burst: Vec<u8> = [
+            query("www.example.com.", 1, true, 1),
+            query("nothing.example.com.", 1, false, 1),
+            query("example.com.", 255, false, 1),
+            query("big.example.com.", 16, true, 1),
+            query("www.example.com.", 1, true, 2),
+        ]
+        .iter()
+        .cycle()
+        .take(100)
+        .flat_map(|q| framed(q))
+        .collect();
+        let mut buf = vec![0u8; 65535];
+        // Warm up: this thread's buffers, the connection's.
+        let warm = (
+            exchange(&mut conn, &one, 1, &mut buf).await,
+            exchange(&mut conn, &burst, 100, &mut buf).await,
+        );
+        COUNT.with(|c| c.set(0));
+        COUNTING.with(|on| on.set(true));
+        let mut answered = Ok(0);
+        for _ in 0..200 {
+            answered = match answered {
+                Ok(n) => exchange(&mut conn, &one, 1, &mut buf).await.map(|m| n + m),
+                failed => failed,
+            };
+        }
+        for _ in 0..20 {
+            answered = match answered {
+                Ok(n) => exchange(&mut conn, &burst, 100, &mut buf)
+                    .await
+                    .map(|m| n + m),
+                failed => failed,
+            };
+        }
+        COUNTING.with(|on| on.set(false));
+        let count = COUNT.with(Cell::get);
+        // Stopped before asserting: a panic here would leave the UDP
+        // workers running and the runtime waiting for them.
+        drop(conn);
+        control.send(Command::Shutdown).await.unwrap();
+        server.await.unwrap().expect("the daemon stops cleanly");
+        assert_eq!((warm.0.unwrap(), warm.1.unwrap()), (1, 100));
+        assert_eq!(answered.unwrap(), 2200, "every query answered");
+        assert_eq!(
+            count, 0,
+            "allocations over 2,200 queries on an established TCP connection"
+        );
+    });
 }

@@ -1,11 +1,15 @@
-//! Hostile files, end to end: what `healthdns check`, `serve` and a reload
-//! do with a device, a FIFO, a directory, a file over the size limit, and
-//! tens of thousands of lines of junk.
+//! Hostile files and clients, end to end: what `healthdns check`, `serve`
+//! and a reload do with a device, a FIFO, a directory, a file over the size
+//! limit, and tens of thousands of lines of junk; and (`flood`) what DNS
+//! over TCP, the API and the checks do under floods of idle connections
+//! and out of file descriptors.
 //!
 //! Every run has a deadline and a memory bound of its own, so that a
 //! server that hangs on a FIFO or reads `/dev/zero` without end fails its
 //! test instead of hanging CI or exhausting the machine's memory. The
 //! deadlines are generous: they turn a hang into a failure, nothing more.
+
+mod flood;
 
 use std::ffi::OsStr;
 use std::io::Read;

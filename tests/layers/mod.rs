@@ -12,7 +12,7 @@ use std::path::Path;
 /// one of a layer not listed here fails the test, so a new module must be
 /// placed.
 const LAYERS: &[&[&str]] = &[
-    &["name", "random", "groups", "client", "files"],
+    &["name", "random", "groups", "client", "files", "exhaustion"],
     &["wire"],
     &["config", "metrics"],
     &["zone"],

@@ -1,6 +1,7 @@
 //! Transport rules seen from outside: TCP framing (pipelined, split and
-//! trickled queries), the TCP idle timeout and connection limit, malformed
-//! datagrams, and serving from a config file.
+//! trickled queries), the TCP idle timeouts (shorter as the connections
+//! near the limit) and the connection idle longest making room at the
+//! limit, malformed datagrams, and serving from a config file.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
@@ -183,48 +184,61 @@ fn idle_tcp_connections_are_closed_after_the_timeout() {
 }
 
 #[test]
-fn connections_over_the_limit_are_closed_and_the_others_kept() {
+fn at_the_limit_the_connection_idle_longest_makes_room() {
     let dir = tempfile::tempdir().unwrap();
-    let s = serve_config(dir.path(), "tcp-max-connections = 1");
-    let mut first = TcpStream::connect(s.addr).unwrap();
-    assert_eq!(tcp_exchange(&mut first, 1)[..2], [0, 1]);
-    let mut second = TcpStream::connect(s.addr).unwrap();
+    let s = serve_config(dir.path(), "tcp-max-connections = 2");
+    let mut oldest = TcpStream::connect(s.addr).unwrap();
+    assert_eq!(tcp_exchange(&mut oldest, 1)[..2], [0, 1]);
+    let mut newer = TcpStream::connect(s.addr).unwrap();
+    assert_eq!(tcp_exchange(&mut newer, 2)[..2], [0, 2]);
+    // The oldest is used again: now `newer` has been idle longest.
+    assert_eq!(tcp_exchange(&mut oldest, 3)[..2], [0, 3]);
+    let mut third = TcpStream::connect(s.addr).unwrap();
+    assert_eq!(
+        tcp_exchange(&mut third, 4)[..2],
+        [0, 4],
+        "the new connection is served"
+    );
     assert!(
-        closed_by_peer(&mut second),
-        "the second connection is refused service"
+        closed_by_peer(&mut newer),
+        "the connection idle longest is closed for it"
     );
     assert_eq!(
-        tcp_exchange(&mut first, 2)[..2],
-        [0, 2],
-        "the first still works"
+        tcp_exchange(&mut oldest, 5)[..2],
+        [0, 5],
+        "the recently used one is kept"
     );
-    drop(first);
-    // The slot frees up once the first connection is gone.
-    wait_for_a_free_slot(&s, "the slot never freed up");
 }
 
-/// Opens connections until one gets an answer; panics past the deadline.
-fn wait_for_a_free_slot(s: &Server, why: &str) {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let mut conn = TcpStream::connect(s.addr).unwrap();
-        conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        let sent = conn.write_all(&framed(&query(3, "www.example.com", 1)));
-        let mut len = [0u8; 2];
-        if sent.is_ok() && conn.read_exact(&mut len).is_ok() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{why}");
-        std::thread::sleep(Duration::from_millis(100));
+#[test]
+fn idle_connections_of_a_full_table_are_closed_long_before_the_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    // The test's deadline (20 s) is far below the idle timeout.
+    let s = serve_config(
+        dir.path(),
+        "tcp-max-connections = 4\ntcp-idle-timeout = \"120s\"",
+    );
+    let mut idle: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(s.addr).unwrap())
+        .collect();
+    for (i, conn) in idle.iter_mut().enumerate() {
+        assert!(
+            closed_by_peer(conn),
+            "idle connection {i} of 4 is still open"
+        );
     }
+    // With the table empty again, a connection is served as usual.
+    let mut conn = TcpStream::connect(s.addr).unwrap();
+    assert_eq!(tcp_exchange(&mut conn, 6)[..2], [0, 6]);
 }
 
 #[test]
 fn a_client_that_stops_reading_is_closed_after_the_timeout() {
     let dir = tempfile::tempdir().unwrap();
+    let api: std::net::SocketAddr = ([127, 0, 0, 1], crate::util::free_port()).into();
     let s = serve_config(
         dir.path(),
-        "tcp-max-connections = 1\ntcp-idle-timeout = \"1s\"",
+        &format!("tcp-idle-timeout = \"1s\"\n[api]\nlisten = \"{api}\""),
     );
     // A tiny receive window and no reads: the server's writes block once
     // the socket buffers are full (megabytes of answers are asked for).
@@ -239,10 +253,22 @@ fn a_client_that_stops_reading_is_closed_after_the_timeout() {
     // The server stops reading too once it cannot write, so this write may
     // block until the connection is closed; it is not waited for.
     std::thread::spawn(move || writer.write_all(&queries));
-    wait_for_a_free_slot(
-        &s,
-        "the connection that never reads still holds the only slot",
-    );
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let page = crate::util::http::request(api, "GET", "/metrics", &[], None)
+            .map(|reply| reply.body)
+            .unwrap_or_default();
+        let m = crate::util::http::Metrics::parse(&page).unwrap();
+        let timed_out = m.sum("dns_tcp_closed_total", &[("reason", "idle")]);
+        if timed_out >= 1.0 && m.value("dns_tcp_connections", &[]) == Some(0.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the connection that never reads is still open:\n{page}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     drop(stuck);
 }
 
