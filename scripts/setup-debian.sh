@@ -23,7 +23,8 @@ packages=(
     iproute2             # ip: the XDP test brings lo up in its own network namespace
     procps               # kill: the tests signal the server (SIGHUP, SIGTERM)
     etcd-server          # etcd: the cluster tests' shared store
-    prometheus           # promtool: /metrics, the alerting rules and the dashboard's queries are checked with it
+    unbound              # the operator's drill: a resolver in front of healthdns
+    prometheus           # the drill's scraper; promtool checks /metrics, the alerting rules and the dashboard's queries
 )
 
 missing=()
