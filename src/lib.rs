@@ -30,6 +30,8 @@
 
 pub mod answer;
 pub(crate) mod api;
+#[doc(hidden)]
+pub use api::fuzz_override_body;
 pub mod catalog;
 pub mod client;
 pub(crate) mod cluster;

@@ -309,35 +309,9 @@ async fn set_override(
             "a valid bearer token is required".into(),
         );
     }
-    let request: OverrideRequest = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(err) => return error(StatusCode::BAD_REQUEST, format!("body: {err}")),
-    };
-    let until = match request
-        .duration
-        .as_deref()
-        .map(crate::config::parse_duration)
-    {
-        None => None,
-        Some(Ok(duration)) => match SystemTime::now().checked_add(duration) {
-            Some(until) => Some(until),
-            None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "for: {:?} is too long",
-                        request.duration.unwrap_or_default()
-                    ),
-                );
-            }
-        },
-        Some(Err(message)) => return error(StatusCode::BAD_REQUEST, format!("for: {message}")),
-    };
-    let Some(forced) = Override::from_word(&request.state, until) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("state {:?}: use down, up or auto", request.state),
-        );
+    let (request, forced) = match read_override(&body, SystemTime::now()) {
+        Ok(read) => read,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let table = api.table.load();
     let Some(index) = table
@@ -361,6 +335,42 @@ async fn set_override(
     }
     view.serving = crate::health::slot::standing(view.state, view.held, forced).serving();
     Json(view).into_response()
+}
+
+/// An override body read and checked, its `for` counted from `now`: the
+/// request and the override it asks for, or why it is refused (a 400).
+fn read_override(
+    body: &[u8],
+    now: SystemTime,
+) -> Result<(OverrideRequest, Option<Override>), String> {
+    let request: OverrideRequest =
+        serde_json::from_slice(body).map_err(|err| format!("body: {err}"))?;
+    let until = match request
+        .duration
+        .as_deref()
+        .map(crate::config::parse_duration)
+    {
+        None => None,
+        Some(Ok(duration)) => match now.checked_add(duration) {
+            Some(until) => Some(until),
+            None => {
+                let text = request.duration.as_deref().unwrap_or_default();
+                return Err(format!("for: {text:?} is too long"));
+            }
+        },
+        Some(Err(message)) => return Err(format!("for: {message}")),
+    };
+    let Some(forced) = Override::from_word(&request.state, until) else {
+        return Err(format!("state {:?}: use down, up or auto", request.state));
+    };
+    Ok((request, forced))
+}
+
+/// The override body as `set_override` reads it, for the fuzz target
+/// `fuzz/fuzz_targets/api_body.rs`: not an interface.
+#[doc(hidden)]
+pub fn fuzz_override_body(body: &[u8], now: SystemTime) -> Result<Option<Override>, String> {
+    read_override(body, now).map(|(_, forced)| forced)
 }
 
 async fn reload(State(api): State<Api>, headers: HeaderMap) -> Response {
