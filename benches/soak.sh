@@ -170,8 +170,12 @@ deadline = start + seconds
 def tcp_backends():
     """Accepts (and closes) on the TCP backends that are up."""
     while not stop.is_set():
-        socks = [s for s in listening.values() if s is not None]
-        ready = select.select(socks, [], [], 0.05)[0] if socks else time.sleep(0.05) or []
+        with lock:
+            socks = [s for s in listening.values() if s is not None]
+        try:
+            ready = select.select(socks, [], [], 0.05)[0] if socks else time.sleep(0.05) or []
+        except (OSError, ValueError):
+            continue  # flap() closed one of them meanwhile
         for s in ready:
             try:
                 c, _ = s.accept()
