@@ -427,6 +427,11 @@ SERIAL=1
 zone $SERIAL | put "$WORK/soak.test.zone"
 config | put "$WORK/healthdns.toml"
 
+# The files exist before the server starts: the shell opens a background
+# command's redirections in the child, which may not have run yet when the
+# loop below first reads them.
+: >"$WORK/healthdns.out"
+: >"$WORK/healthdns.err"
 "$BIN" serve --config "$WORK/healthdns.toml" --listen 127.0.0.1:0 \
     >"$WORK/healthdns.out" 2>"$WORK/healthdns.err" &
 PIDS+=("$!")
