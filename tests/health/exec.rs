@@ -160,7 +160,8 @@ fn leftovers(server: u32, leaders: &[u32], children: &[u32]) -> Vec<Proc> {
     // A child the script started is in its group; should it have left
     // it, it is still the script's.
     for &pid in children {
-        if let Some(p) = proc_of(pid).filter(|p| p.state != 'Z' && !groups.contains(&p.pgid)) {
+        let live = proc_of(pid).filter(|p| p.state != 'Z');
+        if let Some(p) = live.filter(|p| !left.iter().any(|q| q.pid == p.pid)) {
             left.push(p);
         }
     }
