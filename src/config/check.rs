@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::template::{Argument, Probe};
+use super::template::{Argument, CheckField};
 use crate::files;
 
 /// Probe every 2 s …
@@ -159,7 +159,7 @@ impl Operator {
 /// An exec check's command: the program, never a template, and its
 /// arguments, each rendered on its own per target.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Command {
+pub struct ExecCommand {
     /// An absolute path, or a bare name looked up in `PATH`.
     pub program: String,
     /// The arguments.
@@ -217,7 +217,7 @@ pub struct Check {
     /// routing table. Only targets of its family can be probed.
     pub source: Option<IpAddr>,
     /// An exec check's command; `None` for every other kind.
-    pub command: Option<Command>,
+    pub command: Option<ExecCommand>,
     /// A calculated check's children, in the order written, each probing
     /// with its own settings (port, path, timeout, …; their interval, rise,
     /// fall, initial and failback are not used here); empty for every
@@ -554,13 +554,13 @@ fn at_least(raw: &CheckSection, bad: &mut impl FnMut(Option<Range<usize>>, Strin
 
 /// An exec check's `command`: a program that is no template (an absolute
 /// path, which must be an executable file, or a bare name looked up in
-/// `PATH` when it runs) and arguments with [`Probe`] placeholders; `{port}`
+/// `PATH` when it runs) and arguments with [`CheckField`] placeholders; `{port}`
 /// needs the check to have a port.
 fn command(
     argv: &Spanned<Vec<Spanned<String>>>,
     has_port: bool,
     bad: &mut impl FnMut(Option<Range<usize>>, String),
-) -> Option<Command> {
+) -> Option<ExecCommand> {
     let Some((program, rest)) = argv.get_ref().split_first() else {
         bad(
             Some(argv.span()),
@@ -592,7 +592,7 @@ fn command(
     let mut args = Vec::new();
     for arg in rest {
         match Argument::parse(arg.get_ref()) {
-            Ok(parsed) if !has_port && uses(&parsed, Probe::Port) => {
+            Ok(parsed) if !has_port && uses(&parsed, CheckField::Port) => {
                 bad(
                     Some(arg.span()),
                     format!(
@@ -612,14 +612,14 @@ fn command(
             }
         }
     }
-    ok.then(|| Command {
+    ok.then(|| ExecCommand {
         program: text.clone(),
         args,
     })
 }
 
 /// Whether `argument` holds `placeholder`.
-fn uses(argument: &Argument, placeholder: Probe) -> bool {
+fn uses(argument: &Argument, placeholder: CheckField) -> bool {
     let mut found = false;
     argument.render(|field, _| found |= field == placeholder);
     found

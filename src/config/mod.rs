@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use crate::files;
 use crate::name::Name;
-pub use check::{Check, Command, Failback, Health, Kind, Operator, Thresholds};
+pub use check::{Check, ExecCommand, Failback, Health, Kind, Operator, Thresholds};
 pub use cluster::{ClusterConfig, ClusterTls, Partition, Quorum};
 pub use rate_limit::{Network, RateLimitConfig};
 

@@ -1,9 +1,10 @@
 //! Exec arguments with `{placeholder}`s, parsed once at config time and
-//! rendered when the program runs: per event for `[[notify]]` (by `notify`,
-//! which knows events; the placeholders are [`Field`]s), per target for an
-//! exec check (by `health`; the placeholders are [`Probe`]s). Each argument
-//! is rendered on its own and passed to the program as one argument: no
-//! shell sees it, so a value's text cannot split or inject arguments.
+//! rendered when the program runs: per event for `[[notify]]` (by
+//! `notify`, which knows events; the placeholders are [`Field`]s), per
+//! target for an exec check (by `health`; the placeholders are
+//! [`CheckField`]s). Each argument is rendered on its own and passed to the
+//! program as one argument: no shell sees it, so a value's text cannot
+//! split or inject arguments.
 //!
 //! `{{` and `}}` stand for literal braces; any other `{…}` must name a
 //! placeholder of the argument's kind, and an unclosed `{` is an error.
@@ -73,7 +74,7 @@ impl Placeholder for Field {
 
 /// A value of the target an exec check's argument can carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Probe {
+pub enum CheckField {
     /// `{address}`: the target's address (an IP literal, or the host name
     /// a `target=` annotation gives), IPv6 without brackets.
     Address,
@@ -86,15 +87,20 @@ pub enum Probe {
     Timeout,
 }
 
-impl Placeholder for Probe {
-    const ALL: &'static [Probe] = &[Probe::Address, Probe::Port, Probe::Check, Probe::Timeout];
+impl Placeholder for CheckField {
+    const ALL: &'static [CheckField] = &[
+        CheckField::Address,
+        CheckField::Port,
+        CheckField::Check,
+        CheckField::Timeout,
+    ];
 
     fn name(self) -> &'static str {
         match self {
-            Probe::Address => "address",
-            Probe::Port => "port",
-            Probe::Check => "check",
-            Probe::Timeout => "timeout",
+            CheckField::Address => "address",
+            CheckField::Port => "port",
+            CheckField::Check => "check",
+            CheckField::Timeout => "timeout",
         }
     }
 }
@@ -196,8 +202,8 @@ pub struct Text<F> {
 pub(crate) type Template = Text<Field>;
 
 /// An argument of an exec check's `command`: placeholders are the
-/// target's [`Probe`] values.
-pub(crate) type Argument = Text<Probe>;
+/// target's [`CheckField`] values.
+pub(crate) type Argument = Text<CheckField>;
 
 impl<F: Placeholder> Text<F> {
     /// Parses an argument as written in the config.
@@ -287,9 +293,9 @@ mod tests {
         let argument = Argument::parse("--to={address}:{port}").unwrap();
         let rendered = argument.render(|field, out| {
             out.push_str(match field {
-                Probe::Address => "192.0.2.1",
-                Probe::Port => "80",
-                Probe::Check | Probe::Timeout => "?",
+                CheckField::Address => "192.0.2.1",
+                CheckField::Port => "80",
+                CheckField::Check | CheckField::Timeout => "?",
             })
         });
         assert_eq!(rendered, "--to=192.0.2.1:80");

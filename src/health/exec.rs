@@ -36,8 +36,8 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::probe::{Outcome, ReasonClass};
-use crate::config::template::Probe;
-use crate::config::{Check, Command};
+use crate::config::template::CheckField;
+use crate::config::{Check, ExecCommand};
 use crate::exhaustion::spawn_shortage;
 use crate::health::TargetKey;
 
@@ -91,7 +91,7 @@ impl Prepared {
     /// `command` for the target `key` of `check`, with its placeholders
     /// filled in.
     pub(crate) fn new(
-        command: &Command,
+        command: &ExecCommand,
         check: &Check,
         key: &TargetKey,
         limit: &Limit,
@@ -104,10 +104,10 @@ impl Prepared {
             .map(|arg| {
                 arg.render(|field, out| {
                     out.push_str(match field {
-                        Probe::Address => &key.host,
-                        Probe::Port => &port,
-                        Probe::Check => &check.name,
-                        Probe::Timeout => &timeout,
+                        CheckField::Address => &key.host,
+                        CheckField::Port => &port,
+                        CheckField::Check => &check.name,
+                        CheckField::Timeout => &timeout,
                     })
                 })
             })
