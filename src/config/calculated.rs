@@ -1,12 +1,14 @@
 //! Calculated checks (`all`, `any`, `at-least`) take their children from
 //! the other `[check.NAME]`s: once each check is validated on its own,
-//! [`resolve`] finds the names, refuses unknown and repeated ones and
-//! cycles, and hands each calculated check its children, so that every
-//! check comes out whole or not at all.
+//! [`resolve`] finds the names, refuses unknown and repeated ones, cycles
+//! and nesting deeper than [`MAX_NESTING`], and hands each calculated
+//! check its children, so that every check comes out whole or not at all.
 //!
 //! A child may itself be calculated; the graph is walked depth first in
 //! name order, and each cycle is reported once, at the reference that
-//! closes it.
+//! closes it. The walks keep their own stacks rather than recursing, so
+//! that no config, however long a chain it writes, can run the stack out;
+//! the checks built are then at most [`MAX_NESTING`] deep.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
@@ -16,6 +18,12 @@ use toml::Spanned;
 
 use super::Checks;
 use super::check::{Check, CheckSection, Kind};
+
+/// How deep calculated checks may nest: one over simple checks is 1.
+pub(crate) const MAX_NESTING: usize = 8;
+
+/// The calculated sections and the names each combines, as written.
+type Graph<'a> = BTreeMap<&'a str, &'a [Spanned<String>]>;
 
 /// Where a name stands in the walk for cycles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,8 +46,7 @@ pub(crate) fn resolve(
     valid: BTreeMap<String, Check>,
     mut fail: impl FnMut(Option<Range<usize>>, String),
 ) -> Checks {
-    // The names each calculated section combines, as written.
-    let graph: BTreeMap<&str, &[Spanned<String>]> = sections
+    let graph: Graph<'_> = sections
         .iter()
         .filter(|(_, section)| {
             matches!(section.kind.get_ref().as_str(), "all" | "any" | "at-least")
@@ -67,16 +74,24 @@ pub(crate) fn resolve(
             }
         }
     }
-    let mut cyclic = BTreeSet::new();
-    let mut marks = HashMap::new();
-    for &name in graph.keys() {
-        let mut path = Vec::new();
-        walk(name, &graph, &mut marks, &mut path, &mut cyclic, &mut fail);
+    let mut refused = cycles(&graph, &mut fail);
+    for (name, depth) in depths(&graph, &refused) {
+        if depth > MAX_NESTING {
+            let span = graph[name].first().map(Spanned::span);
+            fail(
+                span,
+                format!(
+                    "check {name}: calculated checks nest {depth} deep here, more than \
+                     {MAX_NESTING}: combine fewer levels"
+                ),
+            );
+            refused.insert(name.to_owned());
+        }
     }
     let mut resolver = Resolver {
         sections,
         valid,
-        cyclic,
+        refused,
         built: BTreeMap::new(),
         fail,
     };
@@ -91,58 +106,107 @@ pub(crate) fn resolve(
         .collect()
 }
 
-/// Walks the calculated checks below `name` depth first; a reference to
-/// one on the `path` closes a cycle, reported there, and its members go
-/// into `cyclic`.
-fn walk<'a>(
-    name: &'a str,
-    graph: &BTreeMap<&'a str, &'a [Spanned<String>]>,
-    marks: &mut HashMap<&'a str, Mark>,
-    path: &mut Vec<&'a str>,
-    cyclic: &mut BTreeSet<String>,
+/// Walks the graph depth first, from each name in order; a reference to
+/// a check on the path closes a cycle, reported there. Returns the
+/// members of every cycle found: each cycle has one of them at least.
+fn cycles(
+    graph: &Graph<'_>,
     fail: &mut impl FnMut(Option<Range<usize>>, String),
-) {
-    if marks.contains_key(name) {
-        return;
-    }
-    let Some(&children) = graph.get(name) else {
-        return;
-    };
-    marks.insert(name, Mark::Open);
-    path.push(name);
-    for child in children {
-        let child_name = child.get_ref().as_str();
-        match marks.get(child_name) {
-            Some(Mark::Open) => {
-                let start = path.iter().position(|&n| n == child_name).unwrap_or(0);
-                let members = &path[start..];
-                cyclic.extend(members.iter().map(|&n| n.to_owned()));
-                let message = if members.len() == 1 {
-                    format!(
-                        "check {name}: checks names {name} itself: a calculated check cannot \
-                         include itself"
-                    )
-                } else {
-                    format!(
-                        "check {name}: checks form a cycle: {} → {child_name}",
-                        members.join(" → ")
-                    )
-                };
-                fail(Some(child.span()), message);
+) -> BTreeSet<String> {
+    let mut cyclic = BTreeSet::new();
+    let mut marks: HashMap<&str, Mark> = HashMap::new();
+    for &start in graph.keys() {
+        if marks.contains_key(start) {
+            continue;
+        }
+        marks.insert(start, Mark::Open);
+        // The path: each check on it and the next of its names to follow.
+        let mut path: Vec<(&str, usize)> = vec![(start, 0)];
+        while let Some(&(name, next)) = path.last() {
+            let Some(child) = graph[name].get(next) else {
+                marks.insert(name, Mark::Done);
+                path.pop();
+                continue;
+            };
+            if let Some(top) = path.last_mut() {
+                top.1 += 1;
             }
-            Some(Mark::Done) => {}
-            None => walk(child_name, graph, marks, path, cyclic, fail),
+            let child_name = child.get_ref().as_str();
+            if !graph.contains_key(child_name) {
+                continue;
+            }
+            match marks.get(child_name) {
+                Some(Mark::Open) => {
+                    let start = path.iter().position(|&(n, _)| n == child_name).unwrap_or(0);
+                    let members: Vec<&str> = path[start..].iter().map(|&(n, _)| n).collect();
+                    cyclic.extend(members.iter().map(|&n| n.to_owned()));
+                    let message = if members.len() == 1 {
+                        format!(
+                            "check {name}: checks names {name} itself: a calculated check cannot \
+                             include itself"
+                        )
+                    } else {
+                        format!(
+                            "check {name}: checks form a cycle: {} → {child_name}",
+                            members.join(" → ")
+                        )
+                    };
+                    fail(Some(child.span()), message);
+                }
+                Some(Mark::Done) => {}
+                None => {
+                    marks.insert(child_name, Mark::Open);
+                    path.push((child_name, 0));
+                }
+            }
         }
     }
-    path.pop();
-    marks.insert(name, Mark::Done);
+    cyclic
+}
+
+/// How deep each calculated check outside `cyclic` nests: 1 over simple
+/// checks, one more than its deepest calculated child. What lies below a
+/// member of a cycle is not counted: that check is refused anyway.
+fn depths<'a>(graph: &Graph<'a>, cyclic: &BTreeSet<String>) -> BTreeMap<&'a str, usize> {
+    let mut depth: BTreeMap<&'a str, usize> = BTreeMap::new();
+    let counted = |name: &str| graph.contains_key(name) && !cyclic.contains(name);
+    for (&start, _) in graph.iter().filter(|(name, _)| counted(name)) {
+        if depth.contains_key(start) {
+            continue;
+        }
+        // Without the cycles' members the graph has no cycle: each check
+        // is finished once every calculated child is.
+        let mut stack: Vec<&'a str> = vec![start];
+        while let Some(&name) = stack.last() {
+            let pending: Vec<&'a str> = graph[name]
+                .iter()
+                .map(|child| child.get_ref().as_str())
+                .filter(|&child| counted(child) && !depth.contains_key(child))
+                .collect();
+            if pending.is_empty() {
+                let below = graph[name]
+                    .iter()
+                    .filter_map(|child| depth.get(child.get_ref().as_str()))
+                    .max()
+                    .copied()
+                    .unwrap_or(0);
+                depth.insert(name, below + 1);
+                stack.pop();
+            } else {
+                stack.extend(pending);
+            }
+        }
+    }
+    depth
 }
 
 /// Builds each check once, children first.
 struct Resolver<'a, F> {
     sections: &'a BTreeMap<String, CheckSection>,
     valid: BTreeMap<String, Check>,
-    cyclic: BTreeSet<String>,
+    /// Calculated checks refused for the graph's sake: members of a cycle
+    /// and checks nested too deep.
+    refused: BTreeSet<String>,
     /// Each check looked at, and what came of it (`None`: left out).
     built: BTreeMap<String, Option<Arc<Check>>>,
     fail: F,
@@ -157,7 +221,7 @@ impl<F: FnMut(Option<Range<usize>>, String)> Resolver<'_, F> {
         self.built.insert(name.to_owned(), None);
         let mut check = self.valid.get(name)?.clone();
         if let Kind::Calculated(_) = check.kind {
-            if self.cyclic.contains(name) {
+            if self.refused.contains(name) {
                 return None;
             }
             let sections = self.sections;
@@ -203,6 +267,7 @@ mod tests {
     use std::path::Path;
     use std::time::Duration;
 
+    use super::MAX_NESTING;
     use crate::config::check::Operator;
     use crate::config::parse;
     use crate::config::tests::{assert_errors, errors};
@@ -280,6 +345,50 @@ mod tests {
                 "t.toml:9:11: check b: checks form a cycle: a → b → a",
                 "t.toml:18:11: check z: checks form a cycle: x → y → z → x",
             ]
+        );
+    }
+
+    /// A chain of `levels` calculated checks, `c1` naming `c2` and so on,
+    /// the last naming `web`.
+    fn chain(levels: usize) -> String {
+        let mut text = WEB.to_owned();
+        for level in 1..=levels {
+            let child = if level == levels {
+                "web".to_owned()
+            } else {
+                format!("c{}", level + 1)
+            };
+            text.push_str(&format!(
+                "[check.c{level}]\ntype = \"all\"\nchecks = [\"{child}\"]\n"
+            ));
+        }
+        text
+    }
+
+    #[test]
+    fn calculated_checks_nest_at_most_max_nesting_deep() {
+        let config = parse(Path::new("t.toml"), &chain(MAX_NESTING)).unwrap();
+        let mut check = &config.checks["c1"];
+        for _ in 0..MAX_NESTING {
+            check = &check.children[0];
+        }
+        assert_eq!(check.name, "web");
+        // One level more: the check on top is refused, at its first name.
+        assert_eq!(
+            errors(&chain(MAX_NESTING + 1)),
+            [
+                "t.toml:6:11: check c1: calculated checks nest 9 deep here, more than 8: \
+                 combine fewer levels",
+            ]
+        );
+        // However long the chain, it is reported, not a stack overflow.
+        let found = errors(&chain(20_000));
+        assert!(
+            found[0].ends_with(
+                "check c1: calculated checks nest 20000 deep here, more than 8: \
+                 combine fewer levels"
+            ),
+            "{found:?}"
         );
     }
 

@@ -255,8 +255,9 @@ pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
 
 /// Validates config text; `path` names it in errors and anchors relative paths.
 pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
+    let lines = LineStarts::of(text);
     let located = |span: Option<Range<usize>>, message: String| {
-        let (line, column) = span.map_or((0, 0), |span| line_column(text, span.start));
+        let (line, column) = span.map_or((0, 0), |span| lines.line_column(span.start));
         ConfigError {
             file: path.to_owned(),
             line,
@@ -637,11 +638,28 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     })
 }
 
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    (line, column)
+/// Where each line of a text starts, to place many errors without reading
+/// the text again for each.
+struct LineStarts {
+    starts: Vec<usize>,
+    len: usize,
+}
+
+impl LineStarts {
+    fn of(text: &str) -> LineStarts {
+        let after_newlines = text.match_indices('\n').map(|(i, _)| i + 1);
+        LineStarts {
+            starts: std::iter::once(0).chain(after_newlines).collect(),
+            len: text.len(),
+        }
+    }
+
+    /// The 1-based line and column (in bytes) of byte `offset`.
+    fn line_column(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.len);
+        let line = self.starts.partition_point(|&start| start <= offset);
+        (line, offset - self.starts[line - 1] + 1)
+    }
 }
 
 #[cfg(test)]
@@ -669,6 +687,30 @@ pub(crate) mod tests {
                 "missing {w:?} in {found:#?}"
             );
         }
+    }
+
+    #[test]
+    fn places_are_lines_and_byte_columns() {
+        let lines = LineStarts::of("ab\ncdé\n\nx");
+        let placed: Vec<(usize, usize)> = [0, 1, 2, 3, 5, 7, 8, 9, 10, 99]
+            .into_iter()
+            .map(|offset| lines.line_column(offset))
+            .collect();
+        assert_eq!(
+            placed,
+            [
+                (1, 1),
+                (1, 2),
+                (1, 3),
+                (2, 1),
+                (2, 3),
+                (2, 5),
+                (3, 1),
+                (4, 1),
+                (4, 2),
+                (4, 2)
+            ]
+        );
     }
 
     #[test]
