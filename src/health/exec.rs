@@ -136,7 +136,7 @@ impl Prepared {
             return Outcome {
                 passed: false,
                 reason: format!(
-                    "no exec slot free within {:?}: {} commands running (max-exec-checks)",
+                    "no exec slot free within {:?} (max-exec-checks = {}, all busy)",
                     self.timeout, self.limit.max
                 ),
                 class: ReasonClass::Local,
@@ -662,7 +662,7 @@ mod tests {
         assert_eq!(outcome.class, ReasonClass::Local, "{outcome:?}");
         assert_eq!(
             outcome.reason,
-            "no exec slot free within 200ms: 1 commands running (max-exec-checks)"
+            "no exec slot free within 200ms (max-exec-checks = 1, all busy)"
         );
         assert!(outcome.waited >= Duration::from_millis(200), "{outcome:?}");
         // The slot is free again once the busy probe is gone.
