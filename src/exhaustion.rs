@@ -1,11 +1,12 @@
 //! Running out of local resources: file descriptors, kernel memory, local
-//! ports. Such a failure is this host's, never a peer's: a probe that hits
+//! ports, processes. Such a failure is this host's, never a peer's: a probe that hits
 //! it says nothing of its target, and an accept loop that retries at once
 //! spins, since the connection it could not take is still queued.
 //!
-//! This module names those errors ([`shortage`], [`connect_shortage`]),
-//! paces the accept loops that meet them ([`Backoff`]) and keeps the logs
-//! they cause from flooding ([`Throttle`]).
+//! This module names those errors ([`shortage`], [`connect_shortage`],
+//! [`spawn_shortage`]), paces the accept loops that meet them
+//! ([`Backoff`]) and keeps the logs they cause from flooding
+//! ([`Throttle`]).
 
 use std::io;
 use std::sync::OnceLock;
@@ -32,6 +33,16 @@ pub(crate) fn shortage(err: &io::Error) -> Option<&'static str> {
 pub(crate) fn connect_shortage(err: &io::Error) -> Option<&'static str> {
     match err.raw_os_error() {
         Some(libc::EADDRNOTAVAIL) => Some("EADDRNOTAVAIL"),
+        _ => shortage(err),
+    }
+}
+
+/// [`shortage`] for an error of starting a program: `fork` also fails
+/// with EAGAIN when this user or the system may run no more processes or
+/// threads. (A program that is missing or may not be run is no shortage.)
+pub(crate) fn spawn_shortage(err: &io::Error) -> Option<&'static str> {
+    match err.raw_os_error() {
+        Some(libc::EAGAIN) => Some("EAGAIN"),
         _ => shortage(err),
     }
 }
@@ -172,6 +183,11 @@ mod tests {
         );
         assert_eq!(connect_shortage(&errno(libc::EMFILE)), Some("EMFILE"));
         assert_eq!(connect_shortage(&errno(libc::ECONNREFUSED)), None);
+        assert_eq!(spawn_shortage(&errno(libc::EAGAIN)), Some("EAGAIN"));
+        assert_eq!(spawn_shortage(&errno(libc::ENOMEM)), Some("ENOMEM"));
+        for mistake in [libc::ENOENT, libc::EACCES, libc::ENOEXEC] {
+            assert_eq!(spawn_shortage(&errno(mistake)), None, "errno {mistake}");
+        }
     }
 
     #[test]

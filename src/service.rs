@@ -28,7 +28,8 @@ use crate::catalog::{Catalog, Problem};
 use crate::cluster::Cluster;
 use crate::config::notify::Notifier;
 use crate::config::{self, ClusterConfig, Config};
-use crate::health::probe::Clients;
+use crate::health::exec;
+use crate::health::probe::{Clients, Shared};
 use crate::health::saved::{self, Saved};
 use crate::health::{Change, Changes, Registry, Slot, Target, TargetKey, Transition, checker};
 use crate::metrics::Metrics;
@@ -106,7 +107,9 @@ pub struct Service {
     /// The state file's writer, when there is a state directory.
     writer: Option<saved::Writer>,
     loops: HashMap<TargetKey, Running>,
-    clients: Clients,
+    /// What the probe loops share: HTTP clients, exec slots (sized at
+    /// start, as the rest of `[server]`).
+    probing: Shared,
     events: broadcast::Sender<Transition>,
     /// To the watcher of answers, for the probe loops.
     changes: Changes,
@@ -200,7 +203,10 @@ impl Service {
             restore: saved,
             writer,
             loops: HashMap::new(),
-            clients: Clients::new()?,
+            probing: Shared {
+                clients: Clients::new()?,
+                exec: exec::Limit::new(config.max_exec_checks),
+            },
             events,
             changes,
             watch,
@@ -264,6 +270,9 @@ impl Service {
         if config.state_dir != self.state_dir {
             tracing::warn!("state-dir changes take effect when the server restarts");
         }
+        if config.max_exec_checks != self.probing.exec.max() {
+            tracing::warn!("max-exec-checks changes take effect when the server restarts");
+        }
         let health = Arc::new(self.health.renew(&catalog.zones, &config.checks));
         if let (Some(saved), Some(dir)) = (self.restore.take(), &self.state_dir) {
             saved::apply(
@@ -316,7 +325,7 @@ impl Service {
             if let Some(task) = checker::spawn(
                 target,
                 slot.clone(),
-                &self.clients,
+                &self.probing,
                 checker::Outlets {
                     events: self.events.clone(),
                     changes: self.changes.clone(),

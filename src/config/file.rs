@@ -4,7 +4,7 @@
 //! errors found later still point at `file:line:col`. [`read`] finds every
 //! unknown key and wrongly typed value, not only the first serde stops at.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use serde::Deserialize;
@@ -38,6 +38,11 @@ pub(crate) struct File {
     pub cluster: Option<ClusterSection>,
     /// `[rate-limit]`
     pub rate_limit: Option<RateLimitSection>,
+    /// The `[check.NAME]`s left out of `checks` for a value of the wrong
+    /// type: they exist, so a calculated check naming one is not told it
+    /// names none.
+    #[serde(skip)]
+    pub unjudged_checks: BTreeSet<String>,
 }
 
 /// `[api]`: the admin HTTP listener.
@@ -84,6 +89,8 @@ pub(crate) struct ServerSection {
     pub max_zone_file_size: Option<Spanned<toml::Value>>,
     /// A directory where overrides and holds are kept across restarts.
     pub state_dir: Option<Spanned<String>>,
+    /// The most exec check commands running at once.
+    pub max_exec_checks: Option<Spanned<u32>>,
 }
 
 /// `[[zone]]`
@@ -226,12 +233,19 @@ pub(crate) fn read(text: &str) -> Read {
         }
         remove(document.get_mut(), &path);
     }
+    let mut unjudged_checks = BTreeSet::new();
     for taint in &tainted {
-        taint.section.remove(document.get_mut());
+        let removed = taint.section.remove(document.get_mut());
+        if let Some(name) = removed.filter(|_| taint.section.key == "check") {
+            unjudged_checks.insert(name);
+        }
     }
     match File::deserialize(Deserializer::from(document)) {
         Ok(file) => Read {
-            file: Some(file),
+            file: Some(File {
+                unjudged_checks,
+                ..file
+            }),
             errors,
             stopped: false,
         },
@@ -389,24 +403,24 @@ impl Section {
         Some((section, depth))
     }
 
-    /// Takes the section out of the document's root.
-    fn remove(&self, table: &mut DeTable<'_>) {
+    /// Takes the section out of the document's root; for an element of a
+    /// table (`[check.NAME]`), returns its name.
+    fn remove(&self, table: &mut DeTable<'_>) -> Option<String> {
         let Some(element) = &self.element else {
             table.remove(self.key.as_str());
-            return;
+            return None;
         };
-        let Some(value) = table.get_mut(self.key.as_str()) else {
-            return;
-        };
+        let value = table.get_mut(self.key.as_str())?;
         match value.get_mut() {
             DeValue::Table(elements) => {
                 let name = elements
                     .iter()
                     .find(|(_, value)| value.span() == *element)
                     .map(|(name, _)| name.get_ref().to_string());
-                if let Some(name) = name {
+                if let Some(name) = &name {
                     elements.remove(name.as_str());
                 }
+                return name;
             }
             DeValue::Array(elements) => {
                 let mut kept = DeArray::new();
@@ -417,5 +431,6 @@ impl Section {
             }
             _ => {}
         }
+        None
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! Loading reports every problem it finds, each as `file:line:col: message`.
 
+pub(crate) mod calculated;
 pub(crate) mod check;
 pub(crate) mod cluster;
 pub(crate) mod file;
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use crate::files;
 use crate::name::Name;
-pub use check::{Check, Failback, Health, Kind, Thresholds};
+pub use check::{Check, ExecCommand, Failback, Health, Kind, Operator, Thresholds};
 pub use cluster::{ClusterConfig, ClusterTls, Partition, Quorum};
 pub use rate_limit::{Network, RateLimitConfig};
 
@@ -58,6 +59,11 @@ pub const DEFAULT_UDP_COALESCE_LOAD: f64 = 0.55;
 /// while a file that never ends (`/dev/zero` is refused, but a growing
 /// log named by mistake is not) stops well before memory does.
 pub const DEFAULT_MAX_ZONE_FILE_SIZE: u64 = 1 << 30;
+/// The most exec check commands running at once, unless `max-exec-checks`
+/// says otherwise: room for a few hundred targets whose commands take a
+/// good part of their interval, far below what a host's process and
+/// descriptor limits allow (each command holds a process and three pipes).
+pub const DEFAULT_MAX_EXEC_CHECKS: u32 = 256;
 /// The most bytes read of a config file or an API token file: far above
 /// any real one.
 pub const MAX_CONFIG_FILE_SIZE: u64 = 4 << 20;
@@ -92,6 +98,8 @@ pub struct Config {
     pub state_dir: Option<PathBuf>,
     /// Health checks by name.
     pub checks: Checks,
+    /// The most exec check commands running at once, across all targets.
+    pub max_exec_checks: u32,
     /// Where transitions are announced.
     pub notify: Vec<notify::Notifier>,
     /// The admin API, when configured.
@@ -135,6 +143,7 @@ impl Default for Config {
             max_zone_file_size: DEFAULT_MAX_ZONE_FILE_SIZE,
             state_dir: None,
             checks: BTreeMap::new(),
+            max_exec_checks: DEFAULT_MAX_EXEC_CHECKS,
             notify: Vec::new(),
             api: None,
             cluster: None,
@@ -246,8 +255,9 @@ pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
 
 /// Validates config text; `path` names it in errors and anchors relative paths.
 pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
+    let lines = LineStarts::of(text);
     let located = |span: Option<Range<usize>>, message: String| {
-        let (line, column) = span.map_or((0, 0), |span| line_column(text, span.start));
+        let (line, column) = span.map_or((0, 0), |span| lines.line_column(span.start));
         ConfigError {
             file: path.to_owned(),
             line,
@@ -356,12 +366,24 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
             )),
         }
     }
+    if let Some(max) = &raw.server.max_exec_checks {
+        match *max.get_ref() {
+            0 => errors.push(located(
+                Some(max.span()),
+                "max-exec-checks must be at least 1".into(),
+            )),
+            n => config.max_exec_checks = n,
+        }
+    }
+    let mut valid = BTreeMap::new();
     for (name, section) in &raw.checks {
         let mut fail = |span, message| errors.push(located(span, message));
         if let Some(check) = check::validate(name, section, &mut fail) {
-            config.checks.insert(name.clone(), check.into());
+            valid.insert(name.clone(), check);
         }
     }
+    let mut fail = |span, message| errors.push(located(span, message));
+    config.checks = calculated::resolve(&raw.checks, &raw.unjudged_checks, valid, &mut fail);
     if let Some(section) = &raw.api {
         let listen = match &section.listen {
             None => Some(DEFAULT_API_LISTEN.parse().expect("default API address")),
@@ -616,11 +638,28 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     })
 }
 
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    (line, column)
+/// Where each line of a text starts, to place many errors without reading
+/// the text again for each.
+struct LineStarts {
+    starts: Vec<usize>,
+    len: usize,
+}
+
+impl LineStarts {
+    fn of(text: &str) -> LineStarts {
+        let after_newlines = text.match_indices('\n').map(|(i, _)| i + 1);
+        LineStarts {
+            starts: std::iter::once(0).chain(after_newlines).collect(),
+            len: text.len(),
+        }
+    }
+
+    /// The 1-based line and column (in bytes) of byte `offset`.
+    fn line_column(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.len);
+        let line = self.starts.partition_point(|&start| start <= offset);
+        (line, offset - self.starts[line - 1] + 1)
+    }
 }
 
 #[cfg(test)]
@@ -648,6 +687,30 @@ pub(crate) mod tests {
                 "missing {w:?} in {found:#?}"
             );
         }
+    }
+
+    #[test]
+    fn places_are_lines_and_byte_columns() {
+        let lines = LineStarts::of("ab\ncdé\n\nx");
+        let placed: Vec<(usize, usize)> = [0, 1, 2, 3, 5, 7, 8, 9, 10, 99]
+            .into_iter()
+            .map(|offset| lines.line_column(offset))
+            .collect();
+        assert_eq!(
+            placed,
+            [
+                (1, 1),
+                (1, 2),
+                (1, 3),
+                (2, 1),
+                (2, 3),
+                (2, 5),
+                (3, 1),
+                (4, 1),
+                (4, 2),
+                (4, 2)
+            ]
+        );
     }
 
     #[test]
@@ -830,7 +893,7 @@ pub(crate) mod tests {
                  `notify`, `api`, `cluster`, `rate-limit`",
                 "t.toml:4:1: unknown field `lisen`, expected one of `listen`, `tcp-idle-timeout`, `tcp-busy-idle-timeout`, \
                  `tcp-max-connections`, `udp-workers`, `xdp`, `udp-coalesce`, \
-                 `udp-coalesce-load`, `max-zone-file-size`, `state-dir`",
+                 `udp-coalesce-load`, `max-zone-file-size`, `state-dir`, `max-exec-checks`",
                 "t.toml:5:23: invalid type: string \"many\", expected u32",
                 "t.toml:6:15: udp-workers must be at least 1",
                 "t.toml:7:27: invalid type: integer `53`, expected a string",
@@ -839,12 +902,12 @@ pub(crate) mod tests {
                 "t.toml:11:1: unknown field `colour`, expected one of `type`, `port`, `path`, \
                  `host`, `method`, `headers`, `expect-status`, `body-contains`, `max-body`, \
                  `follow-redirects`, `tls-verify`, `interval`, `timeout`, `fall`, `rise`, \
-                 `initial`, `failback`, `source`",
+                 `initial`, `failback`, `source`, `command`, `checks`, `count`",
                 "t.toml:15:8: check db: fall must be at least 1",
                 "t.toml:16:1: unknown field `shade`, expected one of `type`, `port`, `path`, \
                  `host`, `method`, `headers`, `expect-status`, `body-contains`, `max-body`, \
                  `follow-redirects`, `tls-verify`, `interval`, `timeout`, `fall`, `rise`, \
-                 `initial`, `failback`, `source`",
+                 `initial`, `failback`, `source`, `command`, `checks`, `count`",
                 "t.toml:18:8: zone file missing.zone does not exist",
                 "t.toml:19:1: unknown field `bogus`, expected `file` or `origin`",
                 "t.toml:20:1: missing field `file`",
@@ -935,7 +998,7 @@ pub(crate) mod tests {
             "[check.a]\ntype = \"icmp\"\n[check.b]\ntype = \"tcp\"\npath = \"/x\"\n\
              [check.c]\ntype = \"http\"\ninterval = \"1s\"\ntimeout = \"2s\"\nfall = 0\nexpect-status = [\"600\"]\n",
             &[
-                "t.toml:2:8: check a: type \"icmp\": use http, https or tcp",
+                "t.toml:2:8: check a: type \"icmp\": use http, https, tcp, exec, all, any or at-least",
                 "t.toml:4:8: check b: a tcp check needs a port",
                 "t.toml:4:8: check b: path applies to http and https checks only",
                 "t.toml:11:18: check c: expect-status entries",

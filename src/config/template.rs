@@ -1,10 +1,13 @@
 //! Exec arguments with `{placeholder}`s, parsed once at config time and
-//! rendered per event (by `notify`, which knows events). Each argument is
-//! rendered on its own and passed to the program as one argument: no shell
-//! sees it, so an event's text cannot split or inject arguments.
+//! rendered when the program runs: per event for `[[notify]]` (by
+//! `notify`, which knows events; the placeholders are [`Field`]s), per
+//! target for an exec check (by `health`; the placeholders are
+//! [`CheckField`]s). Each argument is rendered on its own and passed to the
+//! program as one argument: no shell sees it, so a value's text cannot
+//! split or inject arguments.
 //!
 //! `{{` and `}}` stand for literal braces; any other `{…}` must name a
-//! [`Field`], and an unclosed `{` is an error.
+//! placeholder of the argument's kind, and an unclosed `{` is an error.
 
 use std::fmt;
 
@@ -53,6 +56,55 @@ pub enum Field {
     FailingOpen,
 }
 
+/// The placeholders one kind of argument may hold.
+pub trait Placeholder: Copy + PartialEq + Eq + fmt::Debug + 'static {
+    /// Every one, in the order error messages list them.
+    const ALL: &'static [Self];
+    /// The placeholder's name (between the braces).
+    fn name(self) -> &'static str;
+}
+
+impl Placeholder for Field {
+    const ALL: &'static [Field] = &Field::ALL;
+
+    fn name(self) -> &'static str {
+        Field::name(self)
+    }
+}
+
+/// A value of the target an exec check's argument can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckField {
+    /// `{address}`: the target's address (an IP literal, or the host name
+    /// a `target=` annotation gives), IPv6 without brackets.
+    Address,
+    /// `{port}`: the target's port.
+    Port,
+    /// `{check}`: the name of the exec check.
+    Check,
+    /// `{timeout}`: the check's timeout in seconds (`1`, `0.5`), for a
+    /// command that bounds its own work (`curl --max-time`).
+    Timeout,
+}
+
+impl Placeholder for CheckField {
+    const ALL: &'static [CheckField] = &[
+        CheckField::Address,
+        CheckField::Port,
+        CheckField::Check,
+        CheckField::Timeout,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            CheckField::Address => "address",
+            CheckField::Port => "port",
+            CheckField::Check => "check",
+            CheckField::Timeout => "timeout",
+        }
+    }
+}
+
 impl Field {
     /// Every field, for error messages.
     pub const ALL: [Field; 18] = [
@@ -99,47 +151,63 @@ impl Field {
             Field::FailingOpen => "failing_open",
         }
     }
-
-    fn from_name(name: &str) -> Option<Field> {
-        Field::ALL.into_iter().find(|f| f.name() == name)
-    }
 }
 
 /// What is wrong with an argument.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum TemplateError {
-    /// `{name}` names no field.
-    #[error("unknown placeholder {{{0}}} (use {known}, or {{{{ and }}}} for literal braces)", known = known())]
-    Unknown(String),
+    /// `{name}` names no placeholder of the argument's kind.
+    #[error("unknown placeholder {{{name}}} (use {known}, or {{{{ and }}}} for literal braces)")]
+    Unknown {
+        /// The name between the braces.
+        name: String,
+        /// The placeholders that exist, as `{a}, {b}`.
+        known: String,
+    },
     /// A `{` without its `}`.
     #[error("unclosed {{ (write {{{{ for a literal brace)")]
     Unclosed,
 }
 
-fn known() -> String {
-    let names: Vec<String> = Field::ALL
+/// `name`'s placeholder of kind `F`, or the error naming those there are.
+fn placeholder<F: Placeholder>(name: &str) -> Result<F, TemplateError> {
+    F::ALL
         .iter()
-        .map(|f| format!("{{{}}}", f.name()))
-        .collect();
-    names.join(", ")
+        .copied()
+        .find(|f| f.name() == name)
+        .ok_or_else(|| TemplateError::Unknown {
+            name: name.to_owned(),
+            known: F::ALL
+                .iter()
+                .map(|f| format!("{{{}}}", f.name()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
 }
 
 /// A piece of an argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Piece {
+enum Piece<F> {
     Text(String),
-    Field(Field),
+    Field(F),
 }
 
-/// One argument: text and placeholders.
+/// One argument: text and placeholders of kind `F`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template {
-    pieces: Vec<Piece>,
+pub struct Text<F> {
+    pieces: Vec<Piece<F>>,
 }
 
-impl Template {
+/// An argument of a `[[notify]]` exec: placeholders are event [`Field`]s.
+pub(crate) type Template = Text<Field>;
+
+/// An argument of an exec check's `command`: placeholders are the
+/// target's [`CheckField`] values.
+pub(crate) type Argument = Text<CheckField>;
+
+impl<F: Placeholder> Text<F> {
     /// Parses an argument as written in the config.
-    pub fn parse(text: &str) -> Result<Template, TemplateError> {
+    pub fn parse(text: &str) -> Result<Text<F>, TemplateError> {
         let mut pieces = Vec::new();
         let mut literal = String::new();
         let mut rest = text;
@@ -156,8 +224,7 @@ impl Template {
             } else {
                 let end = after.find('}').ok_or(TemplateError::Unclosed)?;
                 let name = &after[..end];
-                let field =
-                    Field::from_name(name).ok_or_else(|| TemplateError::Unknown(name.into()))?;
+                let field = placeholder::<F>(name)?;
                 if !literal.is_empty() {
                     pieces.push(Piece::Text(std::mem::take(&mut literal)));
                 }
@@ -169,7 +236,7 @@ impl Template {
         if !literal.is_empty() {
             pieces.push(Piece::Text(literal));
         }
-        Ok(Template { pieces })
+        Ok(Text { pieces })
     }
 
     /// Whether any placeholder occurs.
@@ -177,8 +244,8 @@ impl Template {
         self.pieces.iter().any(|p| matches!(p, Piece::Field(_)))
     }
 
-    /// The argument, with each field's value written by `value`.
-    pub fn render(&self, mut value: impl FnMut(Field, &mut String)) -> String {
+    /// The argument, with each placeholder's value written by `value`.
+    pub fn render(&self, mut value: impl FnMut(F, &mut String)) -> String {
         let mut out = String::new();
         for piece in &self.pieces {
             match piece {
@@ -190,7 +257,7 @@ impl Template {
     }
 }
 
-impl fmt::Display for Template {
+impl<F: Placeholder> fmt::Display for Text<F> {
     /// As written (with braces escaped again).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for piece in &self.pieces {
@@ -209,18 +276,39 @@ mod tests {
 
     #[test]
     fn unknown_and_unclosed_placeholders_are_errors() {
-        assert_eq!(
-            Template::parse("{status}"),
-            Err(TemplateError::Unknown("status".into()))
-        );
-        assert_eq!(
-            Template::parse("{}"),
-            Err(TemplateError::Unknown(String::new()))
-        );
+        let unknown = |text| match Template::parse(text) {
+            Err(TemplateError::Unknown { name, .. }) => name,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(unknown("{status}"), "status");
+        assert_eq!(unknown("{}"), "");
         assert_eq!(Template::parse("x{state"), Err(TemplateError::Unclosed));
-        let message = TemplateError::Unknown("status".into()).to_string();
+        let message = Template::parse("{status}").unwrap_err().to_string();
         assert!(message.starts_with("unknown placeholder {status} (use {id}, "));
         assert!(message.contains("{record_sets}"), "{message}");
+    }
+
+    #[test]
+    fn each_kind_of_argument_has_its_own_placeholders() {
+        let argument = Argument::parse("--to={address}:{port}").unwrap();
+        let rendered = argument.render(|field, out| {
+            out.push_str(match field {
+                CheckField::Address => "192.0.2.1",
+                CheckField::Port => "80",
+                CheckField::Check | CheckField::Timeout => "?",
+            })
+        });
+        assert_eq!(rendered, "--to=192.0.2.1:80");
+        let message = Argument::parse("{target}").unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "unknown placeholder {target} (use {address}, {port}, {check}, {timeout}, \
+             or {{ and }} for literal braces)"
+        );
+        assert!(
+            Template::parse("{address}").is_err(),
+            "not an event's field"
+        );
     }
 
     #[test]

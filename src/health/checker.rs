@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::probe::{Clients, Outcome, ReasonClass, probe};
+use super::probe::{Outcome, Plan, ReasonClass, Shared};
 use super::slot::{self, Override, Probe, Slot};
 use super::state::Health;
 use super::{Change, Changes, Target, Transition};
@@ -45,24 +45,17 @@ pub(crate) struct Outlets {
 pub(crate) fn spawn(
     target: &Target,
     slot: Arc<Slot>,
-    clients: &Clients,
+    shared: &Shared,
     outlets: Outlets,
     metrics: &Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Option<JoinHandle<()>> {
-    let http = match target.check.kind {
-        crate::config::Kind::Tcp => None,
-        _ => match clients.for_target(&target.check, &target.key) {
-            Ok(http) => Some(http),
-            Err(err) => {
-                tracing::error!(target = %target.key, %err, "cannot probe target");
-                return None;
-            }
-        },
-    };
-    let prober = Network {
-        target: target.clone(),
-        http,
+    let prober = match Plan::new(&target.check, &target.key, shared) {
+        Ok(plan) => Network(plan),
+        Err(err) => {
+            tracing::error!(target = %target.key, %err, "cannot probe target");
+            return None;
+        }
     };
     let run = Loop {
         target: target.clone(),
@@ -87,15 +80,13 @@ trait Prober {
     fn probe(&mut self) -> impl Future<Output = Outcome> + Send;
 }
 
-/// The real thing: TCP or HTTP(S) over the network.
-struct Network {
-    target: Target,
-    http: Option<(reqwest::Client, String)>,
-}
+/// The real thing: over the network, a command, or a calculated check's
+/// children.
+struct Network(Plan);
 
 impl Prober for Network {
     fn probe(&mut self) -> impl Future<Output = Outcome> + Send {
-        probe(&self.target.check, &self.target.key, self.http.as_ref())
+        self.0.probe()
     }
 }
 
@@ -170,16 +161,17 @@ impl<P: Prober> Loop<P> {
                 _ = tokio::time::sleep_until(next) => {}
             }
             let started = Instant::now();
-            // Measured here, after the timer fired and the task was polled:
-            // a busy runtime shows up as lateness, not as a slower probe.
-            self.metrics
-                .lateness
-                .observe(started.saturating_duration_since(next));
             let outcome = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return,
                 outcome = self.prober.probe() => outcome,
             };
+            // From when the timer fired and the task was polled, so that a
+            // busy runtime shows up as lateness, not as a slower probe; and
+            // a probe that waited for an exec slot started that much later.
+            self.metrics
+                .lateness
+                .observe(started.saturating_duration_since(next) + outcome.waited);
             self.observe(&outcome, started);
             // An override may have lapsed while the probe ran, when no
             // timer was waiting for it: settle the serving state now.
@@ -432,6 +424,8 @@ mod tests {
     struct Script {
         results: VecDeque<Option<bool>>,
         delays: VecDeque<Duration>,
+        /// How long each probe says it waited for a slot before it ran.
+        waits: VecDeque<Duration>,
         seen: Arc<Mutex<Vec<Duration>>>,
         epoch: Instant,
     }
@@ -440,6 +434,7 @@ mod tests {
         fn probe(&mut self) -> impl Future<Output = Outcome> + Send {
             let result = self.results.pop_front().unwrap_or(Some(true));
             let delay = self.delays.pop_front().unwrap_or_default();
+            let waited = self.waits.pop_front().unwrap_or_default();
             self.seen.lock().unwrap().push(self.epoch.elapsed());
             async move {
                 if !delay.is_zero() {
@@ -454,6 +449,7 @@ mod tests {
                         None => ReasonClass::Local,
                     },
                     latency: delay,
+                    waited,
                 }
             }
         }
@@ -508,6 +504,19 @@ mod tests {
         jitter: bool,
         delays: &[Duration],
     ) -> Running {
+        start_script(failback, initial, results, jitter, delays, &[])
+    }
+
+    /// [`start_delayed`] with probes that say they waited `waits` for a
+    /// slot before they ran.
+    fn start_script(
+        failback: Failback,
+        initial: Health,
+        results: &[Option<bool>],
+        jitter: bool,
+        delays: &[Duration],
+        waits: &[Duration],
+    ) -> Running {
         let metrics = Arc::new(Metrics::default());
         let slot = Arc::new(Slot::new(initial));
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -521,6 +530,7 @@ mod tests {
             prober: Script {
                 results: results.iter().copied().collect(),
                 delays: delays.iter().copied().collect(),
+                waits: waits.iter().copied().collect(),
                 seen: seen.clone(),
                 epoch: Instant::now(),
             },
@@ -773,6 +783,27 @@ mod tests {
         assert_eq!(running.metrics.lateness.at_most(0.0001), 4, "four on time");
         assert_eq!(running.metrics.lateness.at_most(0.1), 4);
         assert_eq!(running.metrics.lateness.at_most(0.25), 5, "one 250 ms late");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_that_waited_for_a_slot_counts_the_wait_as_lateness() {
+        // Probes on time, the second of which waited 300 ms for an exec
+        // slot before its command ran: it started that much late.
+        let ms = Duration::from_millis;
+        let running = start_script(
+            Failback::Auto,
+            Health::Up,
+            &[Some(true); 3],
+            false,
+            &[],
+            &[ms(0), ms(300)],
+        );
+        tokio::time::sleep(ms(2500)).await;
+        running.shutdown.cancel();
+        running.task.await.unwrap();
+        assert_eq!(running.metrics.lateness.totals(), (3, ms(300)));
+        assert_eq!(running.metrics.lateness.at_most(0.25), 2);
+        assert_eq!(running.metrics.lateness.at_most(0.5), 3);
     }
 
     #[tokio::test(start_paused = true)]

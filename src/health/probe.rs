@@ -1,16 +1,21 @@
-//! One probe of one target: a TCP connect, or an HTTP(S) request judged by
-//! status and body.
+//! One probe of one target: a TCP connect, an HTTP(S) request judged by
+//! status and body, a command ([`exec`](super::exec)), or the probes of a
+//! calculated check's children combined ([`calculated`](super::calculated)).
+//! A [`Plan`] says which, prepared once per target when its loop starts.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::sync::{Mutex, PoisonError};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::config::{Check, Kind};
+use super::{calculated, exec};
+use crate::config::{Check, Kind, Operator};
 use crate::exhaustion::{connect_shortage, shortage};
 use crate::health::TargetKey;
 
@@ -25,6 +30,9 @@ pub(crate) struct Outcome {
     pub class: ReasonClass,
     /// How long the probe took.
     pub latency: Duration,
+    /// How long it waited for a local resource before it could start (an
+    /// exec slot): the probe started that much later than it was due.
+    pub waited: Duration,
 }
 
 /// The kind of a probe's result or of an operator's change: few values, so
@@ -44,6 +52,9 @@ pub enum ReasonClass {
     Body,
     /// The TLS handshake or the certificate failed.
     Tls,
+    /// An exec check's command exited with another status than 0, or was
+    /// killed by a signal.
+    Exit,
     /// Anything else.
     Error,
     /// An operator's override or its end.
@@ -66,6 +77,7 @@ impl ReasonClass {
             ReasonClass::Connect => "connect",
             ReasonClass::Body => "body",
             ReasonClass::Tls => "tls",
+            ReasonClass::Exit => "exit",
             ReasonClass::Error => "error",
             ReasonClass::Override => "override",
             ReasonClass::Cluster => "cluster",
@@ -201,7 +213,7 @@ impl Clients {
         &self,
         check: &Check,
         key: &TargetKey,
-    ) -> Result<(reqwest::Client, String), String> {
+    ) -> Result<(reqwest::Client, String), Unprobeable> {
         let scheme = if check.kind == Kind::Https {
             "https"
         } else {
@@ -209,14 +221,11 @@ impl Clients {
         };
         match (&check.host, check.kind) {
             (Some(host), Kind::Https) => {
-                let addr = key.authority().parse().map_err(|_| {
-                    format!("https with host= needs an IP target, not {}", key.host)
-                })?;
-                let client = ClientKey::of(check)
-                    .builder()
-                    .resolve(host, addr)
-                    .build()
-                    .map_err(|err| err.to_string())?;
+                let addr = key
+                    .authority()
+                    .parse()
+                    .map_err(|_| Unprobeable::HostNeedsAddress(key.host.clone()))?;
+                let client = ClientKey::of(check).builder().resolve(host, addr).build()?;
                 Ok((client, format!("https://{host}:{}{}", key.port, check.path)))
             }
             _ => Ok((
@@ -227,15 +236,121 @@ impl Clients {
     }
 
     /// The client for `key`, built on first use.
-    fn shared(&self, key: ClientKey) -> Result<reqwest::Client, String> {
+    fn shared(&self, key: ClientKey) -> Result<reqwest::Client, reqwest::Error> {
         let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
         match shared.entry(key) {
             Entry::Occupied(client) => Ok(client.get().clone()),
             Entry::Vacant(slot) => {
-                let client = key.builder().build().map_err(|err| err.to_string())?;
+                let client = key.builder().build()?;
                 Ok(slot.insert(client).clone())
             }
         }
+    }
+}
+
+/// Why a target cannot be probed at all (its loop does not start).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Unprobeable {
+    /// SNI comes from the URL, so the name must be pinned to an address.
+    #[error("https with host= needs an IP target, not {0}")]
+    HostNeedsAddress(String),
+    /// reqwest could not build a client.
+    #[error("cannot build an HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    /// An exec check came without its command.
+    #[error("check {0} is exec and has no command")]
+    NoCommand(String),
+}
+
+/// What every probe loop shares: the HTTP clients, and the slots for exec
+/// checks' commands.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// HTTP(S) clients.
+    pub(crate) clients: Clients,
+    /// Exec commands running at once.
+    pub(crate) exec: exec::Limit,
+}
+
+/// How to probe one target, prepared once when its loop starts: the
+/// client and URL of an HTTP(S) check, the rendered command of an exec
+/// check, a plan per child of a calculated check.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    check: Arc<Check>,
+    key: TargetKey,
+    how: How,
+}
+
+#[derive(Debug)]
+enum How {
+    Tcp,
+    Http(reqwest::Client, String),
+    Exec(exec::Prepared),
+    Calculated(Operator, Vec<Plan>),
+}
+
+impl Plan {
+    /// The plan for probing `key` with `check`. A calculated check's
+    /// children probe the same address, each on its own port.
+    pub(crate) fn new(
+        check: &Arc<Check>,
+        key: &TargetKey,
+        shared: &Shared,
+    ) -> Result<Plan, Unprobeable> {
+        let how = match check.kind {
+            Kind::Tcp => How::Tcp,
+            Kind::Http | Kind::Https => {
+                let (client, url) = shared.clients.for_target(check, key)?;
+                How::Http(client, url)
+            }
+            Kind::Exec => {
+                let command = check
+                    .command
+                    .as_ref()
+                    .ok_or_else(|| Unprobeable::NoCommand(check.name.clone()))?;
+                How::Exec(exec::Prepared::new(command, check, key, &shared.exec))
+            }
+            Kind::Calculated(operator) => {
+                let children = check
+                    .children
+                    .iter()
+                    .map(|child| {
+                        let key = TargetKey {
+                            check: child.name.clone(),
+                            host: key.host.clone(),
+                            port: child.port,
+                        };
+                        Plan::new(child, &key, shared)
+                    })
+                    .collect::<Result<_, _>>()?;
+                How::Calculated(operator, children)
+            }
+        };
+        Ok(Plan {
+            check: check.clone(),
+            key: key.clone(),
+            how,
+        })
+    }
+
+    /// The check this plan probes with.
+    pub(crate) fn check(&self) -> &Check {
+        &self.check
+    }
+
+    /// Probes once. Boxed: a calculated check's probe holds its children's.
+    pub(crate) fn probe(&self) -> Pin<Box<dyn Future<Output = Outcome> + Send + '_>> {
+        Box::pin(async move {
+            match &self.how {
+                How::Tcp => network(&self.check, &self.key, None).await,
+                How::Http(client, url) => {
+                    network(&self.check, &self.key, Some((client, url))).await
+                }
+                How::Exec(command) => command.probe().await,
+                How::Calculated(operator, children) => calculated::probe(*operator, children).await,
+            }
+        })
     }
 }
 
@@ -270,11 +385,12 @@ fn other_family(source: IpAddr, target: &str) -> Failure {
     )
 }
 
-/// Probes once, within the check's timeout.
-pub(crate) async fn probe(
+/// Probes once over the network (TCP, or HTTP(S) with its client and
+/// URL), within the check's timeout.
+async fn network(
     check: &Check,
     key: &TargetKey,
-    http: Option<&(reqwest::Client, String)>,
+    http: Option<(&reqwest::Client, &str)>,
 ) -> Outcome {
     let started = Instant::now();
     let result = tokio::time::timeout(check.timeout, async {
@@ -288,8 +404,8 @@ pub(crate) async fn probe(
             (Kind::Tcp, _) => connect(check.source, key)
                 .await
                 .map(|_| "connected".to_owned()),
-            (_, Some((client, url))) => request(check, client, url).await,
-            (_, None) => Err(("no HTTP client".to_owned(), ReasonClass::Error)),
+            (Kind::Http | Kind::Https, Some((client, url))) => request(check, client, url).await,
+            _ => Err(("no HTTP client".to_owned(), ReasonClass::Error)),
         }
     })
     .await;
@@ -308,6 +424,7 @@ pub(crate) async fn probe(
         reason,
         class,
         latency,
+        waited: Duration::ZERO,
     }
 }
 
@@ -507,7 +624,7 @@ mod tests {
             "[check.db]\ntype = \"tcp\"\nport = {port}\nsource = \"127.0.0.3\"\n"
         ));
         let check = &checks["db"];
-        let outcome = probe(check, &target(check, "127.0.0.1", port), None).await;
+        let outcome = network(check, &target(check, "127.0.0.1", port), None).await;
         assert!(outcome.passed, "{outcome:?}");
         let (_, peer) = listener.accept().unwrap();
         assert_eq!(peer.ip(), IpAddr::from([127, 0, 0, 3]));
@@ -535,7 +652,8 @@ mod tests {
             let check = &checks[name];
             let key = target(check, host, 9);
             let http = (check.kind != Kind::Tcp).then(|| clients.for_target(check, &key).unwrap());
-            let outcome = probe(check, &key, http.as_ref()).await;
+            let http = http.as_ref().map(|(client, url)| (client, url.as_str()));
+            let outcome = network(check, &key, http).await;
             assert!(!outcome.passed, "{outcome:?}");
             assert_eq!(
                 (outcome.reason.as_str(), outcome.class),
@@ -594,7 +712,7 @@ mod tests {
     async fn a_source_that_is_not_local_fails_the_probe_with_why() {
         let checks = checks("[check.db]\ntype = \"tcp\"\nport = 9\nsource = \"203.0.113.7\"\n");
         let check = &checks["db"];
-        let outcome = probe(check, &target(check, "127.0.0.1", 9), None).await;
+        let outcome = network(check, &target(check, "127.0.0.1", 9), None).await;
         assert!(!outcome.passed, "{outcome:?}");
         assert!(
             outcome.reason.starts_with("bind to source 203.0.113.7: "),

@@ -292,3 +292,81 @@ fn every_shipped_config_is_clean_and_refuses_an_unknown_key() {
         );
     }
 }
+
+/// Exec and calculated checks that cannot work, each at its
+/// `file:line:col`, all of them: a program that is missing or not
+/// executable, a calculated check naming itself, a cycle of three, a name
+/// no check has, a count out of range.
+#[test]
+fn config_exec_and_calculated_check_errors_are_all_listed_with_their_place() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain.sh");
+    std::fs::write(&plain, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let missing = dir.path().join("missing.sh");
+    let config = dir.path().join("checks.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[check.web]\ntype = \"tcp\"\nport = 80\n\
+             [check.gone]\ntype = \"exec\"\ncommand = [\"{}\", \"{{address}}\"]\n\
+             [check.plain]\ntype = \"exec\"\ncommand = [\"{}\"]\n\
+             [check.me]\ntype = \"all\"\nchecks = [\"web\", \"me\"]\n\
+             [check.a]\ntype = \"any\"\nchecks = [\"b\"]\n\
+             [check.b]\ntype = \"any\"\nchecks = [\"web\", \"c\"]\n\
+             [check.c]\ntype = \"all\"\nchecks = [\"a\"]\n\
+             [check.typo]\ntype = \"any\"\nchecks = [\"web\", \"wbe\"]\n\
+             [check.most]\ntype = \"at-least\"\ncount = 3\nchecks = [\"web\", \"plain\"]\n",
+            missing.display(),
+            plain.display()
+        ),
+    )
+    .unwrap();
+    let (code, lines, _) = check(&[], Some(config));
+    assert_eq!(code, 1, "stderr:\n{}", lines.join("\n"));
+    let expected = [
+        (
+            6,
+            12,
+            format!("check gone: command {} does not exist", missing.display()),
+        ),
+        (
+            9,
+            12,
+            format!(
+                "check plain: command {} is not executable (chmod +x it)",
+                plain.display()
+            ),
+        ),
+        (
+            12,
+            18,
+            "check me: checks names me itself: a calculated check cannot include itself".into(),
+        ),
+        (21, 11, "check c: checks form a cycle: a → b → c → a".into()),
+        (
+            24,
+            18,
+            "check typo: checks names wbe, which is not defined: add a [check.wbe]".into(),
+        ),
+        (
+            27,
+            9,
+            "check most: count 3 is more than the 2 checks named: it could never pass".into(),
+        ),
+    ];
+    assert_eq!(
+        lines.len(),
+        expected.len(),
+        "one line per error:\n{}",
+        lines.join("\n")
+    );
+    for ((line, column, message), found) in expected.iter().zip(&lines) {
+        assert!(
+            found.ends_with(&format!("checks.toml:{line}:{column}: {message}")),
+            "expected checks.toml:{line}:{column}: {message}\ngot {found}\nall:\n{}",
+            lines.join("\n")
+        );
+    }
+}

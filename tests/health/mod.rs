@@ -15,6 +15,8 @@
 //! | `https` | HTTPS checks against a self-signed `openssl s_server`: tls-verify off and on |
 //! | `check_cmd` | `healthdns check` on annotation and check-reference errors |
 //! | `source` | `source =`: where probes leave from, a backend failing one source, a wrong family |
+//! | `exec` | exec checks: exit status and reason, a hanging command killed with its process group and reaped, what a command leaves behind killed, 200 targets on schedule |
+//! | `calculated` | all, any and at-least checks over TCP children on one address, one child flapping |
 //!
 //! Every test writes its own zone and config into a tempdir. Checks run
 //! every 200 ms with a 100 ms timeout, fall 2, rise 2 unless the test is
@@ -23,9 +25,11 @@
 
 mod all_down;
 mod battery;
+mod calculated;
 mod check_cmd;
 mod checks;
 mod dns;
+mod exec;
 mod failover;
 mod fake;
 mod https;
@@ -34,11 +38,15 @@ mod records;
 mod source;
 mod weighted;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util::{Response, Server};
+use serde_json::Value;
+
+use crate::util::http::{self, Metrics};
+use crate::util::{Response, Server, free_port};
 
 /// Generous: the tests wait on the server, never measure it.
 pub const DEADLINE: Duration = Duration::from_secs(30);
@@ -53,6 +61,13 @@ pub const ORIGIN: &str = "h.test";
 pub struct Env {
     pub server: Server,
     _dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// The config file, to rewrite before a reload.
+    pub fn config(&self) -> PathBuf {
+        self._dir.path().join("healthdns.toml")
+    }
 }
 
 /// The zone head (SOA, NS, glue) followed by `records`.
@@ -115,6 +130,55 @@ pub fn serve(records: &str, checks: &[String]) -> Env {
     let path = write_config(dir.path(), records, checks);
     let server = Server::start_args(&["serve".as_ref(), "--config".as_ref(), path.as_os_str()]);
     Env { server, _dir: dir }
+}
+
+/// [`serve`] with `[api]` on a free loopback port, once the API answers;
+/// also returns the API's address.
+pub fn serve_with_api(records: &str, checks: &[String]) -> (Env, SocketAddr) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), records, checks);
+    let api = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!("\n[api]\nlisten = \"{api}\"\n"));
+    std::fs::write(&path, text).unwrap();
+    let server = Server::start_args(&["serve".as_ref(), "--config".as_ref(), path.as_os_str()]);
+    let deadline = Instant::now() + DEADLINE;
+    while !http::request(api, "GET", "/healthz", &[], None).is_ok_and(|r| r.status == 200) {
+        assert!(
+            Instant::now() < deadline,
+            "the API on {api} never answered; server stderr:\n{}",
+            server.stderr_so_far()
+        );
+        thread::sleep(POLL);
+    }
+    (Env { server, _dir: dir }, api)
+}
+
+/// `GET /api/v1/status` as JSON.
+pub fn status(api: SocketAddr) -> Value {
+    let reply = http::request(api, "GET", "/api/v1/status", &[], None)
+        .unwrap_or_else(|e| panic!("GET /api/v1/status: {e}"));
+    assert_eq!(reply.status, 200, "{reply}");
+    reply.json()
+}
+
+/// The status of the target whose `ADDRESS:PORT/CHECK` is `key`.
+#[track_caller]
+pub fn target_status(api: SocketAddr, key: &str) -> Value {
+    let all = status(api);
+    all["targets"]
+        .as_array()
+        .and_then(|targets| targets.iter().find(|t| t["target"] == key))
+        .cloned()
+        .unwrap_or_else(|| panic!("no target {key} in {all:#}"))
+}
+
+/// `GET /metrics`, parsed.
+pub fn metrics(api: SocketAddr) -> Metrics {
+    let reply = http::request(api, "GET", "/metrics", &[], None)
+        .unwrap_or_else(|e| panic!("GET /metrics: {e}"));
+    assert_eq!(reply.status, 200, "{reply}");
+    Metrics::parse(&reply.body).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// `NAME.h.test`.
