@@ -3,6 +3,13 @@
 //! shipped alerting rules loaded, a failover, a drain, and a restart in
 //! the middle. At every step the answer Unbound gives, the status API,
 //! healthdns's metrics and what Prometheus stored must tell one story.
+//!
+//! | file | covers |
+//! |---|---|
+//! | `mod` | the operator's drill by hand: Unbound, Prometheus, a failover, a drain, a restart |
+//! | `simulate` | `POST/DELETE /api/v1/targets/{target}/simulate`: the lease lapsing by itself, bad input, the token, a restart forgetting it |
+
+mod simulate;
 
 use std::net::SocketAddr;
 use std::path::Path;
