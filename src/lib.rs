@@ -15,7 +15,7 @@
 //! | layer | module | owns |
 //! |---|---|---|
 //! | 0 | [`name`], `random`, `groups`, [`client`], `files`, `exhaustion` | domain names in wire format; a per-thread random source; indices grouped by key; the admin API's command-line clients; reading the files an operator names (regular files only, bounded) and quoting them in messages; telling a local shortage (file descriptors, memory, ports, processes) from a peer's failure, pacing accept loops and logs through one |
-//! | 1 | `wire` | the DNS message: query parsing, response writing (compression, EDNS), header fields |
+//! | 1 | `wire`, [`drill`] | the DNS message: query parsing, response writing (compression, EDNS), header fields; `healthdns drill`, a failover drill through the admin API and DNS, as a client |
 //! | 2 | [`config`], `metrics` | the TOML file format and the validated `Config`; counters and histograms in atomics |
 //! | 3 | [`zone`] | RFC 1035 zone files with line numbers and annotations; the `Zone` model |
 //! | 4 | [`catalog`], [`health`] | every zone of a config, loaded, with every problem found; targets, their slots, check kinds, probe loops, rise/fall |
@@ -38,6 +38,7 @@ pub(crate) mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod drill;
 pub(crate) mod exhaustion;
 pub(crate) mod files;
 mod groups;

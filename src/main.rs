@@ -5,12 +5,14 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use healthdns::catalog::Problem;
 use healthdns::client;
 use healthdns::daemon::{Daemon, Error, Ready};
 use healthdns::demo;
+use healthdns::drill;
 use healthdns::service::{Command as ServiceCommand, Source};
 use tokio::sync::mpsc;
 
@@ -103,6 +105,50 @@ enum Command {
         #[arg(long, env = "HEALTHDNS_TOKEN")]
         token: Option<String>,
     },
+    /// Fail a set over on a live server and back, by simulating the failure
+    /// of the targets it answers: their probes fail, nothing touches the
+    /// backends. Exit 0 when it passed.
+    Drill {
+        /// The failover set's name, e.g. app.example.com.
+        name: String,
+        /// Its type, e.g. A.
+        #[arg(value_name = "TYPE")]
+        rr_type: String,
+        /// The server's DNS address.
+        #[arg(long, value_name = "ADDR:PORT")]
+        server: SocketAddr,
+        /// The API's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8053")]
+        api: String,
+        /// Bearer token (or HEALTHDNS_TOKEN).
+        #[arg(long, env = "HEALTHDNS_TOKEN")]
+        token: Option<String>,
+        /// A resolver in front of the server: also wait for its answer to
+        /// move.
+        #[arg(long, value_name = "ADDR:PORT")]
+        resolver: Option<SocketAddr>,
+        /// Release a manual-failback hold once the targets recover.
+        #[arg(long)]
+        release: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The longest the server's answer may take to move for a pass.
+        #[arg(long, default_value = "60s", value_parser = duration)]
+        max_switch: Duration,
+        /// The longest the whole drill may take (restoring comes after).
+        #[arg(long, default_value = "5m", value_parser = duration)]
+        timeout: Duration,
+        /// The simulated failure's lease: renewed every third of it, it
+        /// lapses by itself this long after the drill dies.
+        #[arg(long, default_value = "15s", value_parser = duration)]
+        lease: Duration,
+    },
+}
+
+/// A duration on the command line, as the config writes them (`60s`).
+fn duration(text: &str) -> Result<Duration, String> {
+    healthdns::config::parse_duration(text).map_err(|err| err.to_string())
 }
 
 fn main() -> ExitCode {
@@ -154,6 +200,33 @@ fn main() -> ExitCode {
             token,
         } => client::set_override(&api, &target, &state, duration.as_deref(), token.as_deref())
             .map_err(anyhow::Error::from),
+        Command::Drill {
+            name,
+            rr_type,
+            server,
+            api,
+            token,
+            resolver,
+            release,
+            json,
+            max_switch,
+            timeout,
+            lease,
+        } => {
+            let options = drill::Options {
+                name,
+                rr_type,
+                server,
+                api,
+                token,
+                resolver,
+                release,
+                max_switch,
+                timeout,
+                lease,
+            };
+            return run_drill(&options, json);
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -279,6 +352,49 @@ fn demo_in(config: &std::path::Path, ports: demo::Ports) -> anyhow::Result<()> {
         anyhow::Ok(())
     })?;
     Ok(())
+}
+
+/// Runs a drill, ending it early (and restoring) on SIGINT or SIGTERM;
+/// prints its report. Success only when it passed.
+fn run_drill(options: &drill::Options, json: bool) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("healthdns: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = runtime.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        // Installed before the drill changes anything.
+        let mut term = signal(SignalKind::terminate()).ok();
+        let mut int = signal(SignalKind::interrupt()).ok();
+        let interrupt = async move {
+            tokio::select! {
+                Some(()) = async { term.as_mut()?.recv().await } => {}
+                Some(()) = async { int.as_mut()?.recv().await } => {}
+                // No handler could be installed: never interrupted.
+                else => std::future::pending::<()>().await,
+            }
+        };
+        drill::run(options, interrupt).await
+    });
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(err) => eprintln!("healthdns: {err}"),
+        }
+    } else {
+        print!("{}", report.human());
+    }
+    if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Says on stdout where the server listens, once it does.

@@ -8,7 +8,7 @@
 //! | `battery` | the query battery against the fixture zone (RFC 1034/2308/6672/4592/8482/6891) |
 //! | `differential` | healthdns vs Knot DNS on the same zone, section by section |
 //! | `cluster` | `[cluster]`: three instances on a real etcd agreeing on health, overrides, etcd outages, the state file's overrides against etcd's |
-//! | `drill` | the operator's drill: Unbound in front, Prometheus scraping with the shipped rules, a failover, a drain and a restart tell one story |
+//! | `drill` | the operator's drill: Unbound in front, Prometheus scraping with the shipped rules, a failover, a drain and a restart tell one story; `healthdns drill` and the simulated failures it asks the API for |
 //! | `demo` | `healthdns demo`: the failover example fails over and back as its primary is stopped and started |
 //! | `check` | `healthdns check` on broken and clean zones and configs |
 //! | `hostile` | devices, FIFOs, directories, oversized zones and junk given to `check`, `serve` and reload; floods of idle TCP and API connections; a server out of file descriptors |

@@ -571,6 +571,7 @@ mod tests {
                 serving: false,
                 held: true,
                 forced: None,
+                simulated: None,
                 last_probe: Some(crate::api::status::ProbeStatus {
                     ok: false,
                     reason: evil.into(),

@@ -1,6 +1,7 @@
-//! The admin HTTP API: liveness, metrics, status, overrides, reload and the
-//! status page. Read-only views, except through the slots' control (the
-//! probe loops apply it) and the reload command (the service applies it).
+//! The admin HTTP API: liveness, metrics, status, overrides, a drill's
+//! simulated failures, reload and the status page. Read-only views, except
+//! through the slots' control (the probe loops apply it) and the reload
+//! command (the service applies it).
 //!
 //! Served by a loop of its own over hyper rather than `axum::serve`, for
 //! what that one lacks: a connection limit (at which the connection idle
@@ -38,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use crate::answer::SharedTable;
 use crate::exhaustion::{Backoff, Throttle};
 use crate::health::Transition;
-use crate::health::slot::Override;
+use crate::health::slot::{Override, Slot};
 use crate::health::state::Health;
 use crate::metrics::Metrics;
 use crate::server::{Activity, Connection, Connections, Limits};
@@ -83,6 +84,10 @@ pub(crate) async fn serve(
         .route("/metrics", get(metrics))
         .route("/api/v1/status", get(status))
         .route("/api/v1/targets/{target}/override", post(set_override))
+        .route(
+            "/api/v1/targets/{target}/simulate",
+            post(simulate).delete(end_simulation),
+        )
         .route("/api/v1/reload", post(reload))
         .with_state(api);
     let connections = Connections::new(limits, counters.clone());
@@ -314,14 +319,9 @@ async fn set_override(
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let table = api.table.load();
-    let Some(index) = table
-        .targets()
-        .iter()
-        .position(|t| t.key.to_string() == target)
-    else {
+    let Some((index, slot)) = find_target(&table, &target) else {
         return error(StatusCode::NOT_FOUND, format!("no target {target:?}"));
     };
-    let slot = table.board().slot(index as u32).expect("a slot per target");
     slot.set_override(forced);
     if let Some(cluster) = &api.cluster {
         cluster.set_override(&target, forced);
@@ -337,6 +337,15 @@ async fn set_override(
     Json(view).into_response()
 }
 
+/// Target `key` of `table`: its index and its slot.
+fn find_target<'t>(table: &'t crate::answer::Table, key: &str) -> Option<(usize, &'t Slot)> {
+    let index = table
+        .targets()
+        .iter()
+        .position(|t| t.key.to_string() == key)?;
+    Some((index, table.board().slot(index as u32)?))
+}
+
 /// An override body read and checked, its `for` counted from `now`: the
 /// request and the override it asks for, or why it is refused (a 400).
 fn read_override(
@@ -345,25 +354,107 @@ fn read_override(
 ) -> Result<(OverrideRequest, Option<Override>), String> {
     let request: OverrideRequest =
         serde_json::from_slice(body).map_err(|err| format!("body: {err}"))?;
-    let until = match request
-        .duration
-        .as_deref()
-        .map(crate::config::parse_duration)
-    {
+    let until = match request.duration.as_deref() {
         None => None,
-        Some(Ok(duration)) => match now.checked_add(duration) {
-            Some(until) => Some(until),
-            None => {
-                let text = request.duration.as_deref().unwrap_or_default();
-                return Err(format!("for: {text:?} is too long"));
-            }
-        },
-        Some(Err(message)) => return Err(format!("for: {message}")),
+        Some(text) => Some(read_for(text, now)?),
     };
     let Some(forced) = Override::from_word(&request.state, until) else {
         return Err(format!("state {:?}: use down, up or auto", request.state));
     };
     Ok((request, forced))
+}
+
+/// A body's `for` (`30m`), counted from `now`: when it ends, or why it is
+/// refused (a 400).
+fn read_for(text: &str, now: SystemTime) -> Result<SystemTime, String> {
+    let duration =
+        crate::config::parse_duration(text).map_err(|message| format!("for: {message}"))?;
+    now.checked_add(duration)
+        .ok_or_else(|| format!("for: {text:?} is too long"))
+}
+
+/// The longest lease a simulated failure may have: a drill renews its
+/// lease, so a long one only keeps a failure simulated after a drill that
+/// died.
+const MAX_SIMULATION: Duration = Duration::from_secs(3600);
+
+/// `POST /api/v1/targets/{target}/simulate` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimulateRequest {
+    #[serde(rename = "for")]
+    duration: String,
+}
+
+/// A simulate body read and checked, its `for` counted from `now`: when the
+/// simulated failure's lease ends, or why it is refused (a 400).
+fn read_simulation(body: &[u8], now: SystemTime) -> Result<SystemTime, String> {
+    let request: SimulateRequest =
+        serde_json::from_slice(body).map_err(|err| format!("body: {err}"))?;
+    let until = read_for(&request.duration, now)?;
+    match until.duration_since(now) {
+        Ok(lease) if !lease.is_zero() && lease <= MAX_SIMULATION => Ok(until),
+        _ => Err(format!(
+            "for: {:?}: a simulated failure's lease is more than 0s and at most {}",
+            request.duration,
+            humantime::format_duration(MAX_SIMULATION)
+        )),
+    }
+}
+
+/// Starts or renews a drill's simulated failure of a target: its probes
+/// fail, as the checks would see an outage, until the lease in `for` ends
+/// or `DELETE` ends it. Kept in this instance only, never saved.
+async fn simulate(
+    State(api): State<Api>,
+    Path(target): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !authorized(&api, &headers) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "a valid bearer token is required".into(),
+        );
+    }
+    let now = SystemTime::now();
+    let until = match read_simulation(&body, now) {
+        Ok(until) => until,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let table = api.table.load();
+    let Some((index, slot)) = find_target(&table, &target) else {
+        return error(StatusCode::NOT_FOUND, format!("no target {target:?}"));
+    };
+    let until_text = crate::health::transition::rfc3339::format(until);
+    match slot.set_simulation(Some(until), now) {
+        // A drill renews its lease every few seconds: not worth a line each.
+        Some(_) => tracing::debug!(%target, until = %until_text, "simulated failure renewed"),
+        None => tracing::info!(%target, until = %until_text, "simulated failure started (drill)"),
+    }
+    Json(status::target(&table, index, slot, api.cluster.as_ref())).into_response()
+}
+
+/// Ends a drill's simulated failure of a target (none is no error).
+async fn end_simulation(
+    State(api): State<Api>,
+    Path(target): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorized(&api, &headers) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "a valid bearer token is required".into(),
+        );
+    }
+    let table = api.table.load();
+    let Some((index, slot)) = find_target(&table, &target) else {
+        return error(StatusCode::NOT_FOUND, format!("no target {target:?}"));
+    };
+    if slot.set_simulation(None, SystemTime::now()).is_some() {
+        tracing::info!(%target, "simulated failure ended (drill)");
+    }
+    Json(status::target(&table, index, slot, api.cluster.as_ref())).into_response()
 }
 
 /// The override body as `set_override` reads it, for the fuzz target
@@ -434,6 +525,34 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn a_simulation_body_needs_a_lease_within_bounds() {
+        let now = SystemTime::now();
+        let read = |body: &str| super::read_simulation(body.as_bytes(), now);
+        assert_eq!(read(r#"{"for": "20s"}"#), Ok(now + Duration::from_secs(20)));
+        assert_eq!(
+            read(r#"{"for": "1h"}"#),
+            Ok(now + Duration::from_secs(3600))
+        );
+        for bad in [
+            r#"{}"#,
+            r#"{"for": null}"#,
+            r#"{"for": "soon"}"#,
+            r#"{"for": "0s"}"#,
+            r#"{"for": "61m"}"#,
+            r#"{"for": "500000000000y"}"#,
+            r#"{"for": "99999999999999999999999s"}"#,
+            r#"{"for": "20s", "state": "down"}"#,
+            "not json",
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+        let too_long = read(r#"{"for": "500000000000y"}"#).unwrap_err();
+        assert!(too_long.contains("too long"), "{too_long}");
+    }
+
     #[test]
     fn constant_time_eq_compares() {
         assert!(super::constant_time_eq(b"secret", b"secret"));

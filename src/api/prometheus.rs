@@ -397,7 +397,8 @@ fn cluster_families(metrics: &Metrics, table: &Table, cluster: &Handle, out: &mu
     }
 }
 
-/// `endpoint_health`, `endpoint_serving` and `endpoint_override`.
+/// `endpoint_health`, `endpoint_serving`, `endpoint_override` and
+/// `endpoint_simulated`.
 fn targets(table: &Table, out: &mut String) {
     family(
         out,
@@ -430,6 +431,13 @@ fn targets(table: &Table, out: &mut String) {
         "gauge",
         "1 for a target an operator forced up or down.",
     );
+    let mut simulated = String::new();
+    family(
+        &mut simulated,
+        "endpoint_simulated",
+        "gauge",
+        "1 for a target whose probes a drill makes fail (healthdns drill).",
+    );
     for (target, slot) in table.health().iter() {
         let labels = format!(
             "target=\"{}\",check=\"{}\"",
@@ -448,8 +456,12 @@ fn targets(table: &Table, out: &mut String) {
                 forced.state
             );
         }
+        if slot.simulated(now).is_some() {
+            let _ = writeln!(simulated, "endpoint_simulated{{{labels}}} 1");
+        }
     }
     out.push_str(&overrides);
+    out.push_str(&simulated);
 }
 
 /// One zone's `dns_queries_total` samples.

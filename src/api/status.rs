@@ -57,6 +57,9 @@ pub(crate) struct TargetStatus {
     /// An operator's override.
     #[serde(rename = "override")]
     pub forced: Option<OverrideStatus>,
+    /// A drill's simulated failure in force: its probes fail without
+    /// running until the lease ends.
+    pub simulated: Option<SimulationStatus>,
     /// The last probe.
     pub last_probe: Option<ProbeStatus>,
     /// Consecutive successes.
@@ -74,6 +77,13 @@ pub(crate) struct OverrideStatus {
     pub state: Health,
     /// Expiry, if any.
     pub until: Option<String>,
+}
+
+/// A simulated failure in force.
+#[derive(Debug, Serialize)]
+pub(crate) struct SimulationStatus {
+    /// When its lease ends, unless renewed.
+    pub until: String,
 }
 
 /// The last probe.
@@ -98,6 +108,7 @@ pub(crate) fn target(
 ) -> TargetStatus {
     let target = &table.targets()[index];
     let detail = slot.detail();
+    let now = SystemTime::now();
     TargetStatus {
         target: target.key.to_string(),
         address: target.key.authority(),
@@ -107,9 +118,12 @@ pub(crate) fn target(
         views: cluster.map(|cluster| cluster.views(&target.key.to_string())),
         serving: slot.serving(),
         held: detail.held,
-        forced: slot.forced(SystemTime::now()).map(|o| OverrideStatus {
+        forced: slot.forced(now).map(|o| OverrideStatus {
             state: o.state,
             until: o.until.map(rfc3339::format),
+        }),
+        simulated: slot.simulated(now).map(|until| SimulationStatus {
+            until: rfc3339::format(until),
         }),
         last_probe: detail.last_probe.map(|p| ProbeStatus {
             ok: p.ok,

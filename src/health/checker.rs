@@ -116,6 +116,17 @@ struct Loop<P> {
     first_failure: Option<Instant>,
 }
 
+/// What a probe due during a drill's simulated failure yields in its place.
+fn simulated_failure() -> Outcome {
+    Outcome {
+        passed: false,
+        reason: "drill: simulated failure".to_owned(),
+        class: ReasonClass::Drill,
+        latency: Duration::ZERO,
+        waited: Duration::ZERO,
+    }
+}
+
 /// A flip of this instance's checks on a target, for the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct View {
@@ -161,10 +172,15 @@ impl<P: Prober> Loop<P> {
                 _ = tokio::time::sleep_until(next) => {}
             }
             let started = Instant::now();
-            let outcome = tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => return,
-                outcome = self.prober.probe() => outcome,
+            // A drill's simulated failure stands in for the probe, which
+            // does not run: the backend sees nothing of the drill.
+            let outcome = match self.slot.simulated(SystemTime::now()) {
+                Some(_) => simulated_failure(),
+                None => tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => return,
+                    outcome = self.prober.probe() => outcome,
+                },
             };
             // From when the timer fired and the task was polled, so that a
             // busy runtime shows up as lateness, not as a slower probe; and
@@ -213,7 +229,10 @@ impl<P: Prober> Loop<P> {
             &self.slot.probes_failed
         };
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.latency.observe(outcome.latency);
+        // A simulated failure took no time: it says nothing of latency.
+        if outcome.class != ReasonClass::Drill {
+            self.latency.observe(outcome.latency);
+        }
         if outcome.passed {
             self.first_failure = None;
         } else {
@@ -826,6 +845,85 @@ mod tests {
             "all within 1 ms"
         );
         assert!(sum < Duration::from_millis(probes), "{sum:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_simulated_failure_stands_in_for_probes_until_it_ends() {
+        // Every real probe passes. A simulation makes the probes due fail
+        // without running: down after fall (2) with the class `drill`;
+        // ended, the real probes run again and rise (2) brings it back.
+        let mut running = start(Failback::Auto, Health::Up, &[true; 100], false);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(running.seen.lock().unwrap().len(), 2, "probes at 0 s, 1 s");
+        // Paused tokio time does not move SystemTime: a lease far ahead.
+        let lease = SystemTime::now() + Duration::from_secs(3600);
+        running.slot.set_simulation(Some(lease), SystemTime::now());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(
+            running.slot.serving(),
+            "applied at the next probe, not at once"
+        );
+        // With time paused, waiting for an event that never comes would
+        // run the loop forever: bound it.
+        let within = Duration::from_secs(10);
+        let down = tokio::time::timeout(within, running.events.recv())
+            .await
+            .expect("down by the simulated failure")
+            .unwrap();
+        assert_eq!(
+            (down.to, down.serving, down.class),
+            (Health::Down, false, ReasonClass::Drill)
+        );
+        assert_eq!(down.consecutive, 2);
+        assert_eq!(down.reason, "drill: simulated failure");
+        let fall = running.changes.recv().await.unwrap();
+        assert_eq!(
+            fall.class,
+            ReasonClass::Drill,
+            "metrics count a drill's move"
+        );
+        assert_eq!(fall.failing_for, Some(Duration::from_secs(1)));
+        assert_eq!(
+            running.seen.lock().unwrap().len(),
+            2,
+            "no real probe ran while the failure was simulated"
+        );
+        let probe = running.slot.detail().last_probe.unwrap();
+        assert!(!probe.ok);
+        assert_eq!(probe.reason, "drill: simulated failure");
+        let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            count(&running.slot.probes_failed),
+            2,
+            "counted as failed probes"
+        );
+        assert_eq!(
+            running.metrics.probe_histogram("test").totals().0,
+            2,
+            "the simulated probes add no latency"
+        );
+        running.slot.set_simulation(None, SystemTime::now());
+        let up = tokio::time::timeout(within, running.events.recv())
+            .await
+            .expect("up by the real probes")
+            .unwrap();
+        assert_eq!(
+            (up.to, up.serving, up.class),
+            (Health::Up, true, ReasonClass::Ok)
+        );
+        assert_eq!(running.seen.lock().unwrap().len(), 4, "real probes again");
+        running.shutdown.cancel();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lapsed_simulation_fails_nothing() {
+        let running = start(Failback::Auto, Health::Up, &[true; 100], false);
+        let lapsed = SystemTime::now() - Duration::from_secs(1);
+        running.slot.set_simulation(Some(lapsed), SystemTime::now());
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        assert!(running.slot.serving());
+        assert_eq!(running.seen.lock().unwrap().len(), 4, "every probe ran");
+        running.shutdown.cancel();
     }
 
     #[tokio::test(start_paused = true)]

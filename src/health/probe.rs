@@ -65,6 +65,9 @@ pub enum ReasonClass {
     /// descriptors, memory, a local port): the checker's failure, not the
     /// target's, so neither a pass nor a fail.
     Local,
+    /// A drill's simulated failure (`healthdns drill`): the probe did not
+    /// run, and failed as a real one would.
+    Drill,
 }
 
 impl ReasonClass {
@@ -82,6 +85,7 @@ impl ReasonClass {
             ReasonClass::Override => "override",
             ReasonClass::Cluster => "cluster",
             ReasonClass::Local => "local",
+            ReasonClass::Drill => "drill",
         }
     }
 

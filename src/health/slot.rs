@@ -10,8 +10,11 @@
 //!   a flag per input, so that a query sees a target's standing whole.
 //! - `detail` (probe results, counters, last transition) is written by the
 //!   loop and read by the API: a `Mutex`, never touched by queries.
-//! - `control` (override, hold release) is written by the API and applied
-//!   by the loop, which `wake` prompts at once.
+//! - `control` (override, hold release, a drill's simulated failure) is
+//!   written by the API and applied by the loop, which `wake` prompts at
+//!   once for an override or a release. A simulated failure is applied at
+//!   the loop's next scheduled probe, as a real failure would be seen, and
+//!   is never saved: a restart forgets it.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
@@ -137,6 +140,9 @@ struct Control {
     release: bool,
     /// The cluster's verdict; `None`: follow this instance's checks.
     verdict: Option<Verdict>,
+    /// A drill's simulated failure, until this lease ends: each probe due
+    /// meanwhile fails without running.
+    simulated: Option<SystemTime>,
 }
 
 impl Slot {
@@ -263,6 +269,22 @@ impl Slot {
         self.wake.notify_one();
     }
 
+    /// Starts or renews (`Some(until)`) or ends (`None`) a simulated
+    /// failure for a drill: until `until`, every probe of this target
+    /// that comes due fails, with the class `drill`, without running.
+    /// Returns the lease it replaced, if one was in force at `now`.
+    pub fn set_simulation(&self, until: Option<SystemTime>, now: SystemTime) -> Option<SystemTime> {
+        let mut control = self.control.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::replace(&mut control.simulated, until).filter(|&until| until > now)
+    }
+
+    /// When the simulated failure in force at `now` ends, if there is one
+    /// (a lapsed lease is none).
+    pub fn simulated(&self, now: SystemTime) -> Option<SystemTime> {
+        let control = self.control.lock().unwrap_or_else(|e| e.into_inner());
+        control.simulated.filter(|&until| until > now)
+    }
+
     /// Takes a pending hold release (the probe loop only).
     pub fn take_release(&self) -> bool {
         std::mem::take(
@@ -310,6 +332,32 @@ mod tests {
         slot.set_override(None);
         assert!(slot.take_release(), "auto releases a hold");
         assert!(!slot.take_release(), "once");
+    }
+
+    #[test]
+    fn a_simulation_lapses_with_its_lease_and_touches_nothing_else() {
+        let slot = Slot::new(Health::Up);
+        let now = SystemTime::now();
+        let lease = now + Duration::from_secs(20);
+        assert_eq!(slot.set_simulation(Some(lease), now), None);
+        assert_eq!(slot.simulated(now), Some(lease));
+        assert_eq!(slot.simulated(lease), None, "lapsed at the lease's end");
+        let renewed = lease + Duration::from_secs(20);
+        assert_eq!(
+            slot.set_simulation(Some(renewed), now),
+            Some(lease),
+            "a renewal replaces the lease in force"
+        );
+        assert_eq!(slot.simulated(lease), Some(renewed));
+        assert_eq!(slot.forced(now), None, "no override");
+        assert!(!slot.take_release(), "no hold released");
+        assert_eq!(slot.set_simulation(None, now), Some(renewed));
+        assert_eq!(slot.simulated(now), None);
+        assert_eq!(
+            slot.set_simulation(None, renewed),
+            None,
+            "ending none is no error"
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub(crate) struct Event {
     #[serde(flatten)]
     pub(crate) change: Change,
     /// Why, in a word: `ok`, `status`, `timeout`, `connect`, `body`, `tls`,
-    /// `error`, `override` or `cluster`.
+    /// `error`, `override`, `cluster` or `drill`.
     pub(crate) reason: ReasonClass,
     /// Why, in full (the probe's result or the error text).
     pub(crate) detail: String,

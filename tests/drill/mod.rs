@@ -3,6 +3,15 @@
 //! shipped alerting rules loaded, a failover, a drain, and a restart in
 //! the middle. At every step the answer Unbound gives, the status API,
 //! healthdns's metrics and what Prometheus stored must tell one story.
+//!
+//! | file | covers |
+//! |---|---|
+//! | `mod` | the operator's drill by hand: Unbound, Prometheus, a failover, a drain, a restart |
+//! | `command` | `healthdns drill`: a pass, a failing secondary, Unbound's cache, manual failback and `--release`, SIGTERM and SIGKILL mid-drill |
+//! | `simulate` | `POST/DELETE /api/v1/targets/{target}/simulate`: the lease lapsing by itself, bad input, the token, a restart forgetting it |
+
+mod command;
+mod simulate;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -25,9 +34,9 @@ impl Drop for Running {
 }
 
 /// Unbound on `port`, resolving `h.test.` from healthdns on `dns` and
-/// keeping answers at most a second, so that it follows a failover as
-/// soon as healthdns does.
-fn unbound(dir: &Path, port: u16, dns: u16) -> Running {
+/// keeping answers at most `max_ttl` seconds (1: it follows a failover as
+/// soon as healthdns does).
+fn unbound(dir: &Path, port: u16, dns: u16, max_ttl: u32) -> Running {
     let config = dir.join("unbound.conf");
     std::fs::write(
         &config,
@@ -36,7 +45,7 @@ fn unbound(dir: &Path, port: u16, dns: u16) -> Running {
              \x20 use-syslog: no\n  logfile: \"\"\n  username: \"\"\n  chroot: \"\"\n\
              \x20 directory: \"{dir}\"\n  pidfile: \"{dir}/unbound.pid\"\n\
              \x20 do-not-query-localhost: no\n  access-control: 127.0.0.0/8 allow\n\
-             \x20 cache-max-ttl: 1\n  cache-max-negative-ttl: 1\n  num-threads: 1\n\
+             \x20 cache-max-ttl: {max_ttl}\n  cache-max-negative-ttl: 1\n  num-threads: 1\n\
              \x20 module-config: \"iterator\"\n  local-zone: \"test.\" nodefault\n\
              \x20 do-ip6: no\n  so-reuseport: no\n\
              stub-zone:\n  name: \"h.test.\"\n  stub-addr: 127.0.0.1@{dns}\n",
@@ -162,7 +171,7 @@ fn unbound_prometheus_and_a_restart_tell_one_story() {
     });
     env.wait_settled();
     let work = tempfile::tempdir().unwrap();
-    let _unbound = unbound(work.path(), resolver, dns);
+    let _unbound = unbound(work.path(), resolver, dns, 1);
     let _prometheus = prometheus(work.path(), prom, env.api);
 
     // 1. All up: the primary, everywhere.

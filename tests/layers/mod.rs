@@ -13,7 +13,7 @@ use std::path::Path;
 /// placed.
 const LAYERS: &[&[&str]] = &[
     &["name", "random", "groups", "client", "files", "exhaustion"],
-    &["wire"],
+    &["wire", "drill"],
     &["config", "metrics"],
     &["zone"],
     &["catalog", "health"],

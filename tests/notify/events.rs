@@ -197,7 +197,7 @@ fn a_drain_arrives_as_up_to_down_by_override() {
 
 /// Every event validates against `docs/event.schema.json`, and the schema
 /// names every field an event has.
-fn check_schema(events: &[Value]) {
+pub(crate) fn check_schema(events: &[Value]) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/event.schema.json");
     let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     for event in events {

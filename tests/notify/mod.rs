@@ -4,7 +4,7 @@
 //!
 //! Tests wait on conditions (30 s deadline); none measures a delay.
 
-mod events;
+pub(crate) mod events;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -55,7 +55,7 @@ impl Request {
 
 /// A webhook receiver on 127.0.0.1: answers 500 to the first `fail_first`
 /// POSTs and 200 to the rest, and keeps every request.
-struct Receiver {
+pub(crate) struct Receiver {
     addr: SocketAddr,
     requests: Arc<Mutex<Vec<Request>>>,
     stop: Arc<AtomicBool>,
@@ -63,7 +63,7 @@ struct Receiver {
 }
 
 impl Receiver {
-    fn start() -> Receiver {
+    pub(crate) fn start() -> Receiver {
         Receiver::failing_first(0)
     }
 
@@ -99,7 +99,7 @@ impl Receiver {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}/hook", self.addr)
     }
 
@@ -108,7 +108,7 @@ impl Receiver {
     }
 
     /// The events delivered (answered 200), in order.
-    fn events(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn events(&self) -> Vec<serde_json::Value> {
         self.requests()
             .iter()
             .filter(|r| r.status == 200)
@@ -187,7 +187,7 @@ fn wait(what: &str, ok: impl Fn() -> bool, detail: impl Fn() -> String) {
     }
 }
 
-fn toml_string(s: &str) -> String {
+pub(crate) fn toml_string(s: &str) -> String {
     format!("{s:?}")
 }
 

@@ -404,6 +404,11 @@ impl HttpBackend {
         lock(&self.core.shared.seen).last().cloned()
     }
 
+    /// Every request read so far, in order.
+    pub fn all_requests(&self) -> Vec<Request> {
+        lock(&self.core.shared.seen).clone()
+    }
+
     /// Waits until at least `n` requests were read (panics after `deadline`).
     pub fn wait_requests(&self, n: usize, deadline: Duration) {
         self.core.wait_seen(None, n, deadline, "requests");
