@@ -31,7 +31,7 @@
 pub mod answer;
 pub(crate) mod api;
 #[doc(hidden)]
-pub use api::fuzz_override_body;
+pub use api::{fuzz_override_body, fuzz_simulate_body};
 pub mod catalog;
 pub mod client;
 pub(crate) mod cluster;

@@ -464,6 +464,13 @@ pub fn fuzz_override_body(body: &[u8], now: SystemTime) -> Result<Option<Overrid
     read_override(body, now).map(|(_, forced)| forced)
 }
 
+/// The simulated failure's body as `simulate` reads it, for the same fuzz
+/// target: the lease's end, or why it is refused (a 400). Not an interface.
+#[doc(hidden)]
+pub fn fuzz_simulate_body(body: &[u8], now: SystemTime) -> Result<SystemTime, String> {
+    read_simulation(body, now)
+}
+
 async fn reload(State(api): State<Api>, headers: HeaderMap) -> Response {
     if !authorized(&api, &headers) {
         return error(
