@@ -5,6 +5,7 @@
 pub(crate) mod check;
 pub(crate) mod cluster;
 pub(crate) mod file;
+pub(crate) mod geo;
 pub(crate) mod notify;
 pub(crate) mod rate_limit;
 pub(crate) mod template;
@@ -20,6 +21,7 @@ use crate::files;
 use crate::name::Name;
 pub use check::{Check, Failback, Health, Kind, Thresholds};
 pub use cluster::{ClusterConfig, ClusterTls, Partition, Quorum};
+pub use geo::Region;
 pub use rate_limit::{Network, RateLimitConfig};
 
 /// Health checks by name, shared with the targets that use them.
@@ -61,6 +63,9 @@ pub const DEFAULT_MAX_ZONE_FILE_SIZE: u64 = 1 << 30;
 /// The most bytes read of a config file or an API token file: far above
 /// any real one.
 pub const MAX_CONFIG_FILE_SIZE: u64 = 4 << 20;
+/// The most bytes read of a networks file: a country database written out
+/// as networks (a few hundred thousand lines) is some tens of MiB.
+pub const MAX_NETWORKS_FILE_SIZE: u64 = 1 << 30;
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
