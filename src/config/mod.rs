@@ -21,7 +21,7 @@ use crate::files;
 use crate::name::Name;
 pub use check::{Check, Failback, Health, Kind, Thresholds};
 pub use cluster::{ClusterConfig, ClusterTls, Partition, Quorum};
-pub use geo::Region;
+pub use geo::{GeoConfig, Region};
 pub use rate_limit::{Network, RateLimitConfig};
 
 /// Health checks by name, shared with the targets that use them.
@@ -105,6 +105,8 @@ pub struct Config {
     pub cluster: Option<ClusterConfig>,
     /// Response rate limiting, when on.
     pub rate_limit: Option<RateLimitConfig>,
+    /// Client regions, when configured.
+    pub geo: Option<GeoConfig>,
 }
 
 /// The API listener.
@@ -144,6 +146,7 @@ impl Default for Config {
             api: None,
             cluster: None,
             rate_limit: None,
+            geo: None,
         }
     }
 }
@@ -475,6 +478,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
     if let Some(section) = &raw.rate_limit {
         let mut fail = |span, message| errors.push(located(span, message));
         config.rate_limit = rate_limit::validate(section, &mut fail);
+    }
+    if let Some(section) = &raw.geo {
+        let mut fail = |span, message| errors.push(located(span, message));
+        config.geo = geo::validate(section, base, &mut fail);
     }
     for section in &raw.notify {
         let mut fail = |span, message| errors.push(located(span, message));
@@ -832,7 +839,7 @@ pub(crate) mod tests {
             found,
             [
                 "t.toml:1:2: unknown field `sever`, expected one of `server`, `zone`, `check`, \
-                 `notify`, `api`, `cluster`, `rate-limit`",
+                 `notify`, `api`, `cluster`, `rate-limit`, `geo`",
                 "t.toml:4:1: unknown field `lisen`, expected one of `listen`, `tcp-idle-timeout`, `tcp-busy-idle-timeout`, \
                  `tcp-max-connections`, `udp-workers`, `xdp`, `udp-coalesce`, \
                  `udp-coalesce-load`, `max-zone-file-size`, `state-dir`",

@@ -298,7 +298,7 @@ fn region_of(name: &[u8], regions: &[String]) -> Result<Region, String> {
             u16::try_from(index).expect("fewer regions than 2^16"),
         )),
         None => Err(format!(
-            "unknown region {:?}: the regions are those [geo.prefer] names ({})",
+            "unknown region {:?}: the regions are the keys of [geo.prefer] ({})",
             String::from_utf8_lossy(name),
             listed(regions)
         )),
@@ -449,8 +449,8 @@ mod tests {
                 "nets.txt:3:1: \"10.0.0.0/33\": the prefix length is 0 to 32",
                 "nets.txt:4:1: \"not-a-network\" is not a network such as 192.0.2.0/24 or \
                  2001:db8::/32",
-                "nets.txt:5:12: unknown region \"mars\": the regions are those [geo.prefer] \
-                 names (ap, eu, us)",
+                "nets.txt:5:12: unknown region \"mars\": the regions are the keys of \
+                 [geo.prefer] (ap, eu, us)",
                 "nets.txt:6:1: no region after the network: a line is `NETWORK REGION`",
                 "nets.txt:7:15: \"extra\" after the region: a line is `NETWORK REGION` (`#` \
                  starts a comment)",
