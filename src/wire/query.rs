@@ -19,8 +19,8 @@ pub(crate) struct Edns {
     pub dnssec_ok: bool,
     /// Where the value of the query's client subnet option (RFC 7871)
     /// starts in the message, if it had one (already checked well formed):
-    /// two bytes, not the parsed subnet, so that the many queries without
-    /// one copy no more than before.
+    /// two bytes rather than the parsed subnet, so that the many queries
+    /// without one do not copy a larger `Edns` for it.
     pub client_subnet_at: Option<NonZeroU16>,
 }
 
