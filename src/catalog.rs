@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use crate::config::{Config, ConfigError};
 use crate::files::{self, MAX_ERRORS};
+use crate::geo::{Networks, NetworksError};
 use crate::name::Name;
 use crate::zone::{self, Zone, ZoneError, ZoneErrors};
 
@@ -21,6 +22,9 @@ pub enum Problem {
     /// In a zone file.
     #[error("{0}")]
     Zone(ZoneError),
+    /// In the networks file of `[geo]`.
+    #[error("{0}")]
+    Networks(NetworksError),
     /// Two zone files for one zone.
     #[error(
         "{}: zone {origin} is already served from {}",
@@ -85,15 +89,32 @@ pub struct Catalog {
     /// Warnings (dropped out-of-zone data, occluded names, …), the first
     /// `MAX_ERRORS` of each zone and a count of the rest.
     pub warnings: Vec<Problem>,
+    /// The client regions by network, with `[geo]`.
+    pub networks: Option<Networks>,
 }
 
-/// Loads all zones of `config`. A zone served twice is an error.
+/// Loads all zones of `config`, and its networks file. A zone served
+/// twice is an error.
 pub fn load(config: &Config) -> Result<Catalog, Vec<Problem>> {
     let mut loaded = Catalog {
         zones: Vec::new(),
         warnings: Vec::new(),
+        networks: None,
     };
     let mut errors = Vec::new();
+    if let Some(geo) = &config.geo {
+        match Networks::load(&geo.networks, &geo.regions, geo.default) {
+            Ok(networks) => loaded.networks = Some(networks),
+            Err(found) => {
+                let more = (found.more > 0).then(|| Problem::More {
+                    count: found.more,
+                    warnings: false,
+                    file: Some(geo.networks.clone()),
+                });
+                errors.extend(found.first.into_iter().map(Problem::Networks).chain(more));
+            }
+        }
+    }
     let mut seen: HashMap<Name, std::path::PathBuf> = HashMap::new();
     for zone_config in &config.zones {
         let is_check = |name: &str| config.checks.contains_key(name);

@@ -17,7 +17,7 @@
 //! | 0 | [`name`], `random`, `groups`, [`client`], `files`, `exhaustion` | domain names in wire format; a per-thread random source; indices grouped by key; the admin API's command-line clients; reading the files an operator names (regular files only, bounded) and quoting them in messages; telling a local shortage (file descriptors, memory, ports, processes) from a peer's failure, pacing accept loops and logs through one |
 //! | 1 | `wire`, [`drill`] | the DNS message: query parsing, response writing (compression, EDNS), header fields; `healthdns drill`, a failover drill through the admin API and DNS, as a client |
 //! | 2 | [`config`], `metrics` | the TOML file format and the validated `Config`; counters and histograms in atomics |
-//! | 3 | [`zone`] | RFC 1035 zone files with line numbers and annotations; the `Zone` model |
+//! | 3 | [`zone`], [`geo`] | RFC 1035 zone files with line numbers and annotations; the `Zone` model; the networks map (client address → region) |
 //! | 4 | [`catalog`], [`health`] | every zone of a config, loaded, with every problem found; targets, their slots, check kinds, probe loops, rise/fall |
 //! | 5 | [`answer`], `notify`, `cluster` | the immutable answer table, its builder, the pure lookup, the workers' response cache, what each set answered last (`Watch`); announcing transitions; health agreed with other instances through etcd |
 //! | 6 | [`server`] | the UDP worker loop over sockets and AF_XDP, TCP, limits, `udp-coalesce` |
@@ -41,6 +41,7 @@ pub mod demo;
 pub mod drill;
 pub(crate) mod exhaustion;
 pub(crate) mod files;
+pub mod geo;
 mod groups;
 pub mod health;
 pub(crate) mod metrics;

@@ -264,6 +264,9 @@ fn check(source: Source) -> ExitCode {
                 eprintln!("{}", warning.into_warning());
             }
             println!("{} zone(s) OK", loaded.zones.len());
+            if let Some(networks) = &loaded.networks {
+                println!("networks file OK: {} networks", networks.networks());
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => report(&errors),

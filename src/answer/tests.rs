@@ -5,7 +5,7 @@ use std::path::Path;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::serialize::binary::BinDecodable;
 
-use super::{Transport, build, respond};
+use super::{Cache, Transport, build, respond};
 use crate::name::Name;
 use crate::wire::rtype;
 use crate::zone::{Location, Record, Zone};
@@ -542,5 +542,48 @@ pub(super) fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
         state ^= state >> 7;
         state ^= state << 17;
         state
+    }
+}
+
+/// A query with a client subnet is answered as any other, the option not
+/// echoed while no answer depends on it; a malformed one is FORMERR
+/// (RFC 7871 §6), through the cache as without it.
+#[test]
+fn client_subnet_is_checked_and_not_echoed() {
+    let table = build(&[zone()], &Default::default());
+    let with_subnet = |value: &[u8]| {
+        let mut packet = packet(&q("www.example.com.", rtype::A));
+        packet[11] = 1;
+        packet.extend([0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0]);
+        packet.extend(((4 + value.len()) as u16).to_be_bytes());
+        packet.extend([0, 8]);
+        packet.extend((value.len() as u16).to_be_bytes());
+        packet.extend_from_slice(value);
+        packet
+    };
+    let mut cache = Cache::new();
+    let mut out = vec![0u8; 65535];
+    for _ in 0..2 {
+        for (value, code) in [
+            (&[0u8, 1, 24, 0, 192, 0, 2][..], ResponseCode::NoError),
+            (&[0, 1, 24, 0, 192, 0, 2, 0], ResponseCode::FormErr),
+            (&[0, 1, 33, 0, 192, 0, 2, 0, 0], ResponseCode::FormErr),
+        ] {
+            let packet = with_subnet(value);
+            let len = respond(&table, &packet, Transport::Udp, &mut out).unwrap();
+            let plain = out[..len].to_vec();
+            let len = cache
+                .respond(&table, &packet, Transport::Udp, &mut out)
+                .unwrap();
+            assert_eq!(out[..len], plain, "the cache answers as respond does");
+            let m = Message::from_bytes(&plain).unwrap();
+            assert_eq!(m.metadata.response_code, code, "{value:?}");
+            if code == ResponseCode::NoError {
+                assert_eq!(m.answers.len(), 2);
+                // The OPT record ends the message, with no RDATA.
+                let opt = &plain[plain.len() - 11..];
+                assert_eq!((&opt[..3], &opt[9..]), (&[0, 0, 41][..], &[0, 0][..]));
+            }
+        }
     }
 }

@@ -13,6 +13,7 @@ use toml::de::{DeArray, DeTable, DeValue, Deserializer};
 
 pub(crate) use super::check::CheckSection;
 pub(crate) use super::cluster::ClusterSection;
+pub(crate) use super::geo::GeoSection;
 pub(crate) use super::notify::NotifySection;
 pub(crate) use super::rate_limit::RateLimitSection;
 
@@ -43,6 +44,8 @@ pub(crate) struct File {
     /// names none.
     #[serde(skip)]
     pub unjudged_checks: BTreeSet<String>,
+    /// `[geo]`
+    pub geo: Option<GeoSection>,
 }
 
 /// `[api]`: the admin HTTP listener.

@@ -6,6 +6,7 @@ pub(crate) mod calculated;
 pub(crate) mod check;
 pub(crate) mod cluster;
 pub(crate) mod file;
+pub(crate) mod geo;
 pub(crate) mod notify;
 pub(crate) mod rate_limit;
 pub(crate) mod template;
@@ -21,6 +22,7 @@ use crate::files;
 use crate::name::Name;
 pub use check::{Check, ExecCommand, Failback, Health, Kind, Operator, Thresholds};
 pub use cluster::{ClusterConfig, ClusterTls, Partition, Quorum};
+pub use geo::{GeoConfig, Region};
 pub use rate_limit::{Network, RateLimitConfig};
 
 /// Health checks by name, shared with the targets that use them.
@@ -67,6 +69,9 @@ pub const DEFAULT_MAX_EXEC_CHECKS: u32 = 256;
 /// The most bytes read of a config file or an API token file: far above
 /// any real one.
 pub const MAX_CONFIG_FILE_SIZE: u64 = 4 << 20;
+/// The most bytes read of a networks file: a country database written out
+/// as networks (a few hundred thousand lines) is some tens of MiB.
+pub const MAX_NETWORKS_FILE_SIZE: u64 = 1 << 30;
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -108,6 +113,8 @@ pub struct Config {
     pub cluster: Option<ClusterConfig>,
     /// Response rate limiting, when on.
     pub rate_limit: Option<RateLimitConfig>,
+    /// Client regions, when configured.
+    pub geo: Option<GeoConfig>,
 }
 
 /// The API listener.
@@ -148,6 +155,7 @@ impl Default for Config {
             api: None,
             cluster: None,
             rate_limit: None,
+            geo: None,
         }
     }
 }
@@ -492,6 +500,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
     if let Some(section) = &raw.rate_limit {
         let mut fail = |span, message| errors.push(located(span, message));
         config.rate_limit = rate_limit::validate(section, &mut fail);
+    }
+    if let Some(section) = &raw.geo {
+        let mut fail = |span, message| errors.push(located(span, message));
+        config.geo = geo::validate(section, base, &mut fail);
     }
     for section in &raw.notify {
         let mut fail = |span, message| errors.push(located(span, message));
@@ -890,7 +902,7 @@ pub(crate) mod tests {
             found,
             [
                 "t.toml:1:2: unknown field `sever`, expected one of `server`, `zone`, `check`, \
-                 `notify`, `api`, `cluster`, `rate-limit`",
+                 `notify`, `api`, `cluster`, `rate-limit`, `geo`",
                 "t.toml:4:1: unknown field `lisen`, expected one of `listen`, `tcp-idle-timeout`, `tcp-busy-idle-timeout`, \
                  `tcp-max-connections`, `udp-workers`, `xdp`, `udp-coalesce`, \
                  `udp-coalesce-load`, `max-zone-file-size`, `state-dir`, `max-exec-checks`",

@@ -87,6 +87,10 @@ pub(crate) const MIN_UDP_PAYLOAD: u16 = 512;
 pub(crate) const MAX_UDP_PAYLOAD: u16 = 1232;
 /// Size of the OPT record we append (root name, fixed fields, no options).
 pub(crate) const OPT_LEN: usize = 11;
+/// The longest client subnet option (RFC 7871) an answer carries: the
+/// option's code and length, family, two prefix lengths and an IPv6
+/// address.
+pub(crate) const CLIENT_SUBNET_MAX_LEN: usize = 4 + 4 + 16;
 /// Room for one UDP answer: the largest payload, and past it the room
 /// [`Writer::new`] asks for the OPT record.
 pub(crate) const MAX_UDP_ANSWER: usize = MAX_UDP_PAYLOAD as usize + OPT_LEN;

@@ -1,5 +1,8 @@
 //! Parsing one query message, without allocating.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::num::NonZeroU16;
+
 use super::header::{self, ANCOUNT, ARCOUNT, FLAGS, ID, NSCOUNT, QDCOUNT};
 use super::{CLASS_IN, MIN_UDP_PAYLOAD, flag, rtype};
 use crate::name::MAX_NAME_LEN;
@@ -14,6 +17,89 @@ pub(crate) struct Edns {
     pub version: u8,
     /// The DO bit (RFC 3225), echoed back.
     pub dnssec_ok: bool,
+    /// Where the value of the query's client subnet option (RFC 7871)
+    /// starts in the message, if it had one (already checked well formed):
+    /// two bytes rather than the parsed subnet, so that the many queries
+    /// without one do not copy a larger `Edns` for it.
+    pub client_subnet_at: Option<NonZeroU16>,
+}
+
+impl Edns {
+    /// The client subnet of `packet`, the message this was parsed from.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "read by geo answers (issue 21), not built yet")
+    )]
+    pub(crate) fn client_subnet(&self, packet: &[u8]) -> Option<ClientSubnet> {
+        let at = usize::from(self.client_subnet_at?.get());
+        let len = packet.get(at - 2..at)?;
+        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+        ClientSubnet::parse(packet.get(at..at + len)?)
+    }
+}
+
+/// The EDNS option code of the client subnet (RFC 7871).
+pub(crate) const OPTION_CLIENT_SUBNET: u16 = 8;
+
+/// A client subnet from a query (RFC 7871 §6): the network the resolver
+/// says its client is in, to answer for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ClientSubnet {
+    /// The network's address; bits past `source` are zero.
+    pub addr: IpAddr,
+    /// SOURCE PREFIX-LENGTH: how many leading bits of `addr` count. 0
+    /// asks for an answer that does not depend on the client.
+    pub source: u8,
+}
+
+impl ClientSubnet {
+    /// The option's FAMILY: 1 for IPv4, 2 for IPv6 (IANA address family
+    /// numbers).
+    pub(crate) fn family(&self) -> u16 {
+        if self.addr.is_ipv4() { 1 } else { 2 }
+    }
+
+    /// The ADDRESS octets the option carries: as many as `source` needs.
+    pub(crate) fn address_octets(&self) -> ([u8; 16], usize) {
+        let mut octets = [0u8; 16];
+        match self.addr {
+            IpAddr::V4(v4) => octets[..4].copy_from_slice(&v4.octets()),
+            IpAddr::V6(v6) => octets = v6.octets(),
+        }
+        (octets, usize::from(self.source).div_ceil(8))
+    }
+
+    /// Reads the option's value; `None` when RFC 7871 §6 makes it
+    /// malformed: too short, an unknown family, a source prefix longer
+    /// than the family's addresses, other than the octets that prefix
+    /// needs, or bits set past the prefix. A SCOPE PREFIX-LENGTH other
+    /// than 0 (the RFC asks for 0 in queries) is ignored, as Knot does.
+    fn parse(value: &[u8]) -> Option<ClientSubnet> {
+        let (&[family_high, family_low, source, _scope], address) =
+            value.split_first_chunk::<4>()?;
+        let width = match u16::from_be_bytes([family_high, family_low]) {
+            1 => 32,
+            2 => 128,
+            _ => return None,
+        };
+        if source > width || address.len() != usize::from(source).div_ceil(8) {
+            return None;
+        }
+        let mut octets = [0u8; 16];
+        octets[..address.len()].copy_from_slice(address);
+        if let Some(&last) = address.last() {
+            let kept_bits = (u32::from(source) - 1) % 8 + 1;
+            if last & 0xffu8.checked_shr(kept_bits).unwrap_or(0) != 0 {
+                return None;
+            }
+        }
+        let addr = if width == 32 {
+            IpAddr::V4(Ipv4Addr::new(octets[0], octets[1], octets[2], octets[3]))
+        } else {
+            IpAddr::V6(Ipv6Addr::from(octets))
+        };
+        Some(ClientSubnet { addr, source })
+    }
 }
 
 /// A parsed query: borrowed from the packet where possible.
@@ -147,17 +233,17 @@ pub(crate) fn parse_query(packet: &[u8]) -> Result<Query<'_>, ParseError<'_>> {
         let rdlen = u16::from_be_bytes([fixed[8], fixed[9]]) as usize;
         let rdata = packet.get(at + 10..at + 10 + rdlen).ok_or(formerr)?;
         if rr_type == rtype::OPT {
-            if i < before_additional
-                || edns.is_some()
-                || !owner_is_root
-                || !options_well_formed(rdata)
-            {
+            if i < before_additional || edns.is_some() || !owner_is_root {
                 return Err(formerr);
             }
+            let Ok(client_subnet_at) = options(rdata, at + 10) else {
+                return Err(formerr);
+            };
             edns = Some(Edns {
                 payload: rr_class.max(MIN_UDP_PAYLOAD),
                 version: fixed[5],
                 dnssec_ok: fixed[6] & 0x80 != 0,
+                client_subnet_at,
             });
         }
         at += 10 + rdlen;
@@ -208,20 +294,38 @@ fn skip_name(packet: &[u8], at: usize) -> Option<usize> {
     }
 }
 
-/// EDNS options are (code, length, value) triples filling the RDATA exactly.
-fn options_well_formed(mut rdata: &[u8]) -> bool {
+/// The options of an OPT record: (code, length, value) triples filling
+/// the RDATA exactly, which starts at `offset` in the message. Of them,
+/// the client subnet is checked, and where its value starts returned;
+/// `Err` when the RDATA is malformed, or the client subnet is (RFC 7871 §6
+/// asks for FORMERR) or given twice.
+fn options(mut rdata: &[u8], mut offset: usize) -> Result<Option<NonZeroU16>, Malformed> {
+    let mut client_subnet_at = None;
     while !rdata.is_empty() {
-        if rdata.len() < 4 {
-            return false;
+        let Some((&[code_high, code_low, len_high, len_low], rest)) = rdata.split_first_chunk()
+        else {
+            return Err(Malformed);
+        };
+        let len = usize::from(u16::from_be_bytes([len_high, len_low]));
+        let (value, rest) = rest.split_at_checked(len).ok_or(Malformed)?;
+        offset += 4;
+        if u16::from_be_bytes([code_high, code_low]) == OPTION_CLIENT_SUBNET {
+            if client_subnet_at.is_some() {
+                return Err(Malformed);
+            }
+            ClientSubnet::parse(value).ok_or(Malformed)?;
+            let at = u16::try_from(offset).map_err(|_| Malformed)?;
+            client_subnet_at = Some(NonZeroU16::new(at).ok_or(Malformed)?);
         }
-        let len = u16::from_be_bytes([rdata[2], rdata[3]]) as usize;
-        match rdata.get(4 + len..) {
-            Some(rest) => rdata = rest,
-            None => return false,
-        }
+        offset += len;
+        rdata = rest;
     }
-    true
+    Ok(client_subnet_at)
 }
+
+/// An OPT record's RDATA that is not what RFC 6891 and RFC 7871 allow.
+#[derive(Debug)]
+struct Malformed;
 
 #[cfg(test)]
 mod tests {
@@ -255,7 +359,8 @@ mod tests {
             Edns {
                 payload: 1232,
                 version: 0,
-                dnssec_ok: true
+                dnssec_ok: true,
+                client_subnet_at: None,
             }
         );
     }
@@ -293,6 +398,113 @@ mod tests {
         assert!(formerr(&two_opts));
         let bad_option = [0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 3, 0, 10, 0];
         assert!(formerr(&query(b"\x00", 1, Some(&bad_option))));
+    }
+
+    /// A query whose OPT record holds `options`, each (code, value).
+    fn with_options(options: &[(u16, &[u8])]) -> Vec<u8> {
+        let mut rdata = Vec::new();
+        for (code, value) in options {
+            rdata.extend(code.to_be_bytes());
+            rdata.extend((value.len() as u16).to_be_bytes());
+            rdata.extend_from_slice(value);
+        }
+        let mut opt = vec![0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0];
+        opt.extend((rdata.len() as u16).to_be_bytes());
+        opt.extend(rdata);
+        query(b"\x00", 1, Some(&opt))
+    }
+
+    fn subnet_of(options: &[(u16, &[u8])]) -> Result<Option<ClientSubnet>, ()> {
+        let packet = with_options(options);
+        match parse_query(&packet) {
+            Ok(query) => {
+                let edns = query.edns.unwrap();
+                let subnet = edns.client_subnet(&packet);
+                assert_eq!(subnet.is_some(), edns.client_subnet_at.is_some());
+                Ok(subnet)
+            }
+            Err(ParseError::FormErr { .. }) => Err(()),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
+    fn subnet(addr: &str, source: u8) -> Option<ClientSubnet> {
+        Some(ClientSubnet {
+            addr: addr.parse().unwrap(),
+            source,
+        })
+    }
+
+    #[test]
+    fn reads_the_client_subnet() {
+        let ecs = OPTION_CLIENT_SUBNET;
+        assert_eq!(subnet_of(&[]), Ok(None));
+        assert_eq!(
+            subnet_of(&[(10, &[1; 8])]),
+            Ok(None),
+            "a cookie is no subnet"
+        );
+        assert_eq!(
+            subnet_of(&[(ecs, &[0, 1, 24, 0, 192, 0, 2])]),
+            Ok(subnet("192.0.2.0", 24))
+        );
+        assert_eq!(
+            subnet_of(&[(10, &[1; 8]), (ecs, &[0, 1, 32, 0, 192, 0, 2, 1])]),
+            Ok(subnet("192.0.2.1", 32))
+        );
+        assert_eq!(
+            subnet_of(&[(ecs, &[0, 1, 23, 0, 192, 0, 2])]),
+            Ok(subnet("192.0.2.0", 23))
+        );
+        assert_eq!(subnet_of(&[(ecs, &[0, 1, 0, 0])]), Ok(subnet("0.0.0.0", 0)));
+        assert_eq!(subnet_of(&[(ecs, &[0, 2, 0, 0])]), Ok(subnet("::", 0)));
+        assert_eq!(
+            subnet_of(&[(ecs, &[0, 2, 56, 0, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0x80])]),
+            Ok(subnet("2001:db8:0:8000::", 56))
+        );
+        let full = [[0, 2, 128, 0].as_slice(), &[0xff; 16]].concat();
+        assert_eq!(
+            subnet_of(&[(ecs, &full)]),
+            Ok(subnet("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 128))
+        );
+        // A scope in a query (which RFC 7871 says must be 0) is ignored,
+        // as Knot ignores it.
+        assert_eq!(
+            subnet_of(&[(ecs, &[0, 1, 24, 16, 192, 0, 2])]),
+            Ok(subnet("192.0.2.0", 24))
+        );
+    }
+
+    /// What RFC 7871 §6 makes malformed is FORMERR. Knot 3.2.6 (with
+    /// `edns-client-subnet: on`) answers FORMERR to the first five; it
+    /// takes the next three, which the RFC says SHOULD be refused.
+    #[test]
+    fn refuses_a_malformed_client_subnet() {
+        let ecs = OPTION_CLIENT_SUBNET;
+        for (value, why) in [
+            (&[0u8, 1, 24][..], "shorter than its fixed fields"),
+            (&[0, 1, 24, 0, 192, 0], "too few address octets"),
+            (&[0, 1, 33, 0, 192, 0, 2, 0, 0], "a prefix past 32 bits"),
+            (&[0, 3, 24, 0, 192, 0, 2], "an unknown family"),
+            (&[0, 0, 0, 0], "family 0"),
+            (&[0, 1, 24, 0, 192, 0, 2, 0], "too many address octets"),
+            (&[0, 1, 23, 0, 192, 0, 3], "a bit set past the prefix"),
+            (&[0, 2, 1, 0, 0x40], "a bit set past the prefix (IPv6)"),
+        ] {
+            assert_eq!(subnet_of(&[(ecs, value)]), Err(()), "{why}");
+        }
+        let v129 = [[0u8, 2, 129, 0].as_slice(), &[0; 17]].concat();
+        assert_eq!(
+            subnet_of(&[(ecs, &v129)]),
+            Err(()),
+            "a prefix past 128 bits"
+        );
+        let twice: &[u8] = &[0, 1, 24, 0, 192, 0, 2];
+        assert_eq!(
+            subnet_of(&[(ecs, twice), (ecs, twice)]),
+            Err(()),
+            "two client subnets: which one is the client's?"
+        );
     }
 
     #[test]

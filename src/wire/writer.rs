@@ -7,7 +7,8 @@
 //! nothing; past that array's size names are still written, only uncompressed.
 
 use super::header::{self, FLAGS, ID};
-use super::{OPT_LEN, flag, rtype};
+use super::query::{ClientSubnet, OPTION_CLIENT_SUBNET};
+use super::{CLIENT_SUBNET_MAX_LEN, OPT_LEN, flag, rtype};
 
 /// The sections records go into, in message order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -235,6 +236,39 @@ impl<'a> Writer<'a> {
         self.counts[Section::Additional as usize] += 1;
     }
 
+    /// Appends a client subnet option (RFC 7871 §6) to the OPT record
+    /// [`Writer::opt`] just wrote: the query's family, source prefix length
+    /// and address, and `scope`, the prefix length the answer depends on.
+    /// It goes past the limit, as the OPT record does: a caller that may
+    /// write one reserves [`CLIENT_SUBNET_MAX_LEN`] more bytes than
+    /// [`Writer::new`] asks for.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "written by geo answers (issue 21), not built yet")
+    )]
+    pub(crate) fn client_subnet(&mut self, subnet: &ClientSubnet, scope: u8) {
+        let (octets, used) = subnet.address_octets();
+        let len = 8 + used;
+        let end = self.len + len;
+        assert!(end <= self.buf.len(), "buffer has no room reserved for ECS");
+        let opt = self.len - OPT_LEN;
+        assert!(
+            self.buf[opt + 1..opt + 3] == rtype::OPT.to_be_bytes(),
+            "the client subnet follows the OPT record"
+        );
+        let b = &mut self.buf[self.len..end];
+        b[0..2].copy_from_slice(&OPTION_CLIENT_SUBNET.to_be_bytes());
+        b[2..4].copy_from_slice(&((len - 4) as u16).to_be_bytes());
+        b[4..6].copy_from_slice(&subnet.family().to_be_bytes());
+        b[6] = subnet.source;
+        b[7] = scope;
+        b[8..].copy_from_slice(&octets[..used]);
+        let rdlen = u16::from_be_bytes([self.buf[opt + 9], self.buf[opt + 10]]) + len as u16;
+        self.buf[opt + 9..opt + 11].copy_from_slice(&rdlen.to_be_bytes());
+        self.len = end;
+        debug_assert!(len <= CLIENT_SUBNET_MAX_LEN);
+    }
+
     /// Fills in the section counts; returns the message length.
     pub(crate) fn finish(self) -> usize {
         for (field, count) in header::COUNTS.into_iter().zip(self.counts) {
@@ -408,6 +442,51 @@ mod tests {
         assert_eq!(message.edns.as_ref().unwrap().max_payload(), 1232);
         // Owner of the answer is a single pointer to the question name.
         assert_eq!(&buf[12 + 17 + 4..12 + 17 + 6], &[0xc0, 12]);
+    }
+
+    /// The option is the one Knot 3.2.6 writes for the same query (its
+    /// scope aside: Knot's is always 0), and the OPT record's length
+    /// counts it.
+    #[test]
+    fn writes_a_client_subnet_after_the_opt_record() {
+        use std::net::IpAddr;
+        let mut buf = [0u8; 512 + OPT_LEN + CLIENT_SUBNET_MAX_LEN];
+        let mut w = Writer::new(&mut buf, 512);
+        w.header(0x1234, flag::QR);
+        w.question(&wire("www.e.test."), rtype::A, 1).unwrap();
+        w.opt(1232, 0, 0, false);
+        let v4 = ClientSubnet {
+            addr: "192.0.2.0".parse::<IpAddr>().unwrap(),
+            source: 24,
+        };
+        w.client_subnet(&v4, 20);
+        let len = w.finish();
+        assert_eq!(
+            &buf[len - OPT_LEN - 11..len],
+            [
+                0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 11, // OPT, RDLEN 11
+                0, 8, 0, 7, 0, 1, 24, 20, 192, 0, 2, // ECS, family 1, /24, scope /20
+            ]
+        );
+        let message = Message::from_bytes(&buf[..len]).unwrap();
+        assert!(message.edns.is_some(), "hickory reads the OPT record");
+
+        let mut buf = [0u8; 12 + OPT_LEN + CLIENT_SUBNET_MAX_LEN];
+        let mut w = Writer::new(&mut buf, 12);
+        w.header(1, flag::QR);
+        w.opt(1232, 0, 0, false);
+        let v6 = ClientSubnet {
+            addr: "2001:db8:0:80::".parse::<IpAddr>().unwrap(),
+            source: 57,
+        };
+        w.client_subnet(&v6, 48);
+        let len = w.finish();
+        assert_eq!(
+            &buf[12 + 9..len],
+            [
+                0, 16, 0, 8, 0, 12, 0, 2, 57, 48, 0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0x80
+            ]
+        );
     }
 
     #[test]

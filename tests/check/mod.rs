@@ -370,3 +370,72 @@ fn config_exec_and_calculated_check_errors_are_all_listed_with_their_place() {
         );
     }
 }
+
+/// Asserts that `lines` name exactly `expected` (`line`, `column`, words
+/// of the message) in `file`, in that order.
+fn assert_exactly(lines: &[String], file: &str, expected: &[(u32, u32, &str)]) {
+    let tagged = format!("{file}:");
+    let listed: Vec<&String> = lines.iter().filter(|l| l.contains(&tagged)).collect();
+    assert_eq!(
+        listed.len(),
+        expected.len(),
+        "one line per error:\n{}",
+        lines.join("\n")
+    );
+    for ((line, column, words), found) in expected.iter().zip(&listed) {
+        let tag = format!("{file}:{line}:{column}: ");
+        assert!(
+            found.contains(&tag) && found.contains(words),
+            "expected {tag}…{words}…, got {found}\nall:\n{}",
+            lines.join("\n")
+        );
+    }
+}
+
+#[test]
+fn geo_section_mistakes_are_all_listed_at_their_place() {
+    let (code, lines, _) = check(&[], Some(fixture("geo-broken.toml")));
+    assert_eq!(code, 1, "stderr:\n{}", lines.join("\n"));
+    assert_exactly(
+        &lines,
+        "geo-broken.toml",
+        &[
+            (3, 12, "no-such-networks.txt does not exist"),
+            (4, 11, "unknown region \"mars\""),
+            (7, 13, "eu lists itself after another region"),
+            (8, 19, "unknown region \"ap\""),
+        ],
+    );
+}
+
+#[test]
+fn networks_file_mistakes_are_all_listed_at_their_place() {
+    let (code, lines, _) = check(&[], Some(fixture("geo-networks.toml")));
+    assert_eq!(code, 1, "stderr:\n{}", lines.join("\n"));
+    assert_exactly(
+        &lines,
+        "geo-networks.txt",
+        &[
+            (4, 1, "\"10.1.2.3/8\" has bits set past its prefix length"),
+            (5, 19, "unknown region \"mars\""),
+            (6, 1, "\"203.0.113.0/33\": the prefix length is 0 to 32"),
+            (
+                8,
+                1,
+                "this network is at line 2 too, with region eu, here us",
+            ),
+            (9, 1, "no region after the network"),
+        ],
+    );
+}
+
+#[test]
+fn a_clean_geo_section_and_networks_file_pass() {
+    let (code, lines, out) = check(&[], Some(fixture("geo-clean.toml")));
+    assert_eq!(code, 0, "stderr:\n{}", lines.join("\n"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("networks file OK: 3 networks"),
+        "stdout:\n{stdout}"
+    );
+}

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["name", "random", "groups", "client", "files", "exhaustion"],
     &["wire", "drill"],
     &["config", "metrics"],
-    &["zone"],
+    &["zone", "geo"],
     &["catalog", "health"],
     &["answer", "notify", "cluster"],
     &["server"],
