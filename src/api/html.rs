@@ -174,6 +174,15 @@ fn summary(targets: &[TargetStatus]) -> String {
             Some("count-amber"),
         ));
     }
+    let drills = targets.iter().filter(|t| t.simulated.is_some()).count();
+    if drills > 0 {
+        out.push(' ');
+        out.push_str(&badge(
+            "amber",
+            &format!("{drills} in drill"),
+            Some("count-drill"),
+        ));
+    }
     out
 }
 
@@ -244,7 +253,7 @@ fn record_sets(sets: &[SetView], by_target: &HashMap<&str, &TargetStatus>) -> St
                 (Some(_), None) => "unknown",
             };
             let in_answer = set.answer.contains(&member.rdata);
-            let amber = target.is_some_and(|t| t.held || t.forced.is_some());
+            let amber = target.is_some_and(amber);
             let _ = write!(
                 out,
                 "<li data-member=\"{}\" data-target=\"{}\" data-state=\"{state}\" \
@@ -279,6 +288,8 @@ fn record_sets(sets: &[SetView], by_target: &HashMap<&str, &TargetStatus>) -> St
                 out.push(' ');
                 let label = if t.forced.is_some() {
                     "overridden"
+                } else if t.simulated.is_some() {
+                    "drill"
                 } else {
                     "held"
                 };
@@ -311,13 +322,19 @@ fn record_sets(sets: &[SetView], by_target: &HashMap<&str, &TargetStatus>) -> St
     out
 }
 
+/// Whether something other than the checks has a say in a target now: an
+/// override, a manual-failback hold or a drill's simulated failure.
+fn amber(t: &TargetStatus) -> bool {
+    t.held || t.forced.is_some() || t.simulated.is_some()
+}
+
 fn targets(targets: &[TargetStatus], now: &str) -> String {
     if targets.is_empty() {
         return "<tr><td colspan=\"10\" class=\"empty\">no checked targets</td></tr>".to_string();
     }
     let mut out = String::new();
     for t in targets {
-        let class = if t.held || t.forced.is_some() {
+        let class = if amber(t) {
             " class=\"is-amber\""
         } else if t.state == Health::Down {
             " class=\"is-down\""
@@ -332,7 +349,8 @@ fn targets(targets: &[TargetStatus], now: &str) -> String {
         let _ = write!(
             out,
             "<tr data-target=\"{}\" data-address=\"{}\" data-check=\"{}\" data-state=\"{}\" \
-             data-serving=\"{}\" data-held=\"{}\" data-override=\"{}\" data-probe=\"{probe}\"{class}>\
+             data-serving=\"{}\" data-held=\"{}\" data-override=\"{}\" data-simulated=\"{}\" \
+             data-probe=\"{probe}\"{class}>\
              <td class=\"mono\" data-field=\"target\">{}",
             attr(&t.target),
             attr(&t.address),
@@ -341,6 +359,7 @@ fn targets(targets: &[TargetStatus], now: &str) -> String {
             t.serving,
             t.held,
             t.forced.as_ref().map_or("none", |o| o.state.as_str()),
+            t.simulated.is_some(),
             text(&t.target)
         );
         if !t.address.is_empty() && !t.target.starts_with(&format!("{}/", t.address)) {
@@ -379,25 +398,7 @@ fn targets(targets: &[TargetStatus], now: &str) -> String {
             badge("down", "no", None)
         });
         out.push_str("</td><td data-field=\"override\">");
-        match &t.forced {
-            None => out.push_str("<span class=\"muted\">—</span>"),
-            Some(o) => {
-                out.push_str(&badge(
-                    "amber",
-                    &format!("forced {}", o.state),
-                    Some("override-badge"),
-                ));
-                out.push_str(" <span data-field=\"until\">");
-                match &o.until {
-                    None => out.push_str("no expiry"),
-                    Some(until) => {
-                        out.push_str("until ");
-                        out.push_str(&time_el(until, now));
-                    }
-                }
-                out.push_str("</span>");
-            }
-        }
+        out.push_str(&override_cell(t, now));
         out.push_str("</td><td data-field=\"held\">");
         out.push_str(&if t.held {
             badge("amber", "held", None)
@@ -453,6 +454,44 @@ fn targets(targets: &[TargetStatus], now: &str) -> String {
         out.push_str("</td><td class=\"nowrap\" data-field=\"actions\">");
         out.push_str(&actions(t));
         out.push_str("</td></tr>");
+    }
+    out
+}
+
+/// The override in force and a drill's simulated failure, each with when
+/// it lapses, as the script's `overrideCell`.
+fn override_cell(t: &TargetStatus, now: &str) -> String {
+    let mut out = String::new();
+    if let Some(o) = &t.forced {
+        out.push_str(&badge(
+            "amber",
+            &format!("forced {}", o.state),
+            Some("override-badge"),
+        ));
+        out.push_str(" <span data-field=\"until\">");
+        match &o.until {
+            None => out.push_str("no expiry"),
+            Some(until) => {
+                out.push_str("until ");
+                out.push_str(&time_el(until, now));
+            }
+        }
+        out.push_str("</span>");
+    }
+    if let Some(sim) = &t.simulated {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&badge("amber", "drill", Some("drill-badge")));
+        let _ = write!(
+            out,
+            " <span data-field=\"drill-until\" title=\"a drill's simulated failure: \
+             its probes fail without running\">until {}</span>",
+            time_el(&sim.until, now)
+        );
+    }
+    if out.is_empty() {
+        out.push_str("<span class=\"muted\">—</span>");
     }
     out
 }
@@ -633,6 +672,36 @@ mod tests {
         assert!(!page.contains("data-loading"), "{page}");
         assert!(page.contains("data-failing-open="), "{page}");
         assert!(page.contains("data-rendered=\"server\""), "{page}");
+    }
+
+    #[test]
+    fn a_drilled_target_is_marked_with_when_the_drill_lapses() {
+        let mut doc = hostile();
+        doc.targets[0].held = false;
+        doc.targets[0].simulated = Some(crate::api::status::SimulationStatus {
+            until: "1970-01-01T00:00:20.000Z".into(),
+        });
+        let page = render(PAGE, &doc);
+        assert!(page.contains("data-simulated=\"true\""), "{page}");
+        assert!(page.contains("class=\"is-amber\""), "{page}");
+        assert!(
+            page.contains("<span class=\"badge amber\" data-field=\"drill-badge\">drill</span>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<time datetime=\"1970-01-01T00:00:20.000Z\""),
+            "{page}"
+        );
+        assert!(page.contains(">1 in drill</span>"), "{page}");
+        // The member's amber mark says why.
+        assert!(page.contains("data-field=\"amber\">drill</span>"), "{page}");
+
+        doc.targets[0].simulated = None;
+        let page = render(PAGE, &doc);
+        assert!(page.contains("data-simulated=\"false\""), "{page}");
+        // The script names both fields too: look for them as rendered.
+        assert!(!page.contains("data-field=\"drill-badge\""), "{page}");
+        assert!(!page.contains("data-field=\"count-drill\""), "{page}");
     }
 
     #[test]

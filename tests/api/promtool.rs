@@ -142,6 +142,7 @@ fn the_rules_and_the_dashboard_name_only_metrics_healthdns_exposes() {
             "failover_duration_seconds_bucket",
             "active_endpoint_info",
             "endpoint_health",
+            "endpoint_simulated",
             "reloads_total",
             "build_info",
             "process_cpu_seconds_total",

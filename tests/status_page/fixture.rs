@@ -482,3 +482,52 @@ fn page_offers_drain_release_and_back_to_checks_by_target_state() {
     assert_eq!(token.tag(), "input");
     assert_eq!(token.get("type"), "password");
 }
+
+#[test]
+fn page_marks_a_target_a_drill_simulates_with_when_it_lapses() {
+    let (dom, html, _server) = page_with(&[Reply::Json("drill.json")]);
+    assert_eq!(dom.one("data-status", "ok").tag(), "body", "{html}");
+
+    // The drilled target: marked in its row, with the lease's end.
+    let row = target_row(&dom, "127.0.0.21:8080/web");
+    assert_eq!(row.get("data-simulated"), "true", "{row:?}");
+    assert_eq!(row.get("data-override"), "none", "{row:?}");
+    assert!(row.has_class("is-amber"), "{row:?}");
+    let cell = row.field("override");
+    badge_is(cell, "drill-badge", "amber");
+    assert_eq!(cell.field_text("drill-badge"), "drill");
+    assert_eq!(cell.field_text("drill-until"), "until 04:05:20Z (in 13 s)");
+    assert_eq!(cell.find("datetime", "2026-11-22T04:05:20.000Z").len(), 1);
+    assert_eq!(cell.text(), "drill until 04:05:20Z (in 13 s)");
+    // And as a member of its set.
+    let member = dom
+        .one("data-recordset", "api.h.test. A")
+        .find("data-member", "127.0.0.21");
+    assert_eq!(member.len(), 1, "{html}");
+    badge_is(member[0], "amber", "amber");
+    assert_eq!(member[0].field_text("amber"), "drill");
+    assert_eq!(dom.id("summary").field_text("count-drill"), "1 in drill");
+
+    // No other target carries it.
+    for row in dom.id("targets").descendants().into_iter().filter(|e| {
+        e.tag() == "tr"
+            && e.attr("data-target")
+                .is_some_and(|t| t != "127.0.0.21:8080/web")
+    }) {
+        assert_eq!(row.get("data-simulated"), "false", "{row:?}");
+        assert!(
+            row.field("override")
+                .find("data-field", "drill-badge")
+                .is_empty()
+        );
+    }
+    assert_eq!(dom.with("data-field", "drill-badge").count(), 1, "{html}");
+    let forced = target_row(&dom, "127.0.0.31:9000/tcp").field_text("override");
+    assert_eq!(forced, "forced down until 04:35:06Z (in 30 min)");
+
+    // A document with no drill shows none.
+    let (dom, html, _server) = page_with(&[Reply::Json("status.json")]);
+    assert_eq!(dom.with("data-field", "drill-badge").count(), 0, "{html}");
+    assert_eq!(dom.with("data-field", "count-drill").count(), 0, "{html}");
+    assert_eq!(dom.with("data-simulated", "true").count(), 0, "{html}");
+}

@@ -1,7 +1,8 @@
 //! The page served by the real server (`[api] listen`): a failover pair on
 //! fake backends, the primary switched to 500, the page shows it down; the
 //! page as the server fills it (read directly and in Chromium without
-//! JavaScript); both members down, the set fails open and says so.
+//! JavaScript); both members down, the set fails open and says so; a
+//! drill's simulated failure marked on its target.
 
 use std::net::SocketAddr;
 use std::thread;
@@ -12,7 +13,7 @@ use serde_json::Value;
 use super::{Dom, dump_dom, dump_dom_without_javascript, http_get};
 use crate::health::{DEADLINE, POLL, http_check, wait_answer, write_config};
 use crate::util::backend::{HttpBackend, HttpMode};
-use crate::util::{Server, free_port};
+use crate::util::{Server, free_port, http};
 
 pub const PRIMARY: &str = "127.0.0.21";
 pub const SECONDARY: &str = "127.0.0.22";
@@ -314,7 +315,7 @@ fn rendered(dom: &Dom) -> Vec<String> {
     let mut out = Vec::new();
     for row in target_rows(dom) {
         out.push(format!(
-            "target {} {} {} {} {} {} | {} | {} | {} | {}",
+            "target {} {} {} {} {} {} | {} {} | {} | {} | {}",
             row.get("data-target"),
             row.get("data-address"),
             row.get("data-check"),
@@ -322,6 +323,7 @@ fn rendered(dom: &Dom) -> Vec<String> {
             row.get("data-serving"),
             row.get("data-held"),
             row.get("data-override"),
+            row.get("data-simulated"),
             row.field_text("state"),
             row.field_text("serving"),
             row.field_text("actions"),
@@ -431,4 +433,76 @@ fn live_page_shows_a_banner_while_a_set_fails_open() {
         0,
         "{html}"
     );
+}
+
+#[test]
+fn live_page_marks_a_target_a_drill_simulates_with_and_without_javascript() {
+    let pair = Pair::start(None);
+    pair.wait_healthy();
+    let (p, s) = pair.targets();
+    let path = format!("/api/v1/targets/{}/simulate", http::percent_encode(&p));
+    // A lease long enough to outlast the test; the DELETE below ends it.
+    let reply = http::request(
+        pair.api,
+        "POST",
+        &path,
+        &[("Content-Type", "application/json")],
+        Some(r#"{"for": "10m"}"#),
+    )
+    .expect("POST simulate");
+    assert_eq!(reply.status, 200, "{reply}");
+    let doc = http_json(pair.api);
+    let until = target(&doc, &p).expect("the primary")["simulated"]["until"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the primary simulated: {doc:#}"))
+        .to_owned();
+
+    let check = |dom: &Dom, html: &str, how: &str| {
+        let rows = target_rows(dom);
+        let row = rows
+            .iter()
+            .find(|r| r.get("data-target") == p)
+            .unwrap_or_else(|| panic!("{how}: no row for {p}: {html}"));
+        assert_eq!(row.get("data-simulated"), "true", "{how}: {row:?}");
+        assert!(row.has_class("is-amber"), "{how}: {row:?}");
+        let cell = row.field("override");
+        assert_eq!(cell.field_text("drill-badge"), "drill", "{how}: {cell:?}");
+        assert!(
+            cell.field_text("drill-until").starts_with("until "),
+            "{how}: {cell:?}"
+        );
+        assert_eq!(cell.find("datetime", &until).len(), 1, "{how}: {cell:?}");
+        let other = rows
+            .iter()
+            .find(|r| r.get("data-target") == s)
+            .unwrap_or_else(|| panic!("{how}: no row for {s}: {html}"));
+        assert_eq!(other.get("data-simulated"), "false", "{how}: {other:?}");
+        assert_eq!(other.field_text("override"), "—", "{how}: {other:?}");
+        assert_eq!(
+            dom.with("data-field", "drill-badge").count(),
+            1,
+            "{how}: {html}"
+        );
+    };
+    // Server-rendered, as fetched and in Chromium without JavaScript.
+    let (code, html) = http_get(pair.api, "/").expect("GET /");
+    assert_eq!(code, 200, "{html}");
+    check(&Dom::parse(&html), &html, "served HTML");
+    let (dom, html) = dump_dom_without_javascript(pair.api);
+    check(&dom, &html, "no JavaScript");
+    // With JavaScript, after the script's own refresh.
+    let url = format!("http://{}/", pair.api);
+    let dom = wait_page(&url, "the script's render", |dom| {
+        dom.with("data-rendered", "script")
+            .any(|e| e.tag() == "body")
+    });
+    check(&dom, "", "JavaScript");
+
+    // The simulation ended: the mark goes.
+    let reply = http::request(pair.api, "DELETE", &path, &[], None).expect("DELETE simulate");
+    assert_eq!(reply.status, 200, "{reply}");
+    let (_, html) = http_get(pair.api, "/").expect("GET /");
+    let dom = Dom::parse(&html);
+    assert_eq!(dom.with("data-field", "drill-badge").count(), 0, "{html}");
+    assert_eq!(dom.with("data-simulated", "true").count(), 0, "{html}");
 }

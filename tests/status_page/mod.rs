@@ -5,8 +5,8 @@
 //! | file | covers |
 //! |---|---|
 //! | `dom` | the reader of Chromium's serialized DOM |
-//! | `fixture` | the page against a fixture server: every field, escaping, the error and stale banners, no external resources, a screenshot |
-//! | `live` | the page served by the real server: a primary answering 500 shows as down, with a timeline entry; the server-rendered first paint (with and without JavaScript); the failing-open banner |
+//! | `fixture` | the page against a fixture server: every field, escaping, the error and stale banners, a drill's mark, no external resources, a screenshot |
+//! | `live` | the page served by the real server: a primary answering 500 shows as down, with a timeline entry; the server-rendered first paint (with and without JavaScript); the failing-open banner; a drill's mark |
 //! | `act` | the drain / back-to-checks buttons against the real server, with and without the token, through [`Driver`] |
 //!
 //! Chromium comes from Debian's `chromium` package (`/usr/bin/chromium`).
