@@ -108,6 +108,49 @@ impl Backoff {
     }
 }
 
+/// An accept loop's next connection: failures are counted in `errors`,
+/// and one that left the connection queued (a shortage) pauses as
+/// `backoff` says, logged through `throttle` as `what` (`TCP`, `API`), so
+/// the loop does not retry as fast as the CPU allows. `None` once
+/// `shutdown` fires.
+pub(crate) async fn accept(
+    listener: &tokio::net::TcpListener,
+    backoff: &mut Backoff,
+    errors: &AtomicU64,
+    throttle: &Throttle,
+    what: &str,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return None,
+            accepted = listener.accept() => accepted,
+        };
+        let err = match accepted {
+            Ok(accepted) => {
+                backoff.reset();
+                return Some(accepted);
+            }
+            Err(err) => err,
+        };
+        errors.fetch_add(1, Ordering::Relaxed);
+        let pause = backoff.after(&err);
+        if pause.is_zero() {
+            tracing::debug!(%err, "{what} accept failed");
+            continue;
+        }
+        if let Some(held) = throttle.allow() {
+            tracing::warn!(%err, ?pause, failures_not_logged = held, "{what} accept failed; pausing");
+        }
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
 /// Lets a log line through at most once per period and counts the ones
 /// held back meanwhile: a shortage fails every accept and every probe, and
 /// one line a period says as much as thousands.

@@ -16,7 +16,6 @@ pub(crate) mod status;
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
@@ -98,32 +97,17 @@ pub(crate) async fn serve(
     let mut backoff = Backoff::default();
     let mut open = tokio::task::JoinSet::new();
     loop {
-        let accepted = tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let stream = match accepted {
-            Ok((stream, _)) => {
-                backoff.reset();
-                stream
-            }
-            Err(err) => {
-                counters.accept_errors.fetch_add(1, Ordering::Relaxed);
-                let pause = backoff.after(&err);
-                if pause.is_zero() {
-                    tracing::debug!(%err, "API accept failed");
-                    continue;
-                }
-                if let Some(held) = ACCEPT_FAILURES.allow() {
-                    tracing::warn!(%err, ?pause, failures_not_logged = held, "API accept failed; pausing");
-                }
-                tokio::select! {
-                    biased;
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(pause) => continue,
-                }
-            }
+        let Some((stream, _)) = crate::exhaustion::accept(
+            &listener,
+            &mut backoff,
+            &counters.accept_errors,
+            &ACCEPT_FAILURES,
+            "API",
+            &shutdown,
+        )
+        .await
+        else {
+            break;
         };
         while open.try_join_next().is_some() {}
         let Some(slot) = connections.admit() else {

@@ -19,7 +19,6 @@ use std::cell::RefCell;
 use std::io;
 use std::net::TcpListener as StdTcpListener;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -67,34 +66,17 @@ pub(super) async fn run(
     let mut backoff = Backoff::default();
     let mut open = tokio::task::JoinSet::new();
     loop {
-        let accepted = tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => {
-                backoff.reset();
-                accepted
-            }
-            Err(err) => {
-                counters.accept_errors.fetch_add(1, Ordering::Relaxed);
-                let pause = backoff.after(&err);
-                if pause.is_zero() {
-                    tracing::debug!(%err, "TCP accept failed");
-                    continue;
-                }
-                // The connection is still queued: retrying at once would
-                // fail again, as fast as the CPU allows.
-                if let Some(held) = ACCEPT_FAILURES.allow() {
-                    tracing::warn!(%err, ?pause, failures_not_logged = held, "TCP accept failed; pausing");
-                }
-                tokio::select! {
-                    biased;
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(pause) => continue,
-                }
-            }
+        let Some((stream, peer)) = crate::exhaustion::accept(
+            &listener,
+            &mut backoff,
+            &counters.accept_errors,
+            &ACCEPT_FAILURES,
+            "TCP",
+            &shutdown,
+        )
+        .await
+        else {
+            break;
         };
         // Reap finished connections so the set stays small.
         while open.try_join_next().is_some() {}
