@@ -82,28 +82,24 @@ fn fill(page: &str, name: &str, html: &str) -> String {
 
 /// Text content, escaped.
 fn text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            _ => out.push(c),
-        }
-    }
-    out
+    escape(s, false)
 }
 
 /// An attribute value in double quotes, escaped.
 fn attr(s: &str) -> String {
+    escape(s, true)
+}
+
+/// `&`, `<` and `>` as entities, and quotes too in an attribute value.
+fn escape(s: &str, quotes: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
+            '"' if quotes => out.push_str("&quot;"),
+            '\'' if quotes => out.push_str("&#39;"),
             _ => out.push(c),
         }
     }
