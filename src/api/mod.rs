@@ -292,11 +292,8 @@ async fn set_override(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if !authorized(&api, &headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "a valid bearer token is required".into(),
-        );
+    if let Some(refusal) = refuse_unauthorized(&api, &headers) {
+        return refusal;
     }
     let (request, forced) = match read_override(&body, SystemTime::now()) {
         Ok(read) => read,
@@ -395,11 +392,8 @@ async fn simulate(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if !authorized(&api, &headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "a valid bearer token is required".into(),
-        );
+    if let Some(refusal) = refuse_unauthorized(&api, &headers) {
+        return refusal;
     }
     let now = SystemTime::now();
     let until = match read_simulation(&body, now) {
@@ -425,11 +419,8 @@ async fn end_simulation(
     Path(target): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if !authorized(&api, &headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "a valid bearer token is required".into(),
-        );
+    if let Some(refusal) = refuse_unauthorized(&api, &headers) {
+        return refusal;
     }
     let table = api.table.load();
     let Some((index, slot)) = find_target(&table, &target) else {
@@ -456,11 +447,8 @@ pub fn fuzz_simulate_body(body: &[u8], now: SystemTime) -> Result<SystemTime, St
 }
 
 async fn reload(State(api): State<Api>, headers: HeaderMap) -> Response {
-    if !authorized(&api, &headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "a valid bearer token is required".into(),
-        );
+    if let Some(refusal) = refuse_unauthorized(&api, &headers) {
+        return refusal;
     }
     let (reply, answer) = oneshot::channel();
     if api
@@ -490,6 +478,16 @@ async fn reload(State(api): State<Api>, headers: HeaderMap) -> Response {
 
 fn error(code: StatusCode, message: String) -> Response {
     (code, Json(serde_json::json!({"error": message}))).into_response()
+}
+
+/// The 401 for a state-changing request without a valid token.
+fn refuse_unauthorized(api: &Api, headers: &HeaderMap) -> Option<Response> {
+    (!authorized(api, headers)).then(|| {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "a valid bearer token is required".into(),
+        )
+    })
 }
 
 /// State-changing requests need `Authorization: Bearer TOKEN` when a token
